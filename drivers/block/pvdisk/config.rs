@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! configfs: one directory per disk, its attributes validated here.
+//!
+//! ```text
+//! /sys/kernel/config/pvdisk/NAME/
+//!     backing   rw  path of the backing block device
+//!     power     rw  1 creates /dev/pvdiskN, 0 removes it
+//!     name      ro  pvdiskN while powered, empty otherwise
+//! ```
+//!
+//! Every write is checked before anything changes: a rejected write leaves
+//! the disk exactly as it was. While a disk is powered its directory
+//! cannot be removed (`EBUSY`); power it off first.
+
+use kernel::{
+    c_str, fmt,
+    alloc::flags::GFP_KERNEL,
+    block::bdev::{self, BdevFile},
+    configfs::{self, Attribute, Dependency, ItemRef},
+    new_mutex,
+    prelude::*,
+    str::CString,
+    sync::Mutex,
+};
+
+use crate::{disk::Disk, ratelimit::warn_ratelimited, registry};
+
+/// Longest backing path accepted (`PATH_MAX` without the NUL).
+const MAX_PATH: usize = 4095;
+
+const BACKING: usize = 0;
+const POWER: usize = 1;
+const NAME: usize = 2;
+
+/// A disk declared by `mkdir`.
+#[pin_data]
+pub(crate) struct DiskConfig {
+    /// The directory name, for log lines.
+    name: CString,
+    #[pin]
+    state: Mutex<DiskState>,
+}
+
+struct DiskState {
+    backing: Option<CString>,
+    powered: Option<Powered>,
+}
+
+/// What exists only while `power` is 1.
+struct Powered {
+    disk: Disk,
+    /// Keeps `rmdir` from removing the directory of a powered disk.
+    _no_rmdir: Dependency,
+}
+
+impl Powered {
+    fn power_off(self) {
+        let index = self.disk.index();
+        // Removes /dev/pvdiskN (waiting for its requests) and then releases
+        // the backing device, before the number can be reused.
+        drop(self.disk);
+        registry::give_back(index);
+    }
+}
+
+/// `data` without one trailing newline, as `echo` writes it.
+fn trim_newline(data: &[u8]) -> &[u8] {
+    data.strip_suffix(b"\n").unwrap_or(data)
+}
+
+/// Copy `text` into the page `configfs` gave, returning its length.
+fn show_text(page: &mut [u8], text: &[u8]) -> Result<usize> {
+    let dst = page.get_mut(..text.len()).ok_or(EINVAL)?;
+    dst.copy_from_slice(text);
+    Ok(text.len())
+}
+
+impl DiskConfig {
+    fn store_backing(&self, data: &[u8]) -> Result {
+        let path = trim_newline(data);
+        if path.is_empty() || path.len() > MAX_PATH || path.contains(&0) {
+            warn_ratelimited!("pvdisk: {}: backing: not a usable path\n", &*self.name);
+            return Err(EINVAL);
+        }
+        let mut bytes = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
+        bytes.extend_from_slice(path, GFP_KERNEL)?;
+        bytes.push(0, GFP_KERNEL)?;
+        let path = CString::try_from(CStr::from_bytes_with_nul(&bytes)?)?;
+        let mut state = self.state.lock();
+        if state.powered.is_some() {
+            warn_ratelimited!("pvdisk: {}: backing: cannot change while powered\n", &*self.name);
+            return Err(EBUSY);
+        }
+        if let Err(e) = bdev::lookup(&path) {
+            warn_ratelimited!("pvdisk: {}: backing {}: {:?}\n", &*self.name, &*path, e);
+            return Err(e);
+        }
+        state.backing = Some(path);
+        Ok(())
+    }
+
+    fn store_power(this: &ItemRef<'_, Self>, data: &[u8]) -> Result {
+        let on = match trim_newline(data) {
+            b"0" => false,
+            b"1" => true,
+            _ => {
+                warn_ratelimited!("pvdisk: {}: power: write 0 or 1\n", &*this.name);
+                return Err(EINVAL);
+            }
+        };
+        let mut state = this.state.lock();
+        match (on, state.powered.is_some()) {
+            (true, true) | (false, false) => Ok(()),
+            (true, false) => {
+                let powered = this.power_on(&state, this)?;
+                state.powered = Some(powered);
+                Ok(())
+            }
+            (false, true) => {
+                if state.powered.as_ref().is_some_and(|p| p.disk.is_open()) {
+                    warn_ratelimited!("pvdisk: {}: power: disk is open\n", &*this.name);
+                    return Err(EBUSY);
+                }
+                if let Some(powered) = state.powered.take() {
+                    powered.power_off();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn power_on(&self, state: &DiskState, item: &ItemRef<'_, Self>) -> Result<Powered> {
+        let Some(path) = state.backing.as_ref() else {
+            warn_ratelimited!("pvdisk: {}: power: set backing first\n", &*self.name);
+            return Err(EINVAL);
+        };
+        // Exclusive: a second disk (or a mount) on the same device gets EBUSY.
+        let backing = BdevFile::open_exclusive(path, self).inspect_err(|e| {
+            warn_ratelimited!("pvdisk: {}: open {}: {:?}\n", &*self.name, &**path, e);
+        })?;
+        let no_rmdir = item.depend()?;
+        let index = registry::take()?;
+        match Disk::create(index, backing) {
+            Ok(disk) => {
+                pr_info!("{}: /dev/pvdisk{} on {}\n", &*&*self.name, index, &**path);
+                Ok(Powered {
+                    disk,
+                    _no_rmdir: no_rmdir,
+                })
+            }
+            Err(e) => {
+                registry::give_back(index);
+                warn_ratelimited!("pvdisk: {}: power: cannot create disk: {:?}\n", &*self.name, e);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl configfs::ItemOperations for DiskConfig {
+    type Parent = ();
+
+    const ATTRIBUTES: &'static [Attribute] = &[
+        Attribute {
+            name: c_str!("backing"),
+            mode: 0o644,
+        },
+        Attribute {
+            name: c_str!("power"),
+            mode: 0o644,
+        },
+        Attribute {
+            name: c_str!("name"),
+            mode: 0o444,
+        },
+    ];
+
+    fn make(_parent: &(), name: &CStr) -> Result<impl PinInit<Self, Error>> {
+        let name = CString::try_from_fmt(fmt!("{}", name))?;
+        Ok(try_pin_init!(Self {
+            name,
+            state <- new_mutex!(DiskState { backing: None, powered: None }, "pvdisk::DiskConfig::state"),
+        }? Error))
+    }
+
+    fn show(&self, attribute: usize, page: &mut [u8]) -> Result<usize> {
+        let state = self.state.lock();
+        match attribute {
+            BACKING => {
+                let path = state.backing.as_ref().map_or(&b""[..], |p| p.as_bytes());
+                let len = show_text(page, path)?;
+                Ok(len + show_text(page.get_mut(len..).ok_or(EINVAL)?, b"\n")?)
+            }
+            POWER => show_text(page, if state.powered.is_some() { b"1\n" } else { b"0\n" }),
+            NAME => match state.powered.as_ref() {
+                Some(p) => {
+                    let text = CString::try_from_fmt(fmt!("pvdisk{}\n", p.disk.index()))?;
+                    show_text(page, text.as_bytes())
+                }
+                None => show_text(page, b"\n"),
+            },
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn store(this: ItemRef<'_, Self>, attribute: usize, data: &[u8]) -> Result {
+        match attribute {
+            BACKING => this.store_backing(data),
+            POWER => Self::store_power(&this, data),
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn drop_item(&self) {
+        // A powered disk cannot be removed (see `Powered::_no_rmdir`), so
+        // this finds it off; power off anyway rather than leak a disk.
+        if let Some(powered) = self.state.lock().powered.take() {
+            powered.power_off();
+        }
+    }
+}

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Making and removing `/dev/pvdiskN`.
+
+use kernel::{
+    alloc::flags::GFP_KERNEL,
+    block::{
+        bdev::BdevFile,
+        mq::{gen_disk::GenDiskBuilder, gen_disk::GenDisk, TagSet},
+    },
+    prelude::*,
+    sync::Arc,
+};
+
+use crate::io::{Backend, PassThrough};
+
+/// The block size pvdisk exposes: the store's block size.
+const BLOCK_SIZE: u32 = 4096;
+const SECTORS_PER_BLOCK: u64 = BLOCK_SIZE as u64 / 512;
+
+/// Requests in flight per disk.
+const QUEUE_DEPTH: u32 = 128;
+
+/// A powered disk: `/dev/pvdisk<index>` over its backing device.
+pub(crate) struct Disk {
+    gendisk: GenDisk<PassThrough>,
+    index: usize,
+}
+
+impl Disk {
+    /// Create `/dev/pvdisk<index>` passing I/O through to `backing`.
+    pub(crate) fn create(index: usize, backing: BdevFile) -> Result<Self> {
+        let bdev = backing.bdev();
+        // Whole blocks only: a partial block at the end is not addressable.
+        let sectors = bdev.nr_sectors() / SECTORS_PER_BLOCK * SECTORS_PER_BLOCK;
+        if sectors == 0 || bdev.logical_block_size() > BLOCK_SIZE {
+            return Err(EINVAL);
+        }
+        let backend = Arc::pin_init(Backend::new(backing), GFP_KERNEL)?;
+        let tagset = Arc::pin_init(TagSet::new(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
+        let gendisk = GenDiskBuilder::new()
+            .capacity_sectors(sectors)
+            .logical_block_size(BLOCK_SIZE)?
+            .physical_block_size(BLOCK_SIZE)?
+            .rotational(false)
+            .write_cache(true)
+            .fua(true)
+            .build(format_args!("pvdisk{}", index), tagset, backend)?;
+        Ok(Self { gendisk, index })
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Whether a file is open on the disk right now.
+    pub(crate) fn is_open(&self) -> bool {
+        self.gendisk.openers() > 0
+    }
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! pvdisk: many copy-on-write virtual disks on one shared block device.
+//!
+//! Supported features (this stage: the pass-through skeleton):
+//!
+//! - configfs control: `mkdir /sys/kernel/config/pvdisk/NAME`, set
+//!   `backing`, write 1 to `power` to get `/dev/pvdiskN`,
+//! - blk-mq interface, asynchronous completion from the backing device's
+//!   bio completions, many requests in flight, no lock on the data path,
+//! - flush and FUA passed down to the backing device,
+//! - block size 4 KiB.
+//!
+//! Requests flow one way: [`io`] turns each request into bios for the
+//! backing device and ends the request when the last bio completes.
+//! [`config`] owns the settings of each disk, [`disk`] makes and removes
+//! the block device, [`registry`] hands out disk numbers.
+
+use kernel::{c_str, configfs, prelude::*};
+
+mod config;
+mod disk;
+mod io;
+mod ratelimit;
+mod registry;
+
+module! {
+    type: PvdiskModule,
+    name: "pvdisk",
+    author: "The pvdisk authors",
+    description: "Copy-on-write virtual disks on a shared block device",
+    license: "GPL v2",
+}
+
+struct PvdiskModule {
+    _subsystem: configfs::Subsystem<config::DiskConfig>,
+}
+
+impl kernel::Module for PvdiskModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let subsystem = configfs::Subsystem::register(module, c_str!("pvdisk"), ())?;
+        pr_info!("loaded; configure disks in /sys/kernel/config/pvdisk\n");
+        Ok(Self {
+            _subsystem: subsystem,
+        })
+    }
+}

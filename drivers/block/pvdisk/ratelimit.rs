@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rate limiting of log lines that users or disks can trigger at will.
+
+use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use kernel::time::Ktime;
+
+/// Allows [`RateLimit::BURST`] events per [`RateLimit::WINDOW_MS`].
+pub(crate) struct RateLimit {
+    window_start_ms: AtomicI64,
+    events: AtomicU32,
+}
+
+impl RateLimit {
+    const WINDOW_MS: i64 = 5000;
+    const BURST: u32 = 10;
+
+    pub(crate) const fn new() -> Self {
+        Self {
+            window_start_ms: AtomicI64::new(i64::MIN),
+            events: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether one more event may be logged now. Racy by design: two CPUs
+    /// may both open a new window; that only lets a few more lines through.
+    pub(crate) fn allow(&self) -> bool {
+        let now = Ktime::ktime_get().to_ms();
+        let start = self.window_start_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(start) >= Self::WINDOW_MS {
+            self.window_start_ms.store(now, Ordering::Relaxed);
+            self.events.store(0, Ordering::Relaxed);
+        }
+        self.events.fetch_add(1, Ordering::Relaxed) < Self::BURST
+    }
+}
+
+/// `pr_warn!` limited to a burst of lines per window, per call site.
+macro_rules! warn_ratelimited {
+    ($($arg:tt)*) => {{
+        static LIMIT: $crate::ratelimit::RateLimit = $crate::ratelimit::RateLimit::new();
+        if LIMIT.allow() {
+            kernel::pr_warn!($($arg)*);
+        }
+    }};
+}
+pub(crate) use warn_ratelimited;

@@ -1,0 +1,137 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the pvdisk test kernel, incrementally, in a cache outside the clone.
+#
+#   scripts/kernel.sh          unpack (once), overlay rust/, configure, build
+#   scripts/kernel.sh --print  print the build directory (KDIR) and exit
+#
+# Layout of the cache:
+#   $PVDISK_CACHE/src/linux-<debian version>/       kernel tree + rust/ overlay
+#   $PVDISK_CACHE/src/linux-<debian version>/.pristine  untouched copies of
+#                                                   the files our patches edit
+#   $PVDISK_CACHE/build/<version>-<config hash>/    O= build directory
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/versions.sh"
+
+src="$PVDISK_CACHE/src/linux-$PVDISK_KERNEL_DEB_VERSION"
+cfg_hash=$(cat "$here/kernel.config" | sha256sum | cut -c1-12)
+build="$PVDISK_CACHE/build/$PVDISK_KERNEL_DEB_VERSION-$cfg_hash"
+jobs=$(nproc)
+
+if [ "${1:-}" = "--print" ]; then
+	echo "$build"
+	exit 0
+fi
+
+unpack() {
+	[ -f "$src/.unpacked" ] && return 0
+	local tarball=/usr/src/$PVDISK_KERNEL_PKG.tar.xz
+	[ -f "$tarball" ] || { echo "kernel: $tarball missing; run scripts/deps.sh" >&2; exit 1; }
+	echo "kernel: unpacking $tarball"
+	rm -rf "$src.tmp"
+	mkdir -p "$src.tmp"
+	tar -xf "$tarball" -C "$src.tmp" --strip-components=1
+	mkdir -p "$src.tmp/.pristine"
+	cp -a "$src.tmp/rust" "$src.tmp/.pristine/rust"
+	touch "$src.tmp/.unpacked"
+	rm -rf "$src"
+	mv "$src.tmp" "$src"
+}
+
+# Install $1 at $2 only if the contents differ, so make sees no change
+# (and rebuilds nothing) for files that are already up to date.
+install_if_changed() {
+	if ! cmp -s "$1" "$2"; then
+		mkdir -p "$(dirname "$2")"
+		cp "$1" "$2"
+		echo "kernel: overlay $(realpath --relative-to="$src" "$2")"
+	fi
+}
+
+# rust/ in the repo holds new files (copied as they are) and rust/patches/
+# (small edits to existing kernel files). Patched files are rebuilt from
+# pristine copies each time, so editing a patch never stacks on an older
+# version of itself, and a file no patch touches any more goes back to
+# pristine.
+overlay() {
+	local f rel stage
+	stage=$(mktemp -d)
+	trap 'rm -rf "$stage"' RETURN
+	(cd "$repo/rust" && find . -type f ! -path './patches/*' ! -name '*.md') |
+	while read -r f; do
+		rel=${f#./}
+		install_if_changed "$repo/rust/$rel" "$src/rust/$rel"
+	done
+
+	local patched=()
+	if compgen -G "$repo/rust/patches/*.patch" >/dev/null; then
+		mapfile -t patched < <(sed -n 's|^+++ b/\([^[:space:]]*\).*|\1|p' \
+			"$repo"/rust/patches/*.patch | sort -u)
+	fi
+	for rel in "${patched[@]}"; do
+		# First time a file is patched: keep the untouched original.
+		if [ ! -f "$src/.pristine/$rel" ]; then
+			mkdir -p "$(dirname "$src/.pristine/$rel")"
+			cp "$src/$rel" "$src/.pristine/$rel"
+		fi
+		mkdir -p "$(dirname "$stage/$rel")"
+		cp "$src/.pristine/$rel" "$stage/$rel"
+	done
+	if [ ${#patched[@]} -gt 0 ]; then
+		for p in "$repo"/rust/patches/*.patch; do
+			patch -s -p1 -d "$stage" --no-backup-if-mismatch <"$p" ||
+				{ echo "kernel: patch $(basename "$p") failed" >&2; exit 1; }
+		done
+	fi
+	for rel in "${patched[@]}"; do
+		install_if_changed "$stage/$rel" "$src/$rel"
+	done
+	# Restore files that earlier patch series touched and this one does not.
+	if [ -f "$src/.pvdisk-patched" ]; then
+		while read -r rel; do
+			printf '%s\n' "${patched[@]}" | grep -qxF "$rel" && continue
+			install_if_changed "$src/.pristine/$rel" "$src/$rel"
+		done <"$src/.pvdisk-patched"
+	fi
+	printf '%s\n' "${patched[@]}" >"$src/.pvdisk-patched"
+}
+
+configure() {
+	if [ -f "$build/.config" ] && [ -f "$build/.pvdisk-config-ok" ]; then
+		return 0
+	fi
+	echo "kernel: configuring $build"
+	mkdir -p "$build"
+	make -s -C "$src" O="$build" LLVM=1 tinyconfig >/dev/null
+	"$src/scripts/kconfig/merge_config.sh" -m -O "$build" "$build/.config" \
+		"$here/kernel.config" >/dev/null
+	make -s -C "$src" O="$build" LLVM=1 olddefconfig >/dev/null
+	# Every option we ask for must have survived olddefconfig.
+	local bad=0 line
+	while read -r line; do
+		case "$line" in ''|'#'*) continue ;; esac
+		local opt=${line%%=*} val=${line#*=}
+		if [ "$val" = n ]; then
+			grep -q "^$opt=" "$build/.config" && { echo "kernel: $opt not off" >&2; bad=1; }
+		elif ! grep -qx "$line" "$build/.config"; then
+			echo "kernel: $line did not stick" >&2
+			bad=1
+		fi
+	done <"$here/kernel.config"
+	[ $bad = 0 ] || exit 1
+	touch "$build/.pvdisk-config-ok"
+}
+
+unpack
+overlay
+make -s -C "$src" LLVM=1 rustavailable >/dev/null
+configure
+echo "kernel: building in $build"
+start=$(date +%s)
+if ! make -s -C "$src" O="$build" LLVM=1 -j"$jobs" bzImage modules; then
+	echo "kernel: build failed" >&2
+	exit 1
+fi
+echo "kernel: built in $(( $(date +%s) - start ))s"
