@@ -1,7 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Library of the `pvdisk` tool: the shared on-disk format plus a userspace
-//! reference of the radix map, snapshots, check and gc.
+//! Library of the `pvdisk` tool: the shared on-disk format plus a
+//! userspace reference of the store: allocation, the radix map with
+//! copy-on-write, snapshots and clones, check and gc.
 
 #[path = "../../../drivers/block/pvdisk/format/mod.rs"]
 pub mod format;
+
+pub mod args;
+pub mod check;
+pub mod dev;
+pub mod error;
+pub mod gc;
+pub mod image;
+pub mod map;
+pub mod progress;
+pub mod snapshot;
+pub mod store;
+pub mod tree;
+pub mod units;
+pub mod vdi;
+pub mod walk;
+
+pub use error::{Error, Result};
+pub use store::Store;

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pvdisk create STORE NAME [--size SIZE] [--from SNAPSHOT]`
+
+use super::{open_rw, size_opt, Command, Failure, Outcome, FORCE};
+use pvdisk::args::{Parsed, Spec};
+use pvdisk::units::fmt_size;
+
+pub const CMD: Command = Command {
+    spec: Spec {
+        name: "create",
+        usage: "STORE NAME [--size SIZE] [--from SNAPSHOT]",
+        about: "Create an empty VDI, or a writable clone of a snapshot.",
+        positional: &["STORE", "NAME"],
+        optional: &[],
+        options: &[
+            (
+                "size",
+                true,
+                "size of the VDI (a clone defaults to its snapshot's)",
+            ),
+            ("from", true, "snapshot to clone (label or VDI@N)"),
+            FORCE,
+        ],
+    },
+    run,
+};
+
+fn run(p: &Parsed) -> Outcome {
+    let size = size_opt(p, "size")?;
+    let from = p.value("from");
+    if size.is_none() && from.is_none() {
+        return Err(Failure::Usage(
+            "--size is required for a new empty VDI".into(),
+        ));
+    }
+    let mut store = open_rw(p)?;
+    let name = p.pos(1);
+    let slot = match from {
+        Some(spec) => {
+            let s = store.resolve_snapshot(spec)?;
+            store.clone_snapshot(s, name, size)?
+        }
+        None => store.create_vdi(name, size.unwrap_or(0))?,
+    };
+    let r = store.vdi(slot)?;
+    match from {
+        Some(spec) => println!(
+            "created VDI '{}' ({}), a clone of {}",
+            name,
+            fmt_size(r.size),
+            spec
+        ),
+        None => println!("created VDI '{}' ({})", name, fmt_size(r.size)),
+    }
+    Ok(0)
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pvdisk delete STORE VDI|SNAPSHOT`
+
+use super::{open_rw, Command, Outcome, FORCE};
+use pvdisk::args::{Parsed, Spec};
+
+pub const CMD: Command = Command {
+    spec: Spec {
+        name: "delete",
+        usage: "STORE VDI|SNAPSHOT",
+        about: "Delete a VDI (and its snapshots) or one snapshot; gc reclaims the space.",
+        positional: &["STORE", "VDI|SNAPSHOT"],
+        optional: &[],
+        options: &[FORCE],
+    },
+    run,
+};
+
+fn run(p: &Parsed) -> Outcome {
+    let mut store = open_rw(p)?;
+    let target = p.pos(1);
+    if !target.contains('@') {
+        if let Ok(slot) = store.find_vdi(target) {
+            store.delete_vdi(slot)?;
+            println!(
+                "deleted VDI '{}'; run 'pvdisk gc' to reclaim its blocks",
+                target
+            );
+            return Ok(0);
+        }
+    }
+    let s = store
+        .resolve_snapshot(target)
+        .map_err(|_| pvdisk::Error::msg(format!("no VDI or snapshot named '{}'", target)))?;
+    let name = store.snap_name(s);
+    store.delete_snapshot(s)?;
+    println!(
+        "deleted snapshot {}; run 'pvdisk gc' to reclaim its blocks",
+        name
+    );
+    Ok(0)
+}

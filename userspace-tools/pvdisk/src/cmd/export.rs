@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pvdisk export STORE VDI|SNAPSHOT IMAGE`
+
+use super::{open_ro, Command, Outcome};
+use pvdisk::args::{Parsed, Spec};
+use pvdisk::image::export;
+use pvdisk::progress::Progress;
+use pvdisk::Error;
+use std::fs::OpenOptions;
+
+pub const CMD: Command = Command {
+    spec: Spec {
+        name: "export",
+        usage: "STORE VDI|SNAPSHOT IMAGE",
+        about: "Write a VDI or snapshot out as a raw image (sparse where zero).",
+        positional: &["STORE", "VDI|SNAPSHOT", "IMAGE"],
+        optional: &[],
+        options: &[],
+    },
+    run,
+};
+
+fn run(p: &Parsed) -> Outcome {
+    let mut store = open_ro(p)?;
+    let what = p.pos(1);
+    let (root, rec) = match (what.contains('@'), store.find_vdi(what)) {
+        (false, Ok(slot)) => {
+            let r = store.vdi(slot)?;
+            (r.root, r)
+        }
+        _ => {
+            let s = store
+                .resolve_snapshot(what)
+                .map_err(|_| Error::msg(format!("no VDI or snapshot named '{}'", what)))?;
+            (store.snapshot_entry(s)?.root, store.vdi(s.slot)?)
+        }
+    };
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(p.pos(2))
+        .map_err(|e| Error::io(p.pos(2), e))?;
+    let s = export(
+        &mut store,
+        root,
+        rec.height,
+        rec.size,
+        &out,
+        &mut Progress::new("export"),
+    )?;
+    println!(
+        "exported {} to {}: {} blocks, {} written",
+        what,
+        p.pos(2),
+        s.blocks,
+        s.written
+    );
+    Ok(0)
+}

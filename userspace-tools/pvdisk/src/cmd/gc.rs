@@ -1,0 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `pvdisk gc STORE`
+
+use super::{open_rw, Command, Outcome, FORCE};
+use pvdisk::args::{Parsed, Spec};
+use pvdisk::format::BLOCK_SIZE;
+use pvdisk::gc::gc;
+use pvdisk::progress::Progress;
+use pvdisk::units::fmt_size;
+
+pub const CMD: Command = Command {
+    spec: Spec {
+        name: "gc",
+        usage: "STORE",
+        about: "Reclaim blocks of deleted VDIs and snapshots and orphaned blocks.",
+        positional: &["STORE"],
+        optional: &[],
+        options: &[FORCE],
+    },
+    run,
+};
+
+fn run(p: &Parsed) -> Outcome {
+    let mut store = open_rw(p)?;
+    let s = gc(&mut store, &mut Progress::new("gc"))?;
+    println!(
+        "gc: freed {} blocks ({}), released {} extents, removed {} deleted VDIs; {} blocks in use",
+        s.freed,
+        fmt_size(s.freed * BLOCK_SIZE as u64),
+        s.extents_released,
+        s.vdis_removed,
+        s.kept
+    );
+    Ok(0)
+}

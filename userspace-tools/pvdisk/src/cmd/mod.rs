@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One module per subcommand: each parses its arguments, calls the
+//! library, and prints.
+
+use pvdisk::args::{Parsed, Spec};
+use pvdisk::units::parse_size;
+use pvdisk::{Error, Store};
+use std::path::Path;
+
+mod check;
+mod create;
+mod delete;
+mod export;
+mod format;
+mod gc;
+mod import;
+mod info;
+mod label;
+mod list;
+mod snaps;
+mod snapshot;
+mod tree;
+
+/// How a command failed.
+pub enum Failure {
+    /// Bad usage (exit 2).
+    Usage(String),
+    /// The operation failed (exit 1).
+    Op(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Op(e)
+    }
+}
+
+/// A command's result: the exit status on success.
+pub type Outcome = Result<u8, Failure>;
+
+/// A subcommand.
+pub struct Command {
+    pub spec: Spec,
+    pub run: fn(&Parsed) -> Outcome,
+}
+
+const COMMANDS: &[Command] = &[
+    format::CMD,
+    info::CMD,
+    list::CMD,
+    create::CMD,
+    delete::CMD,
+    snapshot::CMD,
+    snaps::CMD,
+    label::CMD,
+    tree::CMD,
+    import::CMD,
+    export::CMD,
+    check::CMD,
+    gc::CMD,
+];
+
+/// Looks a subcommand up by name.
+pub fn find(name: &str) -> Option<&'static Command> {
+    COMMANDS.iter().find(|c| c.spec.name == name)
+}
+
+/// `pvdisk --help`.
+pub fn overview() -> String {
+    let mut s = String::from(
+        "pvdisk: copy-on-write virtual disk stores (offline tool)\n\n\
+         Usage: pvdisk COMMAND [ARGS] (pvdisk COMMAND --help for details)\n\n\
+         STORE is a block device or a regular file; a snapshot is named by its\n\
+         label or as VDI@N; SIZE takes K/M/G/T suffixes.\n\nCommands:\n",
+    );
+    for c in COMMANDS {
+        s.push_str(&format!(
+            "  pvdisk {} {}\n      {}\n",
+            c.spec.name, c.spec.usage, c.spec.about
+        ));
+    }
+    s.push_str("\nExit status: 0 success, 1 failed operation or corrupt store, 2 bad usage.\n");
+    s
+}
+
+/// Option entry shared by every command that changes a store.
+pub const FORCE: (&str, bool, &str) = (
+    "force",
+    false,
+    "act even though a driver holds the store (says what it overrides)",
+);
+
+/// Opens a store read-only.
+pub fn open_ro(p: &Parsed) -> Result<Store, Failure> {
+    Ok(Store::open(Path::new(p.pos(0)), false)?)
+}
+
+/// Opens a store for an offline change, refusing it while held.
+pub fn open_rw(p: &Parsed) -> Result<Store, Failure> {
+    let store = Store::open(Path::new(p.pos(0)), true)?;
+    store.check_holds(p.flag("force"))?;
+    Ok(store)
+}
+
+/// Parses a SIZE option.
+pub fn size_opt(p: &Parsed, name: &str) -> Result<Option<u64>, Failure> {
+    match p.value(name) {
+        None => Ok(None),
+        Some(v) => parse_size(v).map(Some).ok_or_else(|| {
+            Failure::Usage(format!(
+                "bad size '{}' for --{} (a number with an optional K, M, G or T suffix)",
+                v, name
+            ))
+        }),
+    }
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Block I/O on a store: a regular file or a block device, with
+//! pread/pwrite of whole 4 KiB blocks.
+
+use crate::error::{Error, Result};
+use crate::format::{Block, BLOCK_SIZE};
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// An open store device.
+#[derive(Debug)]
+pub struct Dev {
+    file: File,
+    path: PathBuf,
+    blocks: u64,
+    writable: bool,
+}
+
+impl Dev {
+    /// Opens `path` for reading, and writing if `write`.
+    pub fn open(path: &Path, write: bool) -> Result<Dev> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(path)
+            .map_err(|e| Error::io(path.display(), e))?;
+        // Works for block devices too, where metadata().len() is 0.
+        let bytes = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io(path.display(), e))?;
+        Ok(Dev {
+            file,
+            path: path.to_path_buf(),
+            blocks: bytes / BLOCK_SIZE as u64,
+            writable: write,
+        })
+    }
+
+    /// Device size in blocks.
+    pub fn blocks(&self) -> u64 {
+        self.blocks
+    }
+
+    /// Path it was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True if opened for writing.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
+    /// Reads block `nr`.
+    pub fn read_block(&self, nr: u64, buf: &mut Block) -> Result<()> {
+        self.read_blocks(nr, buf)
+    }
+
+    /// Reads consecutive blocks starting at `nr` into `buf` (a multiple of
+    /// the block size).
+    pub fn read_blocks(&self, nr: u64, buf: &mut [u8]) -> Result<()> {
+        let n = buf.len() as u64 / BLOCK_SIZE as u64;
+        if nr.checked_add(n).is_none_or(|end| end > self.blocks) {
+            return Err(Error::msg(format!(
+                "block {}: beyond the end of the device ({} blocks)",
+                nr, self.blocks
+            )));
+        }
+        self.file
+            .read_exact_at(buf, nr * BLOCK_SIZE as u64)
+            .map_err(|e| Error::io(format_args!("block {}: read", nr), e))
+    }
+
+    /// Writes block `nr`.
+    pub fn write_block(&self, nr: u64, buf: &Block) -> Result<()> {
+        if nr >= self.blocks {
+            return Err(Error::msg(format!(
+                "block {}: beyond the end of the device ({} blocks)",
+                nr, self.blocks
+            )));
+        }
+        self.file
+            .write_all_at(buf, nr * BLOCK_SIZE as u64)
+            .map_err(|e| Error::io(format_args!("block {}: write", nr), e))
+    }
+
+    /// Makes everything written so far durable.
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io(format_args!("{}: sync", self.path.display()), e))
+    }
+}

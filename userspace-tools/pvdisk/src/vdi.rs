@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! VDIs: create, find, read/write by logical block, delete.
+
+use crate::bail;
+use crate::error::{Error, Result};
+use crate::format::block::make_name;
+use crate::format::extent::ExtentKind;
+use crate::format::radix::{capacity_blocks, height_for, RadixNode};
+use crate::format::vdi::{VdiRecord, VDI_DELETED, VDI_NAME_LEN};
+use crate::format::{Block, BLOCK_SIZE};
+use crate::store::{now, Store};
+
+/// Checks a VDI name: 1..=64 bytes, no '@' (it names snapshots), no
+/// control characters or whitespace.
+pub fn check_vdi_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > VDI_NAME_LEN {
+        bail!(
+            "VDI name '{}' must be 1 to {} bytes long",
+            name,
+            VDI_NAME_LEN
+        );
+    }
+    if name.contains('@') || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        bail!(
+            "VDI name '{}' must not contain '@', spaces or control characters",
+            name
+        );
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Slots and records of VDIs that exist and are not deleted.
+    pub fn live_vdis(&self) -> Vec<(u32, VdiRecord)> {
+        self.vdis
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.is_empty() && !r.is_deleted())
+            .map(|(i, r)| (i as u32, *r))
+            .collect()
+    }
+
+    /// The slot of the live VDI called `name`.
+    pub fn find_vdi(&self, name: &str) -> Result<u32> {
+        self.live_vdis()
+            .into_iter()
+            .find(|(_, r)| r.name() == name)
+            .map(|(s, _)| s)
+            .ok_or_else(|| Error::msg(format!("no VDI named '{}'", name)))
+    }
+
+    /// The live VDI with id `id`, if any.
+    pub fn vdi_by_id(&self, id: u64) -> Option<(u32, VdiRecord)> {
+        self.live_vdis().into_iter().find(|(_, r)| r.id == id)
+    }
+
+    /// Record in `slot`.
+    pub fn vdi(&self, slot: u32) -> Result<VdiRecord> {
+        self.vdis
+            .get(slot as usize)
+            .copied()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| Error::msg(format!("VDI slot {} is empty", slot)))
+    }
+
+    fn next_vdi_id(&self) -> u64 {
+        self.vdis.iter().map(|r| r.id).max().unwrap_or(0) + 1
+    }
+
+    fn free_slot(&self) -> Result<u32> {
+        self.vdis
+            .iter()
+            .position(|r| r.is_empty())
+            .map(|s| s as u32)
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "VDI registry is full ({} slots); delete VDIs and run gc",
+                    self.vdis.len()
+                ))
+            })
+    }
+
+    /// Refuses a name already used by a live VDI or a snapshot label.
+    pub fn check_new_name(&mut self, name: &str) -> Result<()> {
+        check_vdi_name(name)?;
+        if self.live_vdis().iter().any(|(_, r)| r.name() == name) {
+            bail!("a VDI named '{}' already exists", name);
+        }
+        if self.find_label(name)?.is_some() {
+            bail!("'{}' is already a snapshot label", name);
+        }
+        Ok(())
+    }
+
+    /// Creates an empty VDI of `size` bytes (a multiple of 4096).
+    pub fn create_vdi(&mut self, name: &str, size: u64) -> Result<u32> {
+        self.check_new_name(name)?;
+        if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
+            bail!("VDI size must be a positive multiple of 4096 bytes");
+        }
+        let height = height_for(size / BLOCK_SIZE as u64)
+            .ok_or_else(|| Error::msg(format!("VDI size {} is too large", size)))?;
+        let slot = self.free_slot()?;
+        let root = self.alloc(ExtentKind::Metadata)?;
+        self.insert_new_node(root, height, RadixNode::default());
+        let rec = VdiRecord {
+            id: self.next_vdi_id(),
+            height,
+            size,
+            root,
+            created: now(),
+            name: make_name(name).ok_or_else(|| Error::msg("bad name"))?,
+            ..VdiRecord::default()
+        };
+        self.set_vdi(slot, rec);
+        self.flush()?;
+        Ok(slot)
+    }
+
+    /// Creates a VDI whose root is `root_copy` (a clone).
+    pub(crate) fn create_vdi_from(
+        &mut self,
+        name: &str,
+        size: u64,
+        height: u32,
+        root_copy: RadixNode,
+        parent: u64,
+        parent_seq: u64,
+    ) -> Result<u32> {
+        self.check_new_name(name)?;
+        if size == 0
+            || !size.is_multiple_of(BLOCK_SIZE as u64)
+            || size / BLOCK_SIZE as u64 > capacity_blocks(height)
+        {
+            bail!(
+                "clone size must be a positive multiple of 4096 bytes of at most {} bytes",
+                capacity_blocks(height).saturating_mul(BLOCK_SIZE as u64)
+            );
+        }
+        let slot = self.free_slot()?;
+        let root = self.alloc(ExtentKind::Metadata)?;
+        self.insert_new_node(root, height, root_copy);
+        let rec = VdiRecord {
+            id: self.next_vdi_id(),
+            height,
+            size,
+            root,
+            parent,
+            parent_seq,
+            created: now(),
+            name: make_name(name).ok_or_else(|| Error::msg("bad name"))?,
+            ..VdiRecord::default()
+        };
+        self.set_vdi(slot, rec);
+        self.flush()?;
+        Ok(slot)
+    }
+
+    /// Marks the VDI in `slot` deleted; GC reclaims its blocks.
+    pub fn delete_vdi(&mut self, slot: u32) -> Result<()> {
+        let mut rec = self.vdi(slot)?;
+        rec.flags |= VDI_DELETED;
+        self.set_vdi(slot, rec);
+        self.flush()
+    }
+
+    /// Writes one block of a VDI (durable at the next flush).
+    pub fn vdi_write(&mut self, slot: u32, lba: u64, data: &Block) -> Result<()> {
+        let rec = self.vdi(slot)?;
+        if lba >= rec.size / BLOCK_SIZE as u64 {
+            bail!(
+                "VDI '{}': block {} is beyond its size of {} blocks",
+                rec.name(),
+                lba,
+                rec.size / BLOCK_SIZE as u64
+            );
+        }
+        self.write_lba(rec.root, rec.height, lba, data)
+    }
+
+    /// Reads one block of a VDI.
+    pub fn vdi_read(&mut self, slot: u32, lba: u64, out: &mut Block) -> Result<()> {
+        let rec = self.vdi(slot)?;
+        if lba >= rec.size / BLOCK_SIZE as u64 {
+            bail!("VDI '{}': block {} is beyond its size", rec.name(), lba);
+        }
+        self.read_lba(rec.root, rec.height, lba, out)
+    }
+}

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reachability by levels, shared by `check` and `gc`.
+//!
+//! Parallax's collector marks level by level: all roots first, then every
+//! node they point to, sorted by block number so that reads sweep the
+//! metadata extents in order, then the next level down, and last the data
+//! pointers (which are counted, never read). Reachability is a bitmap over
+//! the whole store held in memory (one bit per 4 KiB block, 32 KiB per
+//! GiB). While walking, every pointer is validated: inside an extent of the
+//! right kind, not on a bitmap block, marked allocated, and the node behind
+//! it has the right magic, level, block number and checksum.
+//!
+//! The copy-on-write invariant is checked on the way: a block reached from a
+//! live VDI root through writable links only must be reached exactly once in
+//! the whole store; otherwise a write through that path would change data
+//! seen by another root (a snapshot, or another VDI).
+
+use crate::error::Result;
+use crate::format::extent::ExtentKind;
+use crate::format::radix::{ptr_block, ptr_is_ro, RadixNode, MAX_HEIGHT};
+use crate::format::{Block, BLOCK_SIZE};
+use crate::progress::Progress;
+use crate::store::{ExtentBitmap, Store};
+use std::collections::BTreeMap;
+
+/// A plain bitmap over block numbers.
+#[derive(Debug, Clone)]
+pub struct Bits(Vec<u64>);
+
+impl Bits {
+    /// All clear, for `n` bits.
+    pub fn new(n: u64) -> Self {
+        Bits(vec![0; n.div_ceil(64) as usize])
+    }
+    /// Bit `i`.
+    pub fn get(&self, i: u64) -> bool {
+        self.0
+            .get((i / 64) as usize)
+            .is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+    /// Sets bit `i`.
+    pub fn set(&mut self, i: u64) {
+        if let Some(w) = self.0.get_mut((i / 64) as usize) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    /// Number of set bits.
+    pub fn count(&self) -> u64 {
+        self.0.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+}
+
+/// What a walk found.
+#[derive(Debug)]
+pub struct Walk {
+    /// Blocks reachable from live VDIs and live snapshots (nodes, logs, data).
+    pub reach: Bits,
+    /// Radix nodes reached.
+    pub nodes: u64,
+    /// Snapshot-log blocks reached.
+    pub logs: u64,
+    /// Data blocks reached.
+    pub data: u64,
+    /// Live VDIs walked.
+    pub vdis: u64,
+    /// Live snapshots walked.
+    pub snapshots: u64,
+    /// Corruption found, one sentence each, block number first.
+    pub corrupt: Vec<String>,
+    /// Bitmaps of metadata and data extents (those that decoded).
+    pub bitmaps: BTreeMap<u32, ExtentBitmap>,
+}
+
+type Frontier = Vec<(u64, bool)>;
+
+impl Walk {
+    /// Walks every live VDI and snapshot of `store`.
+    pub fn run(store: &mut Store, progress: &mut Progress) -> Result<Walk> {
+        let total = store.sb.total_blocks;
+        let mut w = Walk {
+            reach: Bits::new(total),
+            nodes: 0,
+            logs: 0,
+            data: 0,
+            vdis: 0,
+            snapshots: 0,
+            corrupt: Vec::new(),
+            bitmaps: BTreeMap::new(),
+        };
+        for e in 0..store.sb.extent_count {
+            let kind = store.extents[e as usize].kind;
+            if matches!(kind, ExtentKind::Metadata | ExtentKind::Data) {
+                match store.load_bitmap(e) {
+                    Ok(bm) => {
+                        w.bitmaps.insert(e, bm);
+                    }
+                    Err(err) => w.corrupt.push(err.to_string()),
+                }
+            }
+        }
+        let mut frontier: Vec<Frontier> = vec![Vec::new(); MAX_HEIGHT as usize + 1];
+        for (slot, rec) in store.live_vdis() {
+            w.vdis += 1;
+            push(&mut frontier, rec.height, rec.root, true);
+            match store.read_log(&rec) {
+                Ok(log) => {
+                    for (nr, l) in &log {
+                        w.logs += 1;
+                        w.claim(store, *nr, ExtentKind::Metadata, "snapshot-log block");
+                        for e in l.used().iter().filter(|e| !e.is_deleted()) {
+                            w.snapshots += 1;
+                            push(&mut frontier, rec.height, e.root, false);
+                        }
+                    }
+                }
+                Err(err) => w.corrupt.push(format!("{} (VDI slot {})", err, slot)),
+            }
+        }
+        let mut buf = vec![0u8; 256 * BLOCK_SIZE];
+        for level in (1..=MAX_HEIGHT).rev() {
+            let f = std::mem::take(&mut frontier[level as usize]);
+            let groups = group(f);
+            let mut readable: Vec<(u64, bool)> = Vec::with_capacity(groups.len());
+            for (blk, refs, writable) in groups {
+                if w.claim(store, blk, ExtentKind::Metadata, "radix node") {
+                    w.check_shared(blk, refs, writable);
+                    readable.push((blk, writable));
+                }
+            }
+            let mut done = 0usize;
+            let n = readable.len();
+            let mut i = 0;
+            while i < readable.len() {
+                // Coalesce a run of consecutive blocks into one read.
+                let start = readable[i].0;
+                let mut j = i + 1;
+                while j < readable.len() && j - i < 256 && readable[j].0 == start + (j - i) as u64 {
+                    j += 1;
+                }
+                let run = &mut buf[..(j - i) * BLOCK_SIZE];
+                if let Err(err) = store.dev.read_blocks(start, run) {
+                    w.corrupt.push(err.to_string());
+                    i = j;
+                    continue;
+                }
+                for (k, chunk) in run.chunks_exact(BLOCK_SIZE).enumerate() {
+                    let (blk, writable) = readable[i + k];
+                    let b: &Block = match chunk.try_into() {
+                        Ok(b) => b,
+                        Err(_) => continue,
+                    };
+                    match RadixNode::decode(b, blk, level) {
+                        Ok(node) => {
+                            w.nodes += 1;
+                            for &p in node.ptrs.iter().filter(|&&p| ptr_block(p) != 0) {
+                                frontier[level as usize - 1]
+                                    .push((ptr_block(p), writable && !ptr_is_ro(p)));
+                            }
+                        }
+                        Err(err) => w.corrupt.push(err.to_string()),
+                    }
+                }
+                done += j - i;
+                i = j;
+                progress.update(|| format!("level {}: {}/{} nodes", level, done, n));
+            }
+        }
+        let f = std::mem::take(&mut frontier[0]);
+        for (blk, refs, writable) in group(f) {
+            if w.claim(store, blk, ExtentKind::Data, "data block") {
+                w.data += 1;
+                w.check_shared(blk, refs, writable);
+            }
+        }
+        progress.finish();
+        Ok(w)
+    }
+
+    /// Validates a pointer to `blk` that should be of `kind` and marks it
+    /// reached; false if it must not be followed.
+    fn claim(&mut self, store: &Store, blk: u64, kind: ExtentKind, what: &str) -> bool {
+        let Some(e) = store.sb.extent_of(blk) else {
+            self.corrupt.push(format!(
+                "block {}: {} pointer beyond the last extent",
+                blk, what
+            ));
+            return false;
+        };
+        let actual = store.extents[e as usize].kind;
+        if actual != kind {
+            self.corrupt.push(format!(
+                "block {}: {} pointer into {} extent {}",
+                blk,
+                what,
+                actual.name(),
+                e
+            ));
+            return false;
+        }
+        let off = (blk - store.sb.extent_start(e)) as u32;
+        if off < store.sb.bitmap_blocks() {
+            self.corrupt.push(format!(
+                "block {}: {} pointer onto a bitmap block",
+                blk, what
+            ));
+            return false;
+        }
+        if self.reach.get(blk) {
+            self.corrupt.push(format!(
+                "block {}: reached as a {} and as something else",
+                blk, what
+            ));
+            return false;
+        }
+        self.reach.set(blk);
+        if let Some(bm) = self.bitmaps.get(&e) {
+            if !bm.get(off) {
+                self.corrupt.push(format!(
+                    "block {}: {} in use but marked free in the bitmap",
+                    blk, what
+                ));
+            }
+        }
+        true
+    }
+
+    fn check_shared(&mut self, blk: u64, refs: u32, writable: bool) {
+        if writable && refs > 1 {
+            self.corrupt.push(format!(
+                "block {}: writable from a live VDI but referenced {} times (shared blocks must be read-only)",
+                blk, refs
+            ));
+        }
+    }
+}
+
+fn push(frontier: &mut [Frontier], level: u32, blk: u64, writable: bool) {
+    if let Some(f) = frontier.get_mut(level as usize) {
+        f.push((blk, writable));
+    }
+}
+
+/// Sorts arrivals and folds them into (block, references, any writable).
+fn group(mut f: Frontier) -> Vec<(u64, u32, bool)> {
+    f.sort_unstable_by_key(|&(b, _)| b);
+    let mut out: Vec<(u64, u32, bool)> = Vec::with_capacity(f.len());
+    for (b, wr) in f {
+        match out.last_mut() {
+            Some(last) if last.0 == b => {
+                last.1 += 1;
+                last.2 |= wr;
+            }
+            _ => out.push((b, 1, wr)),
+        }
+    }
+    out
+}
