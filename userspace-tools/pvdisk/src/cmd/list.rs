@@ -22,8 +22,8 @@ pub const CMD: Command = Command {
 fn run(p: &Parsed) -> Outcome {
     let store = open_ro(p)?;
     println!(
-        "{:<20} {:>5} {:>8} {:>6} {:>6}  {:<20} {}",
-        "NAME", "ID", "SIZE", "HEIGHT", "SNAPS", "PARENT", "ATTACHED"
+        "{:<20} {:>5} {:>8} {:>6} {:>6}  {:<20} ATTACHED",
+        "NAME", "ID", "SIZE", "HEIGHT", "SNAPS", "PARENT"
     );
     for (_, r) in store.live_vdis() {
         let parent = if r.parent == 0 {

@@ -22,8 +22,8 @@ fn run(p: &Parsed) -> Outcome {
     let store = open_ro(p)?;
     let slot = store.find_vdi(p.pos(1))?;
     println!(
-        "{:<24} {:<20} {:<8} {}",
-        "SNAPSHOT", "TIME (UTC)", "STATE", "LABEL"
+        "{:<24} {:<20} {:<8} LABEL",
+        "SNAPSHOT", "TIME (UTC)", "STATE"
     );
     for (seq, e) in store.snapshots(slot)? {
         println!(
