@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Corruption is refused: for every metadata block of a populated store,
+//! a flipped byte makes either opening the store or `check` fail with the
+//! block's number. Also logically wrong but well-checksummed metadata
+//! (a shared block left writable, a pointer into the wrong extent kind, a
+//! reachable block marked free) is reported, and leaks alone are not
+//! corruption.
+
+mod common;
+
+use common::{new_store, pattern, reopen, TempDir};
+use pvdisk::check::check;
+use pvdisk::format::extent::ExtentKind;
+use pvdisk::format::radix::{make_ptr, ptr_block};
+use pvdisk::format::BLOCK_SIZE;
+use pvdisk::gc::gc;
+use pvdisk::progress::Progress;
+use pvdisk::snapshot::SnapRef;
+use pvdisk::Store;
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+/// A store with two VDIs, snapshots, a clone and some data.
+fn populated(dir: &TempDir) -> std::path::PathBuf {
+    let (path, mut s) = new_store(dir, 24);
+    let a = s.create_vdi("a", 1100 * 4096).unwrap();
+    let b = s.create_vdi("b", 200 * 4096).unwrap();
+    for lba in [0u64, 5, 509, 510, 1099] {
+        s.vdi_write(a, lba, &pattern(lba + 1)).unwrap();
+    }
+    s.vdi_write(b, 7, &pattern(99)).unwrap();
+    s.flush().unwrap();
+    s.snapshot(a, "one").unwrap();
+    s.vdi_write(a, 5, &pattern(1234)).unwrap();
+    s.flush().unwrap();
+    s.snapshot(a, "").unwrap();
+    s.clone_snapshot(SnapRef { slot: a, seq: 1 }, "c", None).unwrap();
+    s.snapshot(b, "bee").unwrap();
+    path
+}
+
+/// Every metadata block of the store: superblock, catalogue, used
+/// registry slots and one empty slot, bitmaps, nodes and logs.
+fn metadata_blocks(path: &Path) -> Vec<u64> {
+    let mut s = Store::open(path, false).unwrap();
+    let mut out = vec![0u64];
+    out.extend((0..u64::from(s.sb.catalogue_blocks)).map(|i| 1 + i));
+    let used = s.vdis.iter().filter(|r| !r.is_empty()).count() as u32;
+    out.extend((0..=used).map(|slot| s.sb.vdi_block(slot)));
+    for kind in [ExtentKind::Metadata, ExtentKind::Data] {
+        for e in s.extents_of(kind) {
+            out.extend((0..s.sb.bitmap_blocks()).map(|i| s.sb.extent_start(e) + u64::from(i)));
+        }
+    }
+    let r = check(&mut s, &mut Progress::silent()).unwrap();
+    assert!(r.clean() && r.leaks.is_empty(), "{:?}", r.corrupt);
+    for e in s.extents_of(ExtentKind::Metadata) {
+        let start = s.sb.extent_start(e);
+        for off in s.sb.bitmap_blocks()..s.sb.extent_blocks {
+            if r.walk.reach.get(start + u64::from(off)) {
+                out.push(start + u64::from(off));
+            }
+        }
+    }
+    out
+}
+
+fn flip(path: &Path, block: u64, byte: usize, mask: u8) {
+    let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let off = block * BLOCK_SIZE as u64 + byte as u64;
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, off).unwrap();
+    b[0] ^= mask;
+    f.write_all_at(&b, off).unwrap();
+}
+
+/// Open + check; Err(message) if refused.
+fn verdict(path: &Path) -> Result<(), String> {
+    let mut s = Store::open(path, false).map_err(|e| e.to_string())?;
+    let r = check(&mut s, &mut Progress::silent()).map_err(|e| e.to_string())?;
+    if r.clean() {
+        Ok(())
+    } else {
+        Err(r.corrupt.join("; "))
+    }
+}
+
+#[test]
+fn any_flipped_byte_in_metadata_is_refused() {
+    let dir = TempDir::new("flip");
+    let path = populated(&dir);
+    let blocks = metadata_blocks(&path);
+    // Superblock, catalogue, 4 VDIs + 1 empty slot, 2 bitmaps, nodes, logs.
+    assert!(blocks.len() >= 20, "{:?}", blocks);
+    let mut rng = common::Rng(7);
+    let mut tried = 0;
+    for &blk in &blocks {
+        // Every header byte, then a spread of body bytes.
+        let mut offsets: Vec<usize> = (0..16).collect();
+        offsets.extend((0..24).map(|_| 16 + rng.below(4080) as usize));
+        for off in offsets {
+            let mask = 1u8 << rng.below(8);
+            flip(&path, blk, off, mask);
+            let v = verdict(&path);
+            flip(&path, blk, off, mask);
+            let msg = v.expect_err(&format!("flip of block {} byte {} not refused", blk, off));
+            assert!(
+                msg.contains(&format!("block {}", blk)) || msg.contains("not a pvdisk store"),
+                "block {} byte {}: message lacks the block number: {}",
+                blk,
+                off,
+                msg
+            );
+            tried += 1;
+        }
+    }
+    assert_eq!(verdict(&path), Ok(()));
+    assert!(tried > 500);
+}
+
+#[test]
+fn writable_shared_block_is_corruption() {
+    let dir = TempDir::new("shared");
+    let path = populated(&dir);
+    let mut s = reopen(&path);
+    let a = s.find_vdi("a").unwrap();
+    let rec = s.vdi(a).unwrap();
+    // Clear the read-only bit of a root link shared with snapshot a@2.
+    let root = s.node(rec.root, rec.height).unwrap().clone();
+    let (i, p) = root
+        .ptrs
+        .iter()
+        .enumerate()
+        .find(|(_, p)| ptr_block(**p) != 0)
+        .map(|(i, p)| (i, *p))
+        .unwrap();
+    s.node_mut(rec.root, rec.height)
+        .unwrap()
+        .set(i, make_ptr(ptr_block(p), false));
+    s.flush().unwrap();
+    let err = verdict(&path).unwrap_err();
+    assert!(err.contains("writable from a live VDI"), "{}", err);
+    assert!(err.contains(&format!("block {}", ptr_block(p))), "{}", err);
+    // And gc refuses to touch such a store.
+    let mut s = reopen(&path);
+    let e = gc(&mut s, &mut Progress::silent()).unwrap_err();
+    assert!(e.to_string().contains("gc frees nothing"), "{}", e);
+}
+
+#[test]
+fn pointer_into_wrong_extent_kind_is_corruption() {
+    let dir = TempDir::new("kind");
+    let path = populated(&dir);
+    let mut s = reopen(&path);
+    let b = s.find_vdi("b").unwrap();
+    let rec = s.vdi(b).unwrap();
+    // A leaf pointer aimed at a radix node (metadata extent).
+    s.node_mut(rec.root, rec.height)
+        .unwrap()
+        .set(8, make_ptr(rec.root, false));
+    s.flush().unwrap();
+    let err = verdict(&path).unwrap_err();
+    assert!(err.contains("data block pointer into metadata extent"), "{}", err);
+}
+
+#[test]
+fn reachable_block_marked_free_is_corruption() {
+    let dir = TempDir::new("free");
+    let path = populated(&dir);
+    let mut s = reopen(&path);
+    let b = s.find_vdi("b").unwrap();
+    let rec = s.vdi(b).unwrap();
+    let m = s.lookup(rec.root, rec.height, 7).unwrap();
+    assert_ne!(m.block, 0);
+    s.free_now(m.block).unwrap();
+    s.flush().unwrap();
+    let err = verdict(&path).unwrap_err();
+    assert!(
+        err.contains(&format!("block {}: data block in use but marked free", m.block)),
+        "{}",
+        err
+    );
+}
+
+#[test]
+fn leaks_are_reported_not_corruption() {
+    let dir = TempDir::new("leak");
+    let path = populated(&dir);
+    let mut s = reopen(&path);
+    let leaked = s.alloc(ExtentKind::Data).unwrap();
+    s.flush().unwrap();
+    let mut s = Store::open(&path, false).unwrap();
+    let r = check(&mut s, &mut Progress::silent()).unwrap();
+    assert!(r.clean());
+    assert_eq!(r.leaks, vec![leaked]);
+    let mut s = reopen(&path);
+    let st = gc(&mut s, &mut Progress::silent()).unwrap();
+    assert_eq!(st.freed, 1);
+    let mut s = Store::open(&path, false).unwrap();
+    let r = check(&mut s, &mut Progress::silent()).unwrap();
+    assert!(r.clean() && r.leaks.is_empty());
+}
+
+#[test]
+fn misdirected_block_is_refused() {
+    let dir = TempDir::new("misdir");
+    let path = populated(&dir);
+    let s = Store::open(&path, false).unwrap();
+    let a = s.find_vdi("a").unwrap();
+    let c = s.find_vdi("c").unwrap();
+    let (ra, rc) = (s.vdi(a).unwrap().root, s.vdi(c).unwrap().root);
+    drop(s);
+    // Write a's root over c's root: intact checksum, wrong block number.
+    let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let mut b = [0u8; BLOCK_SIZE];
+    f.read_exact_at(&mut b, ra * BLOCK_SIZE as u64).unwrap();
+    f.write_all_at(&b, rc * BLOCK_SIZE as u64).unwrap();
+    let err = verdict(&path).unwrap_err();
+    assert!(err.contains(&format!("block {}: misdirected", rc)), "{}", err);
+}
