@@ -1,0 +1,311 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Boot the pvdisk test kernel in QEMU (TCG) and run one command inside.
+#
+#   scripts/vm.sh [options] [--] [COMMAND...]
+#
+# COMMAND is a busybox sh command line run in the guest as root, in /,
+# with the tests/ tree at /tests (default: /tests/run_kselftest.sh).
+# The guest has busybox, fio, dmsetup, the thin_* tools, the kernel's
+# modules (modprobe works) and, when they have been built, pvdisk.ko and
+# the pvdisk tool. Disks: /dev/vda (256 MiB spare) and /dev/vdb, /dev/vdc
+# (1 GiB each), all sparse files created fresh for every run, and the
+# read-only tools disk (/dev/vdd, mounted at /opt/tools).
+#
+# Options:
+#   --timeout SECS   kill the VM after SECS seconds (default 2400)
+#   --disk-size SIZE size of vdb and vdc (default 1G)
+#   --mem SIZE       guest memory (default 2G)
+#   --smp N          guest CPUs (default 2)
+#   --keep           keep the run directory (console log, disks)
+#   --no-check       do not fail on kernel warnings in the guest log
+#   --shell          interactive shell in the guest instead of COMMAND
+#
+# Exit status: the command's exit status; 1 if the kernel logged a
+# warning, BUG, Oops, lockdep, KASAN or UBSAN report (the lines are
+# printed); 124 if the VM timed out; 125 if it stopped without reporting
+# a result (panic, crash).
+#
+# The initramfs is built in $PVDISK_CACHE/vm/ from host binaries and
+# rebuilt only when one of its inputs changes. Per-run files (tests/,
+# pvdisk.ko, the pvdisk tool, the command) go in a small second cpio
+# archive that the kernel unpacks on top of the first.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/versions.sh"
+
+timeout=2400
+disk_size=1G
+mem=2G
+smp=2
+keep=0
+check=1
+shell=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--timeout) timeout=$2; shift 2 ;;
+	--disk-size) disk_size=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--smp) smp=$2; shift 2 ;;
+	--keep) keep=1; shift ;;
+	--no-check) check=0; shift ;;
+	--shell) shell=1; shift ;;
+	--) shift; break ;;
+	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "vm: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -gt 0 ] || set -- /tests/run_kselftest.sh
+
+kdir=${KDIR:-$("$here/kernel.sh" --print)}
+bzimage=$kdir/arch/x86/boot/bzImage
+if [ ! -f "$bzimage" ]; then
+	echo "vm: $bzimage missing; run scripts/kernel.sh first" >&2
+	exit 1
+fi
+kver=$(cat "$kdir/include/config/kernel.release")
+vmdir=$PVDISK_CACHE/vm
+mkdir -p "$vmdir"
+
+# Host programs copied into the guest, with their shared libraries.
+guest_bins=(/usr/bin/fio /usr/sbin/dmsetup /usr/sbin/pdata_tools)
+pdata_links=(thin_check thin_dump thin_repair thin_restore thin_ls thin_delta
+	thin_trim cache_check era_check)
+
+# Copy every library $1 needs to the same paths under $2.
+copy_libs() {
+	local bin=$1 dst=$2 lib
+	ldd "$bin" 2>/dev/null | awk '/=> \//{print $3} /^\t\//{print $1}' |
+	while read -r lib; do
+		[ -e "$dst$lib" ] && continue
+		mkdir -p "$dst$(dirname "$lib")"
+		cp -L "$lib" "$dst$lib"
+	done
+}
+
+write_init() {
+	cat >"$1" <<'EOF'
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# pvdisk test VM init: mount, run /run.sh, report, power off.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=${TERM:-vt100}
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t configfs none /sys/kernel/config
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mkdir -p /dev/pts /dev/shm /dev/mapper
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+hostname pvdisk-vm
+for b in /sys/block/vd*; do
+	if [ "$(cat "$b/serial" 2>/dev/null)" = pvtools ]; then
+		mount -t ext4 -o ro "/dev/${b##*/}" /opt/tools
+	fi
+done
+ln -sf /proc/self/fd /dev/fd 2>/dev/null
+echo "PVDISK-BOOTED: uptime $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
+cd /
+if [ -f /pvdisk-shell ]; then
+	setsid cttyhack sh -l
+	rc=$?
+else
+	sh /run.sh
+	rc=$?
+fi
+sync
+# The whole kernel log, for the host to scan (second serial port).
+dmesg -s 16777216 >/dev/ttyS1 2>/dev/null
+echo "PVDISK-RESULT: rc=$rc"
+poweroff -f
+reboot -f
+EOF
+	chmod +x "$1"
+}
+
+# ---- base initramfs and tools disk ---------------------------------------
+# Unpacking a large initramfs under TCG with KASAN takes a minute, so the
+# initramfs holds only busybox, /init and the kernel modules; fio, dmsetup,
+# the thin tools and their libraries go on a read-only ext4 image (the
+# tools disk, serial "pvtools") that /init mounts at /opt/tools.
+base_inputs() {
+	echo "$0" /bin/busybox "${guest_bins[@]}"
+	find "$kdir" -name '*.ko' 2>/dev/null | sort
+	echo "$kdir/modules.builtin" "$kdir/modules.order"
+}
+# shellcheck disable=SC2046
+stamp=$(stat -L -c '%n %s %Y' $(base_inputs) 2>/dev/null | sha256sum | cut -c1-16)
+base=$vmdir/base.cpio
+tools=$vmdir/tools.img
+if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
+	[ "$(cat "$vmdir/base.stamp" 2>/dev/null)" != "$stamp" ]; then
+	echo "vm: building the initramfs and tools disk in $vmdir"
+	stage=$(mktemp -d "$vmdir/base.XXXXXX")
+	trap 'rm -rf "$stage"' EXIT
+	root=$stage/root
+	tree=$stage/tools
+	mkdir -p "$root"/{bin,sbin,lib,dev,proc,sys,tmp,run,root,mnt,etc,opt/tools}
+	cp /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		[ "$a" = busybox ] || ln -s busybox "$root/bin/$a"
+	done
+	for b in "${guest_bins[@]}"; do
+		mkdir -p "$tree$(dirname "$b")"
+		cp -L "$b" "$tree$b"
+		copy_libs "$b" "$tree"
+	done
+	for l in "${pdata_links[@]}"; do
+		ln -s pdata_tools "$tree/usr/sbin/$l"
+	done
+	# The tools disk's top-level directories, seen from the initramfs.
+	for d in "$tree"/*; do
+		d=$(basename "$d")
+		case $d in
+		lib)
+			for l in "$tree"/lib/*; do
+				ln -s "/opt/tools/lib/$(basename "$l")" "$root/lib/$(basename "$l")"
+			done ;;
+		*) ln -s "/opt/tools/$d" "$root/$d" ;;
+		esac
+	done
+	# Kernel modules, installed the way modules_install would.
+	moddir=$root/lib/modules/$kver
+	mkdir -p "$moddir/kernel"
+	(cd "$kdir" && find . -name '*.ko' ! -path './source/*') | while read -r m; do
+		m=${m#./}
+		mkdir -p "$moddir/kernel/$(dirname "$m")"
+		cp "$kdir/$m" "$moddir/kernel/$m"
+	done
+	for f in modules.builtin modules.builtin.modinfo; do
+		[ -f "$kdir/$f" ] && cp "$kdir/$f" "$moddir/$f"
+	done
+	sed 's|^|kernel/|' "$kdir/modules.order" >"$moddir/modules.order" 2>/dev/null || true
+	depmod -b "$root" "$kver"
+	rm -rf "$vmdir/modules"
+	cp -a "$root/lib/modules" "$vmdir/modules"
+	[ -e "$root/dev/console" ] || mknod "$root/dev/console" c 5 1 2>/dev/null || true
+	[ -e "$root/dev/null" ] || mknod "$root/dev/null" c 1 3 2>/dev/null || true
+	write_init "$root/init"
+	echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+	echo "root:x:0:" >"$root/etc/group"
+	(cd "$root" && find . -print0 | LC_ALL=C sort -z |
+		cpio --null -o -H newc --owner 0:0 --quiet) >"$base.tmp"
+	size=$(( $(du -sm "$tree" | cut -f1) * 5 / 4 + 16 ))
+	rm -f "$tools.tmp"
+	mke2fs -q -t ext4 -O ^has_journal -L pvtools -E root_owner=0:0 \
+		-d "$tree" "$tools.tmp" "${size}M"
+	mv "$base.tmp" "$base"
+	mv "$tools.tmp" "$tools"
+	echo "$stamp" >"$vmdir/base.stamp"
+	rm -rf "$stage"
+	trap - EXIT
+	echo "vm: initramfs $(du -h "$base" | cut -f1), tools disk ${size}M"
+fi
+
+# ---- per-run directory: overlay cpio, disks, logs -------------------------
+run=$(mktemp -d "$vmdir/run.XXXXXX")
+cleanup() {
+	if [ $keep = 1 ]; then
+		echo "vm: kept $run"
+	else
+		rm -rf "$run"
+	fi
+}
+trap cleanup EXIT
+ov=$run/overlay
+mkdir -p "$ov"
+cp -r "$repo/tests" "$ov/tests"
+make -s -C "$repo/tests" list >"$ov/tests/kselftest-list.txt"
+printf '%s\n' "$*" >"$ov/run.sh"
+[ $shell = 1 ] && touch "$ov/pvdisk-shell"
+
+# pvdisk.ko (if built) with a modules.dep that knows about it.
+ko=$repo/drivers/block/pvdisk/pvdisk.ko
+if [ -f "$ko" ]; then
+	mods=$run/mods
+	mkdir -p "$mods/lib"
+	cp -a "$vmdir/modules" "$mods/lib/modules"
+	mkdir -p "$mods/lib/modules/$kver/extra"
+	cp "$ko" "$mods/lib/modules/$kver/extra/pvdisk.ko"
+	depmod -b "$mods" "$kver"
+	mkdir -p "$ov/lib/modules/$kver/extra"
+	cp "$ko" "$ov/lib/modules/$kver/extra/pvdisk.ko"
+	cp "$mods/lib/modules/$kver"/modules.* "$ov/lib/modules/$kver/"
+	rm -rf "$mods"
+fi
+# The pvdisk userspace tool (if built).
+for t in "$repo/userspace-tools/target/release/pvdisk" "$repo/userspace-tools/target/debug/pvdisk"; do
+	if [ -x "$t" ]; then
+		mkdir -p "$ov/bin"
+		cp "$t" "$ov/bin/pvdisk"
+		# Its libraries (libc, libgcc_s) are on the tools disk.
+		break
+	fi
+done
+(cd "$ov" && find . -print0 | LC_ALL=C sort -z |
+	cpio --null -o -H newc --owner 0:0 --quiet) >"$run/overlay.cpio"
+cat "$base" "$run/overlay.cpio" >"$run/initrd.cpio"
+
+truncate -s 256M "$run/vda.img"
+truncate -s "$disk_size" "$run/vdb.img" "$run/vdc.img"
+drives=()
+for d in vda vdb vdc; do
+	drives+=(-drive "if=none,id=$d,file=$run/$d.img,format=raw,cache=unsafe,discard=unmap"
+		-device "virtio-blk-pci,drive=$d,serial=$d")
+done
+drives+=(-drive "if=none,id=tools,file=$tools,format=raw,readonly=on"
+	-device "virtio-blk-pci,drive=tools,serial=pvtools")
+
+console=$run/console.log
+klog=$run/dmesg.log
+stdin=/dev/null
+[ $shell = 1 ] && stdin=/dev/stdin
+echo "vm: booting $kver (TCG, $smp CPUs, $mem), timeout ${timeout}s"
+start=$(date +%s)
+set +e
+timeout -k 10 "$timeout" qemu-system-x86_64 \
+	-machine pc -cpu max -smp "$smp" -m "$mem" \
+	-display none -monitor none -no-reboot \
+	-serial stdio -serial "file:$klog" \
+	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
+	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=5 log_buf_len=8M rdinit=/init" \
+	"${drives[@]}" <"$stdin" 2>&1 | tr -d '\r' | tee "$console"
+qrc=${PIPESTATUS[0]}
+set -e
+elapsed=$(( $(date +%s) - start ))
+
+rc=$(sed -n 's/^PVDISK-RESULT: rc=\([0-9]*\).*/\1/p' "$console" | tail -n 1)
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	echo "vm: TIMEOUT after ${elapsed}s" >&2
+	rc=124
+elif [ -z "$rc" ]; then
+	echo "vm: the guest stopped without a result (panic or crash?)" >&2
+	rc=125
+fi
+echo "vm: guest finished in ${elapsed}s, rc=$rc"
+
+# Anything the kernel reported is a failure, whatever the command said.
+# Boot banners that match the pattern but report nothing.
+ignore='RCU lockdep checking is enabled|Lock dependency validator|lockdep: .*(MAX_|chain|class)|in-use chain hashes|per task-struct memory footprint|KASAN: KernelAddressSanitizer initialized|kasan: KernelAddressSanitizer initialized'
+pattern='possible circular locking|possible recursive locking|WARNING:|BUG:|BUG |Oops|KASAN|UBSAN|INFO: task .* blocked|lockdep|Kernel panic|general protection fault|kernel BUG|Call Trace:|inconsistent lock state|suspicious RCU usage|stall'
+if [ $check = 1 ]; then
+	bad=$(cat "$console" "$klog" 2>/dev/null | grep -v '^PVDISK-' |
+		grep -E "$pattern" | grep -Ev "$ignore" | sort -u || true)
+	if [ -n "$bad" ]; then
+		echo "vm: FAIL: the kernel log has warnings:" >&2
+		printf '%s\n' "$bad" | sed 's/^/vm:   /' >&2
+		if [ $keep = 0 ]; then
+			mkdir -p "$vmdir/failed"
+			cp "$console" "$vmdir/failed/console.log"
+			cp "$klog" "$vmdir/failed/dmesg.log" 2>/dev/null || true
+			echo "vm: full logs in $vmdir/failed/" >&2
+		fi
+		[ "$rc" = 0 ] && rc=1
+	fi
+fi
+exit "$rc"

@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Flush and FUA requests complete: fio with fsync/fdatasync after every
+# write and with O_SYNC (FUA writes), blockdev --flushbufs, sync.
+. "$(dirname "$0")/ktap"
+
+pvdisk_available || ktap_skip_all "pvdisk module not built"
+ktap_header
+trap pvdisk_cleanup EXIT
+
+FIO="fio --output-format=terse --terse-version=3"
+
+pvdisk_load || { ktap_fail "load module"; ktap_finished; }
+dev=$(pvdisk_new flush "$PVDISK_DISK") || { ktap_fail "create disk over $PVDISK_DISK"; ktap_finished; }
+ktap_ok "create $dev over $PVDISK_DISK"
+
+run_fio() {
+	$FIO --name=flush --filename="$dev" "$@" >/tmp/fio.out 2>&1 ||
+		{ cat /tmp/fio.out; return 1; }
+}
+ktap_check "fio fsync=1 (REQ_PREFLUSH after every write), verify" \
+	run_fio --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=4M \
+	--fsync=1 --verify=crc32c --do_verify=1
+ktap_check "fio fdatasync=1, buffered" \
+	run_fio --ioengine=psync --rw=write --bs=64k --size=8M --fdatasync=1
+ktap_check "fio sync=1 direct (FUA writes), libaio iodepth=8, verify" \
+	run_fio --ioengine=libaio --iodepth=8 --direct=1 --sync=1 --rw=randwrite \
+	--bs=16k --size=8M --verify=crc32c --do_verify=1
+ktap_check "fio end_fsync=1 after buffered writes" \
+	run_fio --ioengine=psync --rw=write --bs=64k --size=8M --end_fsync=1
+
+t_flushbufs() {
+	dd if=/dev/urandom of="$dev" bs=64k count=16 iflag=fullblock 2>/dev/null &&
+	blockdev --flushbufs "$dev" && sync
+}
+ktap_check "buffered write, blockdev --flushbufs, sync" t_flushbufs
+
+t_fsync_dd() {
+	dd if=/dev/zero of="$dev" bs=1M count=4 conv=fsync 2>/dev/null &&
+	dd if=/dev/zero of="$dev" bs=4k count=16 oflag=direct conv=fsync 2>/dev/null
+}
+ktap_check "dd conv=fsync, buffered and direct" t_fsync_dd
+
+ktap_check "power off and remove" pvdisk_del flush
+ktap_finished
