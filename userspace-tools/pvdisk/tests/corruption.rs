@@ -36,7 +36,8 @@ fn populated(dir: &TempDir) -> std::path::PathBuf {
     s.vdi_write(a, 5, &pattern(1234)).unwrap();
     s.flush().unwrap();
     s.snapshot(a, "").unwrap();
-    s.clone_snapshot(SnapRef { slot: a, seq: 1 }, "c", None).unwrap();
+    s.clone_snapshot(SnapRef { slot: a, seq: 1 }, "c", None)
+        .unwrap();
     s.snapshot(b, "bee").unwrap();
     path
 }
@@ -68,7 +69,11 @@ fn metadata_blocks(path: &Path) -> Vec<u64> {
 }
 
 fn flip(path: &Path, block: u64, byte: usize, mask: u8) {
-    let f = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let off = block * BLOCK_SIZE as u64 + byte as u64;
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, off).unwrap();
@@ -162,7 +167,11 @@ fn pointer_into_wrong_extent_kind_is_corruption() {
         .set(8, make_ptr(rec.root, false));
     s.flush().unwrap();
     let err = verdict(&path).unwrap_err();
-    assert!(err.contains("data block pointer into metadata extent"), "{}", err);
+    assert!(
+        err.contains("data block pointer into metadata extent"),
+        "{}",
+        err
+    );
 }
 
 #[test]
@@ -178,7 +187,10 @@ fn reachable_block_marked_free_is_corruption() {
     s.flush().unwrap();
     let err = verdict(&path).unwrap_err();
     assert!(
-        err.contains(&format!("block {}: data block in use but marked free", m.block)),
+        err.contains(&format!(
+            "block {}: data block in use but marked free",
+            m.block
+        )),
         "{}",
         err
     );
@@ -213,10 +225,18 @@ fn misdirected_block_is_refused() {
     let (ra, rc) = (s.vdi(a).unwrap().root, s.vdi(c).unwrap().root);
     drop(s);
     // Write a's root over c's root: intact checksum, wrong block number.
-    let f = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
     let mut b = [0u8; BLOCK_SIZE];
     f.read_exact_at(&mut b, ra * BLOCK_SIZE as u64).unwrap();
     f.write_all_at(&b, rc * BLOCK_SIZE as u64).unwrap();
     let err = verdict(&path).unwrap_err();
-    assert!(err.contains(&format!("block {}: misdirected", rc)), "{}", err);
+    assert!(
+        err.contains(&format!("block {}: misdirected", rc)),
+        "{}",
+        err
+    );
 }

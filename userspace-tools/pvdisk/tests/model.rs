@@ -81,7 +81,12 @@ fn compare(store: &mut Store, model: &[MVdi]) {
         assert_eq!(snaps.len(), v.snaps.len(), "VDI {}", v.name);
         for &lba in LBAS.iter().filter(|&&l| l < v.blocks) {
             let want = pattern(v.data.get(&lba).copied().unwrap_or(0));
-            assert!(read(store, rec.root, rec.height, lba) == want, "{} lba {}", v.name, lba);
+            assert!(
+                read(store, rec.root, rec.height, lba) == want,
+                "{} lba {}",
+                v.name,
+                lba
+            );
             for s in v.snaps.iter().filter(|s| !s.deleted) {
                 let (_, e) = snaps.iter().find(|(n, _)| *n == s.seq).unwrap();
                 assert!(!e.is_deleted());
@@ -117,7 +122,9 @@ fn run(ops: Vec<Op>) {
         let l = live(&model);
         match op {
             Op::Write { vdi, lba, seed } => {
-                let Some(&i) = l.get(vdi % l.len().max(1)) else { continue };
+                let Some(&i) = l.get(vdi % l.len().max(1)) else {
+                    continue;
+                };
                 let lba = LBAS[lba];
                 if lba >= model[i].blocks {
                     continue;
@@ -130,22 +137,36 @@ fn run(ops: Vec<Op>) {
                 model[i].data.insert(lba, seed);
             }
             Op::Snapshot { vdi } => {
-                let Some(&i) = l.get(vdi % l.len().max(1)) else { continue };
+                let Some(&i) = l.get(vdi % l.len().max(1)) else {
+                    continue;
+                };
                 let slot = store.find_vdi(&model[i].name).unwrap();
                 let seq = store.snapshot(slot, "").unwrap();
                 assert_eq!(seq, model[i].snaps.len() as u64 + 1);
                 let data = model[i].data.clone();
-                model[i].snaps.push(MSnap { seq, data, deleted: false });
+                model[i].snaps.push(MSnap {
+                    seq,
+                    data,
+                    deleted: false,
+                });
             }
             Op::Clone { vdi, snap } => {
-                let Some(&i) = l.get(vdi % l.len().max(1)) else { continue };
-                let live_snaps: Vec<usize> =
-                    (0..model[i].snaps.len()).filter(|&s| !model[i].snaps[s].deleted).collect();
-                let Some(&s) = live_snaps.get(snap % live_snaps.len().max(1)) else { continue };
+                let Some(&i) = l.get(vdi % l.len().max(1)) else {
+                    continue;
+                };
+                let live_snaps: Vec<usize> = (0..model[i].snaps.len())
+                    .filter(|&s| !model[i].snaps[s].deleted)
+                    .collect();
+                let Some(&s) = live_snaps.get(snap % live_snaps.len().max(1)) else {
+                    continue;
+                };
                 clones += 1;
                 let name = format!("clone{}", clones);
                 let slot = store.find_vdi(&model[i].name).unwrap();
-                let sref = SnapRef { slot, seq: model[i].snaps[s].seq };
+                let sref = SnapRef {
+                    slot,
+                    seq: model[i].snaps[s].seq,
+                };
                 store.clone_snapshot(sref, &name, None).unwrap();
                 let m = MVdi {
                     name,
@@ -166,12 +187,22 @@ fn run(ops: Vec<Op>) {
                 model[i].deleted = true;
             }
             Op::DeleteSnap { vdi, snap } => {
-                let Some(&i) = l.get(vdi % l.len().max(1)) else { continue };
-                let live_snaps: Vec<usize> =
-                    (0..model[i].snaps.len()).filter(|&s| !model[i].snaps[s].deleted).collect();
-                let Some(&s) = live_snaps.get(snap % live_snaps.len().max(1)) else { continue };
+                let Some(&i) = l.get(vdi % l.len().max(1)) else {
+                    continue;
+                };
+                let live_snaps: Vec<usize> = (0..model[i].snaps.len())
+                    .filter(|&s| !model[i].snaps[s].deleted)
+                    .collect();
+                let Some(&s) = live_snaps.get(snap % live_snaps.len().max(1)) else {
+                    continue;
+                };
                 let slot = store.find_vdi(&model[i].name).unwrap();
-                store.delete_snapshot(SnapRef { slot, seq: model[i].snaps[s].seq }).unwrap();
+                store
+                    .delete_snapshot(SnapRef {
+                        slot,
+                        seq: model[i].snaps[s].seq,
+                    })
+                    .unwrap();
                 model[i].snaps[s].deleted = true;
             }
             Op::Gc => {
@@ -179,7 +210,11 @@ fn run(ops: Vec<Op>) {
                 let before = check(&mut store, &mut Progress::silent()).unwrap();
                 assert!(before.clean(), "{:?}", before.corrupt);
                 let stats = gc(&mut store, &mut Progress::silent()).unwrap();
-                assert_eq!(stats.freed, before.leaks.len() as u64, "gc frees exactly the leaks");
+                assert_eq!(
+                    stats.freed,
+                    before.leaks.len() as u64,
+                    "gc frees exactly the leaks"
+                );
                 let after = check(&mut store, &mut Progress::silent()).unwrap();
                 assert!(after.clean(), "{:?}", after.corrupt);
                 assert!(after.leaks.is_empty(), "leaks after gc: {:?}", after.leaks);
@@ -221,7 +256,11 @@ fn long_fixed_sequence() {
         let a = rng.below(8) as usize;
         let b = rng.below(8) as usize;
         ops.push(match r {
-            0..=9 => Op::Write { vdi: a, lba: b % LBAS.len(), seed: rng.below(1000) + 1 },
+            0..=9 => Op::Write {
+                vdi: a,
+                lba: b % LBAS.len(),
+                seed: rng.below(1000) + 1,
+            },
             10..=12 => Op::Snapshot { vdi: a },
             13..=14 => Op::Clone { vdi: a, snap: b },
             15 => Op::DeleteVdi { vdi: a },

@@ -19,6 +19,7 @@
 //!   80     8  registry_start (catalogue_start + catalogue_blocks)
 //!   88    16  uuid
 //!  104     8  created (seconds since the epoch)
+//!  112  3984  reserved (0)
 //! ```
 //!
 //! The geometry is fully determined by `total_blocks` and `extent_blocks`
@@ -90,6 +91,7 @@ const OFF_VDI_SLOTS: usize = 76;
 const OFF_REG_START: usize = 80;
 const OFF_UUID: usize = 88;
 const OFF_CREATED: usize = 104;
+const OFF_END: usize = 112;
 
 /// Block number of the first extent catalogue block.
 pub const CATALOGUE_START: u64 = 1;
@@ -229,6 +231,9 @@ impl Superblock {
             return Err(FormatError::UnknownIncompat {
                 flags: incompat & !INCOMPAT_KNOWN,
             });
+        }
+        if b.get(OFF_END..).unwrap_or(&[]).iter().any(|&c| c != 0) {
+            return Err(bad_field(0, "superblock reserved bytes", 0));
         }
         let bs = get_u32(b, OFF_BLOCK_SIZE);
         if bs as usize != BLOCK_SIZE {

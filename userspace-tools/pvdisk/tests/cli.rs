@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Runs the `pvdisk` binary: exit status 0/1/2 and the messages users see.
+
+mod common;
+
+use common::{sparse_file, TempDir};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn pvdisk(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pvdisk"))
+        .args(args)
+        .output()
+        .expect("run pvdisk")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = pvdisk(args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{:?}: {}",
+        args,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Runs and expects exit `code`; returns stderr.
+fn fails(code: i32, args: &[&str]) -> String {
+    let o = pvdisk(args);
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(code), "{:?}: {}", args, err);
+    err
+}
+
+fn store(dir: &TempDir) -> String {
+    let p = dir.file("s.img");
+    sparse_file(&p, 32 << 20);
+    let s = p.to_str().unwrap().to_string();
+    ok(&["format", &s, "--extent-size", "1M"]);
+    s
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    fails(2, &[]);
+    let e = fails(2, &["frobnicate"]);
+    assert!(e.contains("unknown command 'frobnicate'"), "{}", e);
+    let e = fails(2, &["format"]);
+    assert!(e.contains("missing STORE"), "{}", e);
+    let e = fails(2, &["create", "x", "y", "--size", "12Q"]);
+    assert!(e.contains("bad size '12Q'"), "{}", e);
+    let e = fails(2, &["create", "x", "y"]);
+    assert!(e.contains("--size is required"), "{}", e);
+    let e = fails(2, &["list", "a", "b"]);
+    assert!(e.contains("unexpected argument 'b'"), "{}", e);
+    let e = fails(2, &["tree", "a", "--bogus"]);
+    assert!(e.contains("unknown option '--bogus'"), "{}", e);
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for c in [
+        "format", "info", "list", "create", "delete", "snapshot", "snaps", "label", "tree",
+        "import", "export", "check", "gc",
+    ] {
+        let out = ok(&[c, "--help"]);
+        assert!(out.contains(&format!("Usage: pvdisk {}", c)), "{}", out);
+    }
+    assert!(ok(&["--help"]).contains("pvdisk gc STORE"));
+}
+
+#[test]
+fn lifecycle_and_messages() {
+    let dir = TempDir::new("cli");
+    let s = store(&dir);
+    let e = fails(1, &["format", &s]);
+    assert!(e.contains("already holds a pvdisk store"), "{}", e);
+    ok(&["create", &s, "golden", "--size", "8M"]);
+    let e = fails(1, &["create", &s, "golden", "--size", "8M"]);
+    assert!(e.contains("a VDI named 'golden' already exists"), "{}", e);
+    assert!(ok(&["snapshot", &s, "golden", "--label", "base"]).contains("golden@1"));
+    ok(&["create", &s, "vm1", "--from", "base"]);
+    ok(&["create", &s, "vm2", "--from", "golden@1"]);
+    ok(&["snapshot", &s, "vm1"]);
+    let e = fails(1, &["create", &s, "vm3", "--from", "golden@7"]);
+    assert!(e.contains("no snapshot 'golden@7'"), "{}", e);
+    let e = fails(1, &["create", &s, "vm3", "--from", "nolabel"]);
+    assert!(e.contains("no snapshot labelled 'nolabel'"), "{}", e);
+    ok(&["label", &s, "vm1@1", "patched"]);
+    let snaps = ok(&["snaps", &s, "vm1"]);
+    assert!(
+        snaps.contains("vm1@1") && snaps.contains("patched"),
+        "{}",
+        snaps
+    );
+    let list = ok(&["list", &s]);
+    assert!(
+        list.contains("vm2") && list.contains("golden@1"),
+        "{}",
+        list
+    );
+    let tree = ok(&["tree", &s]);
+    assert!(
+        tree.contains("golden@1") && tree.contains("base") && tree.contains("└── vm2"),
+        "{}",
+        tree
+    );
+    let dot = ok(&["tree", &s, "--dot"]);
+    assert!(dot.starts_with("digraph pvdisk {"), "{}", dot);
+    assert!(dot.contains("s1_1 -> vdi3 [style=dashed"), "{}", dot);
+    let info = ok(&["info", &s]);
+    assert!(
+        info.contains("version 1") && info.contains("3 live"),
+        "{}",
+        info
+    );
+    assert!(ok(&["check", &s]).contains("clean"));
+    ok(&["delete", &s, "vm2"]);
+    ok(&["delete", &s, "patched"]);
+    let e = fails(1, &["delete", &s, "vm2"]);
+    assert!(e.contains("no VDI or snapshot named 'vm2'"), "{}", e);
+    assert!(ok(&["check", &s]).contains("clean (with leaks)"));
+    assert!(ok(&["gc", &s]).contains("removed 1 deleted VDIs"));
+    let out = ok(&["check", &s]);
+    assert!(out.contains("clean") && !out.contains("leak"), "{}", out);
+}
+
+#[test]
+fn online_snapshot_not_built_yet() {
+    let e = fails(1, &["snapshot", "/dev/pvdisk0", "--label", "x"]);
+    assert!(
+        e.contains("not supported yet: the driver's snapshot ioctl is not built"),
+        "{}",
+        e
+    );
+    let e = fails(2, &["snapshot", "store.img"]);
+    assert!(e.contains("missing VDI"), "{}", e);
+}
+
+#[test]
+fn not_a_store_and_too_small() {
+    let dir = TempDir::new("cli2");
+    let p = dir.file("junk.img");
+    std::fs::write(&p, vec![7u8; 1 << 20]).unwrap();
+    let e = fails(1, &["info", p.to_str().unwrap()]);
+    assert!(e.contains("not a pvdisk store"), "{}", e);
+    let e = fails(1, &["format", p.to_str().unwrap(), "--extent-size", "1M"]);
+    assert!(e.contains("smaller than two extents"), "{}", e);
+    let e = fails(1, &["format", p.to_str().unwrap(), "--extent-size", "64K"]);
+    assert!(e.contains("extent smaller than 1 MiB"), "{}", e);
+    let e = fails(1, &["info", dir.file("missing").to_str().unwrap()]);
+    assert!(e.contains("No such file"), "{}", e);
+}
+
+#[test]
+fn corrupt_store_check_exits_1() {
+    let dir = TempDir::new("cli3");
+    let s = store(&dir);
+    ok(&["create", &s, "v", "--size", "4M"]);
+    // Flip a byte in the VDI's root node, found through the library.
+    let st = pvdisk::Store::open(Path::new(&s), false).unwrap();
+    let root = st.vdi(st.find_vdi("v").unwrap()).unwrap().root;
+    drop(st);
+    let mut bytes = std::fs::read(&s).unwrap();
+    bytes[(root * 4096 + 100) as usize] ^= 1;
+    std::fs::write(&s, bytes).unwrap();
+    let o = pvdisk(&["check", &s]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!("corrupt: block {}: bad checksum", root)),
+        "{}",
+        out
+    );
+    let e = fails(1, &["gc", &s]);
+    assert!(
+        e.contains(&format!("block {}: bad checksum", root)),
+        "{}",
+        e
+    );
+}
+
+#[test]
+fn held_store_needs_force() {
+    let dir = TempDir::new("cli4");
+    let s = store(&dir);
+    ok(&["create", &s, "v", "--size", "4M"]);
+    let mut st = pvdisk::Store::open(Path::new(&s), true).unwrap();
+    let slot = st.find_vdi("v").unwrap();
+    let mut rec = st.vdi(slot).unwrap();
+    rec.attached_by = 42;
+    st.set_vdi(slot, rec);
+    st.flush().unwrap();
+    drop(st);
+    let e = fails(1, &["snapshot", &s, "v"]);
+    assert!(e.contains("VDI 'v' is attached by host 42"), "{}", e);
+    assert!(e.contains("--force"), "{}", e);
+    fails(1, &["gc", &s]);
+    // Read-only commands still work.
+    assert!(ok(&["list", &s]).contains("host 42"));
+    ok(&["check", &s]);
+    let o = pvdisk(&["snapshot", &s, "v", "--force"]);
+    assert_eq!(o.status.code(), Some(0));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("--force: ignoring that VDI 'v' is attached by host 42"),
+        "{}",
+        e
+    );
+}
+
+#[test]
+fn import_export_cli() {
+    let dir = TempDir::new("cli5");
+    let s = store(&dir);
+    ok(&["create", &s, "v", "--size", "4M"]);
+    let img = dir.file("in.raw");
+    let mut data = vec![0u8; 3 << 20];
+    data[4096 * 10..4096 * 10 + 5].copy_from_slice(b"hello");
+    data[(3 << 20) - 1] = 1;
+    std::fs::write(&img, &data).unwrap();
+    let out = ok(&["import", &s, "v", img.to_str().unwrap()]);
+    assert!(out.contains("2 written"), "{}", out);
+    ok(&["snapshot", &s, "v", "--label", "s1"]);
+    let exp = dir.file("out.raw");
+    ok(&["export", &s, "s1", exp.to_str().unwrap()]);
+    let got = std::fs::read(&exp).unwrap();
+    assert_eq!(got.len(), 4 << 20);
+    assert!(got[..data.len()] == data[..]);
+    let e = fails(1, &["export", &s, "nope", exp.to_str().unwrap()]);
+    assert!(e.contains("no VDI or snapshot named 'nope'"), "{}", e);
+}
