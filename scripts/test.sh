@@ -9,6 +9,8 @@
 #   5. scripts/vm.sh              the kselftests (tests/) in a QEMU VM
 #
 #   scripts/test.sh [TEST...]     TEST: names from tests/Makefile TEST_PROGS
+#   scripts/test.sh --build-only  steps 1-4 without cargo test (used by
+#                                 demo.sh and bench.sh)
 #
 # Prints the TAP output of the kselftests and, last, one summary line
 # "N passed, N failed, N skipped" counting the kselftest cases (cargo test
@@ -19,6 +21,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/versions.sh"
 [ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH
+
+build_only=0
+if [ "${1:-}" = --build-only ]; then
+	build_only=1
+	shift
+fi
 
 total_start=$(date +%s)
 timings=()
@@ -76,6 +84,10 @@ tool_test() {
 	(cd "$repo/userspace-tools" && cargo test --locked)
 }
 phase "tool build" tool_build || abort "cargo build"
+if [ $build_only = 1 ]; then
+	print_timings
+	exit 0
+fi
 if ! phase "cargo test" tool_test; then
 	extra_fail=$((extra_fail + 1))
 	extra_notes+=("cargo test failed")

@@ -20,6 +20,7 @@
 #   --keep           keep the run directory (console log, disks)
 #   --no-check       do not fail on kernel warnings in the guest log
 #   --shell          interactive shell in the guest instead of COMMAND
+#   --quiet          do not show kernel messages (they are still scanned)
 #
 # Exit status: the command's exit status; 1 if the kernel logged a
 # warning, BUG, Oops, lockdep, KASAN or UBSAN report (the lines are
@@ -42,6 +43,7 @@ smp=2
 keep=0
 check=1
 shell=0
+quiet=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -51,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1; shift ;;
 	--no-check) check=0; shift ;;
 	--shell) shell=1; shift ;;
+	--quiet) quiet=1; shift ;;
 	--) shift; break ;;
 	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "vm: unknown option $1" >&2; exit 2 ;;
@@ -265,6 +268,13 @@ console=$run/console.log
 klog=$run/dmesg.log
 stdin=/dev/null
 [ $shell = 1 ] && stdin=/dev/stdin
+show() {
+	if [ $quiet = 1 ]; then
+		grep --line-buffered -Ev '^\[ *[0-9]+\.[0-9]+\] ' || true
+	else
+		cat
+	fi
+}
 echo "vm: booting $kver (TCG, $smp CPUs, $mem), timeout ${timeout}s"
 start=$(date +%s)
 set +e
@@ -274,7 +284,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-serial stdio -serial "file:$klog" \
 	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
 	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=5 log_buf_len=8M rdinit=/init" \
-	"${drives[@]}" <"$stdin" 2>&1 | tr -d '\r' | tee "$console"
+	"${drives[@]}" <"$stdin" 2>&1 | tr -d '\r' | tee "$console" | show
 qrc=${PIPESTATUS[0]}
 set -e
 elapsed=$(( $(date +%s) - start ))
@@ -294,11 +304,17 @@ echo "vm: guest finished in ${elapsed}s, rc=$rc"
 ignore='RCU lockdep checking is enabled|Lock dependency validator|lockdep: .*(MAX_|chain|class)|in-use chain hashes|per task-struct memory footprint|KASAN: KernelAddressSanitizer initialized|kasan: KernelAddressSanitizer initialized'
 pattern='possible circular locking|possible recursive locking|WARNING:|BUG:|BUG |Oops|KASAN|UBSAN|INFO: task .* blocked|lockdep|Kernel panic|general protection fault|kernel BUG|Call Trace:|inconsistent lock state|suspicious RCU usage|stall'
 if [ $check = 1 ]; then
-	bad=$(cat "$console" "$klog" 2>/dev/null | grep -v '^PVDISK-' |
-		grep -E "$pattern" | grep -Ev "$ignore" | sort -u || true)
+	# The dmesg dump is the whole log; the console has what came before
+	# a crash. Stack frames ("+0x") are not headlines.
+	logs=$console
+	[ -s "$klog" ] && logs="$klog $console"
+	# shellcheck disable=SC2086
+	bad=$(cat $logs | grep -v '^PVDISK-' | grep -E "$pattern" |
+		grep -Ev "$ignore" | grep -v '+0x' | awk '!seen[$0]++' || true)
 	if [ -n "$bad" ]; then
 		echo "vm: FAIL: the kernel log has warnings:" >&2
-		printf '%s\n' "$bad" | sed 's/^/vm:   /' >&2
+		printf '%s\n' "$bad" | head -n 40 | sed 's/^/vm:   /' >&2
+		[ "$(printf '%s\n' "$bad" | wc -l)" -le 40 ] || echo "vm:   ..." >&2
 		if [ $keep = 0 ]; then
 			mkdir -p "$vmdir/failed"
 			cp "$console" "$vmdir/failed/console.log"
