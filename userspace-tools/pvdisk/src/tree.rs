@@ -121,7 +121,7 @@ fn dot_escape(s: &str) -> String {
 /// clone hangs off the snapshot it was made from.
 pub fn render_dot(forest: &[TreeVdi]) -> String {
     let mut s = String::from(
-        "digraph pvdisk {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n",
+        "digraph pvdisk {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [fontname=\"Helvetica\", fontsize=9];\n",
     );
     fn vdi(s: &mut String, v: &TreeVdi) -> String {
         let head = format!("vdi{}", v.rec.id);

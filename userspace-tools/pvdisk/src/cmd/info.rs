@@ -56,7 +56,11 @@ fn run(p: &Parsed) -> Outcome {
         }
         let usage = match kind {
             ExtentKind::Metadata | ExtentKind::Data => {
-                format!(", {} used", fmt_size(used * BLOCK_SIZE as u64))
+                format!(
+                    ", {} used ({} bytes)",
+                    fmt_size(used * BLOCK_SIZE as u64),
+                    used * BLOCK_SIZE as u64
+                )
             }
             _ => String::new(),
         };
