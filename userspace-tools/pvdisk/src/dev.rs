@@ -7,7 +7,12 @@ use crate::error::{Error, Result};
 use crate::format::{Block, BLOCK_SIZE};
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+
+/// `O_EXCL` on Linux (no libc crate at runtime).
+const O_EXCL: i32 = 0o200;
+/// `EBUSY` on Linux.
+const EBUSY: i32 = 16;
 use std::path::{Path, PathBuf};
 
 /// An open store device.
@@ -21,12 +26,30 @@ pub struct Dev {
 
 impl Dev {
     /// Opens `path` for reading, and writing if `write`.
+    ///
+    /// A block device opened for writing is opened with `O_EXCL`, which
+    /// the kernel refuses while a driver, a mount or another exclusive
+    /// opener holds the device: the tool never writes behind a live
+    /// driver's back.
     pub fn open(path: &Path, write: bool) -> Result<Dev> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(write)
-            .open(path)
-            .map_err(|e| Error::io(path.display(), e))?;
+        let bdev = std::fs::metadata(path)
+            .map(|m| m.file_type().is_block_device())
+            .unwrap_or(false);
+        let mut opts = OpenOptions::new();
+        opts.read(true).write(write);
+        if write && bdev {
+            opts.custom_flags(O_EXCL);
+        }
+        let mut file = opts.open(path).map_err(|e| {
+            if e.raw_os_error() == Some(EBUSY) {
+                Error::msg(format!(
+                    "{}: device is busy (held by a driver or a mount); detach it first",
+                    path.display()
+                ))
+            } else {
+                Error::io(path.display(), e)
+            }
+        })?;
         // Works for block devices too, where metadata().len() is 0.
         let bytes = file
             .seek(SeekFrom::End(0))
