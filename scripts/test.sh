@@ -106,14 +106,19 @@ phase "VM kselftests" run_vm "$@" || vm_rc=$?
 # "# not ok N ..."), plus a failure for a test that failed without a
 # failing case (crash, timeout, kernel warning) and a skip for a test that
 # skipped as a whole.
-read -r pass fail skip tests tfail < <(awk '
+read -r pass fail skip tests tfail plan < <(awk '
+	/^1\.\.[0-9]+$/ && !plan { plan = substr($0, 4) + 0; next }
 	/^# selftests: pvdisk: / { subfail = 0; subs = 0; next }
 	/^# ok [0-9]+ / { subs++; if ($0 ~ /# SKIP/) skip++; else pass++; next }
 	/^# not ok [0-9]+ / { subs++; subfail++; fail++; next }
 	/^ok [0-9]+ selftests: / { tests++; if ($0 ~ /# SKIP/ && subs == 0) skip++; next }
 	/^not ok [0-9]+ selftests: / { tests++; tfail++; if (subfail == 0) fail++; next }
-	END { printf "%d %d %d %d %d\n", pass, fail, skip, tests, tfail }
+	END { printf "%d %d %d %d %d %d\n", pass, fail, skip, tests, tfail, plan }
 ' "$log")
+if [ "$tests" -lt "$plan" ]; then
+	extra_fail=$((extra_fail + plan - tests))
+	extra_notes+=("$((plan - tests)) of $plan test programs did not run or finish")
+fi
 if ! grep -q '^PVDISK-RESULT: rc=' "$log"; then
 	extra_fail=$((extra_fail + 1))
 	extra_notes+=("the VM did not finish (vm.sh exit $vm_rc)")

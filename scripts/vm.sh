@@ -137,16 +137,19 @@ EOF
 # the thin tools and their libraries go on a read-only ext4 image (the
 # tools disk, serial "pvtools") that /init mounts at /opt/tools.
 base_inputs() {
-	echo "$0" /bin/busybox "${guest_bins[@]}"
+	echo "$0" /bin/busybox
 	find "$kdir" -name '*.ko' 2>/dev/null | sort
 	echo "$kdir/modules.builtin" "$kdir/modules.order"
 }
 # shellcheck disable=SC2046
 stamp=$(stat -L -c '%n %s %Y' $(base_inputs) 2>/dev/null | sha256sum | cut -c1-16)
+# shellcheck disable=SC2046
+tstamp=$(stat -L -c '%n %s %Y' "$0" "${guest_bins[@]}" $(ldd "${guest_bins[@]}" |
+	awk '/=> \//{print $3}' | sort -u) | sha256sum | cut -c1-16)
 base=$vmdir/base.cpio
 tools=$vmdir/tools.img
 if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
-	[ "$(cat "$vmdir/base.stamp" 2>/dev/null)" != "$stamp" ]; then
+	[ "$(cat "$vmdir/base.stamp" 2>/dev/null)" != "$stamp $tstamp" ]; then
 	echo "vm: building the initramfs and tools disk in $vmdir"
 	stage=$(mktemp -d "$vmdir/base.XXXXXX")
 	trap 'rm -rf "$stage"' EXIT
@@ -199,15 +202,17 @@ if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
 	(cd "$root" && find . -print0 | LC_ALL=C sort -z |
 		cpio --null -o -H newc --owner 0:0 --quiet) >"$base.tmp"
 	size=$(( $(du -sm "$tree" | cut -f1) * 5 / 4 + 16 ))
-	rm -f "$tools.tmp"
-	mke2fs -q -t ext4 -O ^has_journal -L pvtools -E root_owner=0:0 \
-		-d "$tree" "$tools.tmp" "${size}M"
+	if [ ! -f "$tools" ] || [ "$(cut -d' ' -f2 "$vmdir/base.stamp" 2>/dev/null)" != "$tstamp" ]; then
+		rm -f "$tools.tmp.$$"
+		mke2fs -q -t ext4 -O ^has_journal -L pvtools -E root_owner=0:0 \
+			-d "$tree" "$tools.tmp.$$" "${size}M"
+		mv "$tools.tmp.$$" "$tools"
+	fi
 	mv "$base.tmp" "$base"
-	mv "$tools.tmp" "$tools"
-	echo "$stamp" >"$vmdir/base.stamp"
+	echo "$stamp $tstamp" >"$vmdir/base.stamp"
 	rm -rf "$stage"
 	trap - EXIT
-	echo "vm: initramfs $(du -h "$base" | cut -f1), tools disk ${size}M"
+	echo "vm: initramfs $(du -h "$base" | cut -f1), tools disk $(du -h --apparent-size "$tools" | cut -f1)"
 fi
 
 # ---- per-run directory: overlay cpio, disks, logs -------------------------
