@@ -14,6 +14,16 @@ const O_EXCL: i32 = 0o200;
 /// `EBUSY` on Linux.
 const EBUSY: i32 = 16;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// One entry of a write journal (see [`Dev::start_journal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JournalEntry {
+    /// A block write.
+    Write(u64, Box<Block>),
+    /// A sync: every write before it is durable before any write after it.
+    Sync,
+}
 
 /// An open store device.
 #[derive(Debug)]
@@ -22,6 +32,7 @@ pub struct Dev {
     path: PathBuf,
     blocks: u64,
     writable: bool,
+    journal: Mutex<Option<Vec<JournalEntry>>>,
 }
 
 impl Dev {
@@ -59,6 +70,7 @@ impl Dev {
             path: path.to_path_buf(),
             blocks: bytes / BLOCK_SIZE as u64,
             writable: write,
+            journal: Mutex::new(None),
         })
     }
 
@@ -105,13 +117,46 @@ impl Dev {
                 nr, self.blocks
             )));
         }
+        self.record(JournalEntry::Write(nr, Box::new(*buf)));
         self.file
             .write_all_at(buf, nr * BLOCK_SIZE as u64)
             .map_err(|e| Error::io(format_args!("block {}: write", nr), e))
     }
 
+    /// Starts recording every block write and sync (crash tests replay
+    /// the record to build every state a crash could leave).
+    pub fn start_journal(&self) {
+        if let Ok(mut j) = self.journal.lock() {
+            *j = Some(Vec::new());
+        }
+    }
+
+    /// Stops recording and returns the record.
+    pub fn take_journal(&self) -> Vec<JournalEntry> {
+        self.journal
+            .lock()
+            .ok()
+            .and_then(|mut j| j.take())
+            .unwrap_or_default()
+    }
+
+    fn record(&self, e: JournalEntry) {
+        if let Ok(mut j) = self.journal.lock() {
+            if let Some(list) = j.as_mut() {
+                list.push(e);
+            }
+        }
+    }
+
+    /// Marks an ordering point without fsync (stores opened without
+    /// durability, in tests).
+    pub fn barrier(&self) {
+        self.record(JournalEntry::Sync);
+    }
+
     /// Makes everything written so far durable.
     pub fn sync(&self) -> Result<()> {
+        self.record(JournalEntry::Sync);
         self.file
             .sync_all()
             .map_err(|e| Error::io(format_args!("{}: sync", self.path.display()), e))

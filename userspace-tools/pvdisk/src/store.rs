@@ -9,7 +9,9 @@
 //! [`Store::flush`], which makes it durable in the only order that keeps
 //! the store consistent after a crash at any point:
 //!
-//! 1. allocation bitmaps (new blocks marked used) and catalogue changes;
+//! 1. allocation bitmaps (new blocks marked used); if extents were claimed,
+//!    sync, then the catalogue (a claimed extent's bitmap is durable before
+//!    the catalogue says the extent is in use);
 //! 2. new blocks: data (already written directly) and new radix nodes;
 //!    sync — nothing links to them yet;
 //! 3. existing radix nodes changed in place (the commit nodes), then VDI
@@ -531,6 +533,7 @@ impl Store {
         if self.durable {
             self.dev.sync()
         } else {
+            self.dev.barrier();
             Ok(())
         }
     }
@@ -634,7 +637,12 @@ impl Store {
     /// the order).
     pub fn flush(&mut self) -> Result<()> {
         self.write_bitmaps()?;
-        self.write_catalogue()?;
+        if !self.cat_dirty.is_empty() {
+            // A claimed extent's fresh bitmap must be durable before the
+            // catalogue says the extent is in use.
+            self.sync()?;
+            self.write_catalogue()?;
+        }
         let mut b = [0u8; BLOCK_SIZE];
         let mut new: Vec<u64> = Vec::new();
         let mut dirty: Vec<u64> = Vec::new();
