@@ -329,10 +329,12 @@ impl<C: ItemOperations> ItemVTable<C> {
         // SAFETY: configfs now owns the item through its reference count and
         // gives it back in `release`; it is never moved.
         let item = KBox::into_raw(unsafe { Pin::into_inner_unchecked(item) });
-        // SAFETY: `item` is valid; the group is initialised with our item
-        // type, which lives as long as the subsystem.
+        // SAFETY: `item` is valid; the group is zeroed (configfs frees a
+        // non-null old name) and initialised with our item type, which lives
+        // as long as the subsystem.
         unsafe {
             let group = (*item).group.get();
+            core::ptr::write_bytes(group, 0, 1);
             bindings::config_group_init_type_name(group, name.as_char_ptr(), inner.item_type.get());
             group
         }

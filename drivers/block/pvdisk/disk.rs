@@ -21,6 +21,11 @@ const SECTORS_PER_BLOCK: u64 = BLOCK_SIZE as u64 / 512;
 /// Requests in flight per disk.
 const QUEUE_DEPTH: u32 = 128;
 
+/// Largest request, in sectors: 1 MiB, so sequential I/O is not chopped
+/// into the block layer's default 128 KiB; the backing device splits
+/// further if its own limit is lower.
+const MAX_REQUEST_SECTORS: u32 = 2048;
+
 /// A powered disk: `/dev/pvdisk<index>` over its backing device.
 pub(crate) struct Disk {
     gendisk: GenDisk<PassThrough>,
@@ -37,12 +42,13 @@ impl Disk {
             return Err(EINVAL);
         }
         let backend = Arc::pin_init(Backend::new(backing), GFP_KERNEL)?;
-        let tagset = Arc::pin_init(TagSet::new(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
+        let tagset = Arc::pin_init(TagSet::new_blocking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
         let gendisk = GenDiskBuilder::new()
             .capacity_sectors(sectors)
             .logical_block_size(BLOCK_SIZE)?
             .physical_block_size(BLOCK_SIZE)?
             .rotational(false)
+            .max_hw_sectors(MAX_REQUEST_SECTORS)
             .write_cache(true)
             .fua(true)
             .build(format_args!("pvdisk{}", index), tagset, backend)?;

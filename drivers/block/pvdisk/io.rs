@@ -6,7 +6,9 @@
 //! same flags, so FUA travels down) and each clone holds a reference on
 //! the request; whichever clone completes last ends the request with the
 //! first error any clone saw. A flush request has no bios and becomes an
-//! empty `REQ_PREFLUSH` bio. Nothing here takes a lock or sleeps.
+//! empty `REQ_PREFLUSH` bio. Nothing here takes a lock; `queue_rq` may
+//! sleep (the tag set is blocking) because submitting to the backing
+//! device may wait for its tags.
 //!
 //! This is the pass-through stage: a clone goes to the same sector it was
 //! aimed at. The radix map will choose the sector (and split requests at

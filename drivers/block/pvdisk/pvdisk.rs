@@ -20,6 +20,10 @@ use kernel::{c_str, configfs, prelude::*};
 
 mod config;
 mod disk;
+// The on-disk format, shared with the userspace tool: compiled here from the
+// same files so the two cannot disagree. The radix map is its first user.
+#[allow(dead_code, unreachable_pub, unused_imports)]
+mod format;
 mod io;
 mod ratelimit;
 mod registry;

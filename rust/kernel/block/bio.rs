@@ -93,9 +93,12 @@ impl BioSet {
     /// A pool that keeps `pool_size` bios in reserve.
     pub fn new(pool_size: u32) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| {
+            // SAFETY: `slot` is valid for writes. `bioset_init` expects a
+            // zeroed set (it leaves optional parts, like the rescuer, alone).
+            unsafe { core::ptr::write_bytes(slot, 0, 1) };
             // SAFETY: `slot` is valid for writes and `BioSet` is a
-            // transparent wrapper of `struct bio_set`. `bioset_init`
-            // initialises every field, and cleans up after itself on failure.
+            // transparent wrapper of `struct bio_set`. `bioset_init` sets up
+            // the zeroed set, and cleans up after itself on failure.
             to_result(unsafe {
                 bindings::bioset_init(
                     slot.cast(),
