@@ -16,6 +16,7 @@
 //! the whole store; otherwise a write through that path would change data
 //! seen by another root (a snapshot, or another VDI).
 
+use crate::dev::Dev;
 use crate::error::Result;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{ptr_block, ptr_is_ro, RadixNode, MAX_HEIGHT};
@@ -23,6 +24,7 @@ use crate::format::{Block, BLOCK_SIZE};
 use crate::progress::Progress;
 use crate::store::{ExtentBitmap, Store};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A plain bitmap over block numbers.
 #[derive(Debug, Clone)]
@@ -117,7 +119,10 @@ impl Walk {
                 Err(err) => w.corrupt.push(format!("{} (VDI slot {})", err, slot)),
             }
         }
-        let mut buf = vec![0u8; 256 * BLOCK_SIZE];
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
         for level in (1..=MAX_HEIGHT).rev() {
             let f = std::mem::take(&mut frontier[level as usize]);
             let groups = group(f);
@@ -128,42 +133,40 @@ impl Walk {
                     readable.push((blk, writable));
                 }
             }
-            let mut done = 0usize;
+            // Read and verify the level in parallel: each thread takes a
+            // contiguous share of the sorted blocks, so reads stay sequential.
             let n = readable.len();
-            let mut i = 0;
-            while i < readable.len() {
-                // Coalesce a run of consecutive blocks into one read.
-                let start = readable[i].0;
-                let mut j = i + 1;
-                while j < readable.len() && j - i < 256 && readable[j].0 == start + (j - i) as u64 {
-                    j += 1;
+            let done = AtomicUsize::new(0);
+            let share = n.div_ceil(threads).max(1024);
+            let dev = &store.dev;
+            let outs: Vec<LevelOut> = std::thread::scope(|sc| {
+                let mut parts = readable.chunks(share);
+                let mine = parts.next().unwrap_or(&[]);
+                let handles: Vec<_> = parts
+                    .map(|part| {
+                        let done = &done;
+                        sc.spawn(move || read_level(dev, level, part, done, None))
+                    })
+                    .collect();
+                let mut outs = vec![read_level(
+                    dev,
+                    level,
+                    mine,
+                    &done,
+                    Some((&mut *progress, n)),
+                )];
+                for h in handles {
+                    outs.push(h.join().unwrap_or_else(|_| LevelOut {
+                        corrupt: vec!["internal error: walker thread panicked".into()],
+                        ..LevelOut::default()
+                    }));
                 }
-                let run = &mut buf[..(j - i) * BLOCK_SIZE];
-                if let Err(err) = store.dev.read_blocks(start, run) {
-                    w.corrupt.push(err.to_string());
-                    i = j;
-                    continue;
-                }
-                for (k, chunk) in run.chunks_exact(BLOCK_SIZE).enumerate() {
-                    let (blk, writable) = readable[i + k];
-                    let b: &Block = match chunk.try_into() {
-                        Ok(b) => b,
-                        Err(_) => continue,
-                    };
-                    match RadixNode::decode(b, blk, level) {
-                        Ok(node) => {
-                            w.nodes += 1;
-                            for &p in node.ptrs.iter().filter(|&&p| ptr_block(p) != 0) {
-                                frontier[level as usize - 1]
-                                    .push((ptr_block(p), writable && !ptr_is_ro(p)));
-                            }
-                        }
-                        Err(err) => w.corrupt.push(err.to_string()),
-                    }
-                }
-                done += j - i;
-                i = j;
-                progress.update(|| format!("level {}: {}/{} nodes", level, done, n));
+                outs
+            });
+            for mut o in outs {
+                w.nodes += o.nodes;
+                w.corrupt.append(&mut o.corrupt);
+                frontier[level as usize - 1].append(&mut o.children);
             }
         }
         let f = std::mem::take(&mut frontier[0]);
@@ -233,6 +236,62 @@ impl Walk {
             ));
         }
     }
+}
+
+/// What one thread found at one level.
+#[derive(Default)]
+struct LevelOut {
+    children: Frontier,
+    corrupt: Vec<String>,
+    nodes: u64,
+}
+
+/// Reads and decodes the sorted nodes `items` at `level`, coalescing runs of
+/// consecutive blocks into one read of up to 1 MiB.
+fn read_level(
+    dev: &Dev,
+    level: u32,
+    items: &[(u64, bool)],
+    done: &AtomicUsize,
+    mut progress: Option<(&mut Progress, usize)>,
+) -> LevelOut {
+    let mut out = LevelOut::default();
+    let mut buf = vec![0u8; 256 * BLOCK_SIZE];
+    let mut i = 0;
+    while i < items.len() {
+        let start = items[i].0;
+        let mut j = i + 1;
+        while j < items.len() && j - i < 256 && items[j].0 == start + (j - i) as u64 {
+            j += 1;
+        }
+        let run = &mut buf[..(j - i) * BLOCK_SIZE];
+        if let Err(err) = dev.read_blocks(start, run) {
+            out.corrupt.push(err.to_string());
+            i = j;
+            continue;
+        }
+        for (k, chunk) in run.chunks_exact(BLOCK_SIZE).enumerate() {
+            let (blk, writable) = items[i + k];
+            let Ok(b) = <&Block>::try_from(chunk) else {
+                continue;
+            };
+            match RadixNode::decode(b, blk, level) {
+                Ok(node) => {
+                    out.nodes += 1;
+                    for &p in node.ptrs.iter().filter(|&&p| ptr_block(p) != 0) {
+                        out.children.push((ptr_block(p), writable && !ptr_is_ro(p)));
+                    }
+                }
+                Err(err) => out.corrupt.push(err.to_string()),
+            }
+        }
+        let total = done.fetch_add(j - i, Ordering::Relaxed) + (j - i);
+        if let Some((p, n)) = progress.as_mut() {
+            p.update(|| format!("level {}: {}/{} nodes", level, total, n));
+        }
+        i = j;
+    }
+    out
 }
 
 fn push(frontier: &mut [Frontier], level: u32, blk: u64, writable: bool) {
