@@ -24,7 +24,11 @@ use kernel::{
     sync::Mutex,
 };
 
-use crate::{disk::Disk, ratelimit::warn_ratelimited, registry};
+use crate::{
+    disk::Disk,
+    ratelimit::{errname, warn_ratelimited},
+    registry,
+};
 
 /// Longest backing path accepted (`PATH_MAX` without the NUL).
 const MAX_PATH: usize = 4095;
@@ -78,22 +82,22 @@ fn show_text(page: &mut [u8], text: &[u8]) -> Result<usize> {
 
 impl DiskConfig {
     fn store_backing(&self, data: &[u8]) -> Result {
+        let mut state = self.state.lock();
+        if state.powered.is_some() {
+            warn_ratelimited!("{}: backing: cannot change while powered\n", &*self.name);
+            return Err(EBUSY);
+        }
         let path = trim_newline(data);
         if path.is_empty() || path.len() > MAX_PATH || path.contains(&0) {
-            warn_ratelimited!("pvdisk: {}: backing: not a usable path\n", &*self.name);
+            warn_ratelimited!("{}: backing: not a usable path\n", &*self.name);
             return Err(EINVAL);
         }
         let mut bytes = KVec::with_capacity(path.len() + 1, GFP_KERNEL)?;
         bytes.extend_from_slice(path, GFP_KERNEL)?;
         bytes.push(0, GFP_KERNEL)?;
         let path = CString::try_from(CStr::from_bytes_with_nul(&bytes)?)?;
-        let mut state = self.state.lock();
-        if state.powered.is_some() {
-            warn_ratelimited!("pvdisk: {}: backing: cannot change while powered\n", &*self.name);
-            return Err(EBUSY);
-        }
         if let Err(e) = bdev::lookup(&path) {
-            warn_ratelimited!("pvdisk: {}: backing {}: {:?}\n", &*self.name, &*path, e);
+            warn_ratelimited!("{}: backing {}: {}\n", &*self.name, &*path, errname(e));
             return Err(e);
         }
         state.backing = Some(path);
@@ -105,7 +109,7 @@ impl DiskConfig {
             b"0" => false,
             b"1" => true,
             _ => {
-                warn_ratelimited!("pvdisk: {}: power: write 0 or 1\n", &*this.name);
+                warn_ratelimited!("{}: power: write 0 or 1\n", &*this.name);
                 return Err(EINVAL);
             }
         };
@@ -119,7 +123,7 @@ impl DiskConfig {
             }
             (false, true) => {
                 if state.powered.as_ref().is_some_and(|p| p.disk.is_open()) {
-                    warn_ratelimited!("pvdisk: {}: power: disk is open\n", &*this.name);
+                    warn_ratelimited!("{}: power: disk is open\n", &*this.name);
                     return Err(EBUSY);
                 }
                 if let Some(powered) = state.powered.take() {
@@ -132,12 +136,12 @@ impl DiskConfig {
 
     fn power_on(&self, state: &DiskState, item: &ItemRef<'_, Self>) -> Result<Powered> {
         let Some(path) = state.backing.as_ref() else {
-            warn_ratelimited!("pvdisk: {}: power: set backing first\n", &*self.name);
+            warn_ratelimited!("{}: power: set backing first\n", &*self.name);
             return Err(EINVAL);
         };
         // Exclusive: a second disk (or a mount) on the same device gets EBUSY.
         let backing = BdevFile::open_exclusive(path, self).inspect_err(|e| {
-            warn_ratelimited!("pvdisk: {}: open {}: {:?}\n", &*self.name, &**path, e);
+            warn_ratelimited!("{}: open {}: {}\n", &*self.name, &**path, errname(*e));
         })?;
         let no_rmdir = item.depend()?;
         let index = registry::take()?;
@@ -151,7 +155,7 @@ impl DiskConfig {
             }
             Err(e) => {
                 registry::give_back(index);
-                warn_ratelimited!("pvdisk: {}: power: cannot create disk: {:?}\n", &*self.name, e);
+                warn_ratelimited!("{}: power: cannot create disk: {}\n", &*self.name, errname(e));
                 Err(e)
             }
         }

@@ -26,7 +26,7 @@ use kernel::{
     types::ARef,
 };
 
-use crate::ratelimit::warn_ratelimited;
+use crate::ratelimit::{errname, warn_ratelimited};
 
 /// Bios kept in reserve for the backing device, so that a disk makes
 /// progress under memory pressure.
@@ -72,7 +72,7 @@ impl Operations for PassThrough {
                 // Nothing in flight yet: blk-mq requeues on ENOMEM.
                 Err(e) if submitted == 0 => return Err(e),
                 Err(e) => {
-                    warn_ratelimited!("pvdisk: out of bios mid-request: {:?}\n", e);
+                    warn_ratelimited!("out of bios mid-request: {}\n", errname(e));
                     Request::end_when_last(rq, Err(EIO));
                     return Ok(());
                 }
@@ -99,9 +99,9 @@ impl EndIo for EndRequest {
     fn end_io(rq: ARef<Request<PassThrough>>, status: Result) {
         if let Err(e) = status {
             warn_ratelimited!(
-                "pvdisk: backing I/O error at sector {}: {:?}\n",
+                "backing I/O error at sector {}: {}\n",
                 rq.sector(),
-                e
+                errname(e)
             );
         }
         Request::end_when_last(rq, status);

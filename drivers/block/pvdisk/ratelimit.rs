@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Rate limiting of log lines that users or disks can trigger at will.
+//! Log lines that users or disks can trigger at will: rate limited, with
+//! errno names.
 
 use core::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use kernel::time::Ktime;
@@ -45,3 +46,29 @@ macro_rules! warn_ratelimited {
     }};
 }
 pub(crate) use warn_ratelimited;
+
+/// The name of an errno for log lines (the kernel here is built without
+/// `CONFIG_SYMBOLIC_ERRNAME`, so `{:?}` of an error shows only a number).
+pub(crate) fn errname(error: kernel::error::Error) -> &'static str {
+    use kernel::error::code::*;
+    const NAMES: &[(kernel::error::Error, &str)] = &[
+        (EPERM, "EPERM"),
+        (ENOENT, "ENOENT"),
+        (EIO, "EIO"),
+        (ENXIO, "ENXIO"),
+        (ENOMEM, "ENOMEM"),
+        (EACCES, "EACCES"),
+        (ENOTBLK, "ENOTBLK"),
+        (EBUSY, "EBUSY"),
+        (ENODEV, "ENODEV"),
+        (ENOTDIR, "ENOTDIR"),
+        (EINVAL, "EINVAL"),
+        (ENOSPC, "ENOSPC"),
+        (EROFS, "EROFS"),
+        (ENOTTY, "ENOTTY"),
+    ];
+    NAMES
+        .iter()
+        .find(|(code, _)| *code == error)
+        .map_or("error", |(_, name)| name)
+}
