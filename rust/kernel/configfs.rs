@@ -21,8 +21,8 @@ use crate::{
     bindings,
     error::{code::*, Error, Result},
     init::{InPlaceInit, PinInit},
-    try_pin_init,
     str::CStr,
+    try_pin_init,
     types::Opaque,
     ThisModule,
 };
@@ -204,8 +204,8 @@ impl<C: ItemOperations> Subsystem<C> {
         // visible to configfs, so we have exclusive access. We only write
         // through raw pointers and never move it.
         unsafe {
-            let inner = Pin::get_ref(inner.as_ref()) as *const SubsystemInner<C>
-                as *mut SubsystemInner<C>;
+            let inner =
+                Pin::get_ref(inner.as_ref()) as *const SubsystemInner<C> as *mut SubsystemInner<C>;
             let owner = module.as_ptr();
             let shows = ItemVTable::<C>::SHOWS;
             let stores = ItemVTable::<C>::STORES;
@@ -215,25 +215,39 @@ impl<C: ItemOperations> Subsystem<C> {
                     ca_name: a.name.as_char_ptr(),
                     ca_owner: owner,
                     ca_mode: a.mode,
-                    show: if a.mode & 0o444 != 0 { Some(shows[i]) } else { None },
-                    store: if a.mode & 0o222 != 0 { Some(stores[i]) } else { None },
+                    show: if a.mode & 0o444 != 0 {
+                        Some(shows[i])
+                    } else {
+                        None
+                    },
+                    store: if a.mode & 0o222 != 0 {
+                        Some(stores[i])
+                    } else {
+                        None
+                    },
                 });
                 (*inner).attr_ptrs[i] = attr;
             }
 
-            (*inner).item_ops.get().write(bindings::configfs_item_operations {
-                release: Some(ItemVTable::<C>::release),
-                allow_link: None,
-                drop_link: None,
-            });
-            (*inner).group_ops.get().write(bindings::configfs_group_operations {
-                make_item: None,
-                make_group: Some(ItemVTable::<C>::make_group),
-                disconnect_notify: None,
-                drop_item: Some(ItemVTable::<C>::drop_item),
-                is_visible: None,
-                is_bin_visible: None,
-            });
+            (*inner)
+                .item_ops
+                .get()
+                .write(bindings::configfs_item_operations {
+                    release: Some(ItemVTable::<C>::release),
+                    allow_link: None,
+                    drop_link: None,
+                });
+            (*inner)
+                .group_ops
+                .get()
+                .write(bindings::configfs_group_operations {
+                    make_item: None,
+                    make_group: Some(ItemVTable::<C>::make_group),
+                    disconnect_notify: None,
+                    drop_item: Some(ItemVTable::<C>::drop_item),
+                    is_visible: None,
+                    is_bin_visible: None,
+                });
             (*inner).item_type.get().write(bindings::config_item_type {
                 ct_owner: owner,
                 ct_item_ops: (*inner).item_ops.get(),
@@ -241,13 +255,16 @@ impl<C: ItemOperations> Subsystem<C> {
                 ct_attrs: (*inner).attr_ptrs.as_mut_ptr(),
                 ct_bin_attrs: core::ptr::null_mut(),
             });
-            (*inner).subsys_type.get().write(bindings::config_item_type {
-                ct_owner: owner,
-                ct_item_ops: core::ptr::null_mut(),
-                ct_group_ops: (*inner).group_ops.get(),
-                ct_attrs: core::ptr::null_mut(),
-                ct_bin_attrs: core::ptr::null_mut(),
-            });
+            (*inner)
+                .subsys_type
+                .get()
+                .write(bindings::config_item_type {
+                    ct_owner: owner,
+                    ct_item_ops: core::ptr::null_mut(),
+                    ct_group_ops: (*inner).group_ops.get(),
+                    ct_attrs: core::ptr::null_mut(),
+                    ct_bin_attrs: core::ptr::null_mut(),
+                });
 
             let su = (*inner).su.get();
             bindings::config_group_init_type_name(
@@ -374,9 +391,8 @@ impl<C: ItemOperations> ItemVTable<C> {
         // SAFETY: See the safety requirements.
         let item = unsafe { Self::item(item) };
         // SAFETY: configfs gives a page-sized buffer that nothing else uses.
-        let page = unsafe {
-            core::slice::from_raw_parts_mut(page.cast::<u8>(), bindings::PAGE_SIZE)
-        };
+        let page =
+            unsafe { core::slice::from_raw_parts_mut(page.cast::<u8>(), bindings::PAGE_SIZE) };
         match item.data.show(ID, page) {
             Ok(len) => len.min(bindings::PAGE_SIZE) as isize,
             Err(e) => e.to_errno() as isize,
@@ -405,15 +421,39 @@ impl<C: ItemOperations> ItemVTable<C> {
     // configfs does not tell a callback which attribute it serves, so each
     // attribute index gets its own instance of the callback.
     const SHOWS: [ShowFn; MAX_ATTRIBUTES] = [
-        Self::show::<0>, Self::show::<1>, Self::show::<2>, Self::show::<3>,
-        Self::show::<4>, Self::show::<5>, Self::show::<6>, Self::show::<7>,
-        Self::show::<8>, Self::show::<9>, Self::show::<10>, Self::show::<11>,
-        Self::show::<12>, Self::show::<13>, Self::show::<14>, Self::show::<15>,
+        Self::show::<0>,
+        Self::show::<1>,
+        Self::show::<2>,
+        Self::show::<3>,
+        Self::show::<4>,
+        Self::show::<5>,
+        Self::show::<6>,
+        Self::show::<7>,
+        Self::show::<8>,
+        Self::show::<9>,
+        Self::show::<10>,
+        Self::show::<11>,
+        Self::show::<12>,
+        Self::show::<13>,
+        Self::show::<14>,
+        Self::show::<15>,
     ];
     const STORES: [StoreFn; MAX_ATTRIBUTES] = [
-        Self::store::<0>, Self::store::<1>, Self::store::<2>, Self::store::<3>,
-        Self::store::<4>, Self::store::<5>, Self::store::<6>, Self::store::<7>,
-        Self::store::<8>, Self::store::<9>, Self::store::<10>, Self::store::<11>,
-        Self::store::<12>, Self::store::<13>, Self::store::<14>, Self::store::<15>,
+        Self::store::<0>,
+        Self::store::<1>,
+        Self::store::<2>,
+        Self::store::<3>,
+        Self::store::<4>,
+        Self::store::<5>,
+        Self::store::<6>,
+        Self::store::<7>,
+        Self::store::<8>,
+        Self::store::<9>,
+        Self::store::<10>,
+        Self::store::<11>,
+        Self::store::<12>,
+        Self::store::<13>,
+        Self::store::<14>,
+        Self::store::<15>,
     ];
 }

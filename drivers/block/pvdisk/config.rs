@@ -14,11 +14,11 @@
 //! cannot be removed (`EBUSY`); power it off first.
 
 use kernel::{
-    c_str, fmt,
     alloc::flags::GFP_KERNEL,
     block::bdev::{self, BdevFile},
+    c_str,
     configfs::{self, Attribute, Dependency, ItemRef},
-    new_mutex,
+    fmt, new_mutex,
     prelude::*,
     str::CString,
     sync::Mutex,
@@ -147,7 +147,7 @@ impl DiskConfig {
         let index = registry::take()?;
         match Disk::create(index, backing) {
             Ok(disk) => {
-                pr_info!("{}: /dev/pvdisk{} on {}\n", &*&*self.name, index, &**path);
+                pr_info!("{}: /dev/pvdisk{} on {}\n", &*self.name, index, &**path);
                 Ok(Powered {
                     disk,
                     _no_rmdir: no_rmdir,
@@ -155,7 +155,11 @@ impl DiskConfig {
             }
             Err(e) => {
                 registry::give_back(index);
-                warn_ratelimited!("{}: power: cannot create disk: {}\n", &*self.name, errname(e));
+                warn_ratelimited!(
+                    "{}: power: cannot create disk: {}\n",
+                    &*self.name,
+                    errname(e)
+                );
                 Err(e)
             }
         }
@@ -196,7 +200,14 @@ impl configfs::ItemOperations for DiskConfig {
                 let len = show_text(page, path)?;
                 Ok(len + show_text(page.get_mut(len..).ok_or(EINVAL)?, b"\n")?)
             }
-            POWER => show_text(page, if state.powered.is_some() { b"1\n" } else { b"0\n" }),
+            POWER => show_text(
+                page,
+                if state.powered.is_some() {
+                    b"1\n"
+                } else {
+                    b"0\n"
+                },
+            ),
             NAME => match state.powered.as_ref() {
                 Some(p) => {
                     let text = CString::try_from_fmt(fmt!("pvdisk{}\n", p.disk.index()))?;

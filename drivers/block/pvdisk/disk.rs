@@ -6,7 +6,7 @@ use kernel::{
     alloc::flags::GFP_KERNEL,
     block::{
         bdev::BdevFile,
-        mq::{gen_disk::GenDiskBuilder, gen_disk::GenDisk, TagSet},
+        mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, TagSet},
     },
     prelude::*,
     sync::Arc,

@@ -56,7 +56,11 @@ pub(crate) struct PassThrough;
 impl Operations for PassThrough {
     type QueueData = Arc<Backend>;
 
-    fn queue_rq(backend: ArcBorrow<'_, Backend>, rq: ARef<Request<Self>>, _is_last: bool) -> Result {
+    fn queue_rq(
+        backend: ArcBorrow<'_, Backend>,
+        rq: ARef<Request<Self>>,
+        _is_last: bool,
+    ) -> Result {
         let bdev = backend.file.bdev();
         let mut submitted = 0usize;
 

@@ -236,7 +236,9 @@ unsafe extern "C" fn end_io_callback<E: EndIo>(bio: *mut bindings::bio) {
         Ok(())
     } else {
         // SAFETY: `blk_status_to_errno` accepts any status.
-        Err(Error::from_errno(unsafe { bindings::blk_status_to_errno(status) }))
+        Err(Error::from_errno(unsafe {
+            bindings::blk_status_to_errno(status)
+        }))
     };
     // SAFETY: `private` came from `into_foreign` in `submit`, and this is
     // the only place it is taken back.
