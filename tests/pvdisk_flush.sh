@@ -29,6 +29,15 @@ ktap_check "fio sync=1 direct (FUA writes), libaio iodepth=8, verify" \
 ktap_check "fio end_fsync=1 after buffered writes" \
 	run_fio --ioengine=psync --rw=write --bs=64k --size=8M --end_fsync=1
 
+# Many flushes in flight at once, from several threads: stacked flush
+# completion is where lockdep has something to say.
+ktap_check "fio 4 jobs fsync=1 concurrently, 5 s" \
+	run_fio --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=16M \
+	--numjobs=4 --fsync=1 --time_based --runtime=5 --group_reporting
+ktap_check "fio libaio iodepth=16 fsync=2, 5 s" \
+	run_fio --ioengine=libaio --iodepth=16 --direct=1 --rw=randwrite \
+	--bs=4k --size=16M --fsync=2 --time_based --runtime=5
+
 t_flushbufs() {
 	dd if=/dev/urandom of="$dev" bs=64k count=16 iflag=fullblock 2>/dev/null &&
 	blockdev --flushbufs "$dev" && sync
