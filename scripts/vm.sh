@@ -205,7 +205,7 @@ if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
 	if [ ! -f "$tools" ] || [ "$(cut -d' ' -f2 "$vmdir/base.stamp" 2>/dev/null)" != "$tstamp" ]; then
 		rm -f "$tools.tmp.$$"
 		mke2fs -q -t ext4 -O ^has_journal -L pvtools -E root_owner=0:0 \
-			-d "$tree" "$tools.tmp.$$" "${size}M"
+			-d "$tree" "$tools.tmp.$$" "${size}M" >/dev/null
 		mv "$tools.tmp.$$" "$tools"
 	fi
 	mv "$base.tmp" "$base"
@@ -289,7 +289,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-serial stdio -serial "file:$klog" \
 	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
 	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=5 log_buf_len=8M rdinit=/init" \
-	"${drives[@]}" <"$stdin" 2>&1 | tr -d '\r' | tee "$console" | show
+	"${drives[@]}" <"$stdin" 2>&1 | sed -u 's/\r$//' | tee "$console" | show
 qrc=${PIPESTATUS[0]}
 set -e
 elapsed=$(( $(date +%s) - start ))
