@@ -61,7 +61,9 @@ abort() {
 }
 
 phase deps "$here/deps.sh" || abort "scripts/deps.sh"
-phase kernel "$here/kernel.sh" || abort "scripts/kernel.sh"
+# Two test runs (or a test and a demo) must not build the kernel at once.
+mkdir -p "$PVDISK_CACHE"
+phase kernel flock "$PVDISK_CACHE/.kernel.lock" "$here/kernel.sh" || abort "scripts/kernel.sh"
 kdir=$("$here/kernel.sh" --print)
 
 build_module() {

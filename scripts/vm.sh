@@ -148,6 +148,9 @@ tstamp=$(stat -L -c '%n %s %Y' "$0" "${guest_bins[@]}" $(ldd "${guest_bins[@]}" 
 	awk '/=> \//{print $3}' | sort -u) | sha256sum | cut -c1-16)
 base=$vmdir/base.cpio
 tools=$vmdir/tools.img
+# One builder at a time; held until this run has its own initrd copy.
+exec 9>"$vmdir/.lock"
+flock 9
 if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
 	[ "$(cat "$vmdir/base.stamp" 2>/dev/null)" != "$stamp $tstamp" ]; then
 	echo "vm: building the initramfs and tools disk in $vmdir"
@@ -258,6 +261,7 @@ done
 (cd "$ov" && find . -print0 | LC_ALL=C sort -z |
 	cpio --null -o -H newc --owner 0:0 --quiet) >"$run/overlay.cpio"
 cat "$base" "$run/overlay.cpio" >"$run/initrd.cpio"
+flock -u 9
 
 truncate -s 256M "$run/vda.img"
 truncate -s "$disk_size" "$run/vdb.img" "$run/vdc.img"
