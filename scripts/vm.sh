@@ -20,7 +20,9 @@
 #   --keep           keep the run directory (console log, disks)
 #   --no-check       do not fail on kernel warnings in the guest log
 #   --shell          interactive shell in the guest instead of COMMAND
-#   --quiet          do not show kernel messages (they are still scanned)
+#                    (leave with `exit`; its status is the result)
+#   --quiet          show only kernel errors, no boot messages (all of
+#                    the kernel log is still scanned)
 #
 # Exit status: the command's exit status; 1 if the kernel logged a
 # warning, BUG, Oops, lockdep, KASAN or UBSAN report (the lines are
@@ -200,6 +202,9 @@ if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
 	[ -e "$root/dev/console" ] || mknod "$root/dev/console" c 5 1 2>/dev/null || true
 	[ -e "$root/dev/null" ] || mknod "$root/dev/null" c 1 3 2>/dev/null || true
 	write_init "$root/init"
+	# busybox dmesg reads 16 KiB unless told: make plain dmesg read it all.
+	printf '#!/bin/sh\nexec /bin/busybox dmesg -s 16777216 "$@"\n' >"$root/sbin/dmesg"
+	chmod +x "$root/sbin/dmesg"
 	echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
 	echo "root:x:0:" >"$root/etc/group"
 	(cd "$root" && find . -print0 | LC_ALL=C sort -z |
@@ -277,9 +282,15 @@ console=$run/console.log
 klog=$run/dmesg.log
 stdin=/dev/null
 [ $shell = 1 ] && stdin=/dev/stdin
+# --quiet: console log level 4 (errors and worse still show; warnings
+# and the rest are in the dmesg dump that is scanned) and no boot messages.
+loglevel=5
+[ $quiet = 1 ] && loglevel=4
 show() {
 	if [ $quiet = 1 ]; then
-		grep --line-buffered -Ev '^\[ *[0-9]+\.[0-9]+\] ' || true
+		awk '/^PVDISK-BOOTED/ { booted = 1 }
+			!booted && /^\[ *[0-9]+\.[0-9]+\] / { next }
+			{ print; fflush() }'
 	else
 		cat
 	fi
@@ -292,7 +303,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	-display none -monitor none -no-reboot \
 	-serial stdio -serial "file:$klog" \
 	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
-	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=5 log_buf_len=8M rdinit=/init" \
+	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=$loglevel log_buf_len=8M rdinit=/init" \
 	"${drives[@]}" <"$stdin" 2>&1 | sed -u 's/\r$//' | tee "$console" | show
 qrc=${PIPESTATUS[0]}
 set -e
