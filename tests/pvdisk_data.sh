@@ -70,5 +70,74 @@ t_beyond_end() {
 }
 ktap_check "read at the end of the device returns nothing" t_beyond_end
 
+# Requests larger than the driver's max_hw_sectors are split on the way.
+t_large() {
+	dd if=/dev/urandom of=/tmp/big bs=1M count=16 iflag=fullblock 2>/dev/null &&
+	dd if=/tmp/big of="$dev" bs=16M seek=50 oflag=direct 2>/dev/null &&
+	dd if="$PVDISK_DISK" of=/tmp/big.back bs=16M skip=50 count=1 iflag=direct 2>/dev/null &&
+	cmp /tmp/big /tmp/big.back
+}
+ktap_check "16 MiB O_DIRECT requests (split), read via $PVDISK_DISK" t_large
+
+# Sub-block O_DIRECT I/O is refused when the logical block is 4 KiB; a
+# buffered 512-byte write is a read-modify-write and works.
+t_small() {
+	local lbs
+	lbs=$(blockdev --getss "$dev")
+	# (busybox dd retries a refused O_DIRECT write without O_DIRECT: fio.)
+	if [ "$lbs" = 4096 ] &&
+		$FIO --name=small --filename="$dev" --rw=write --bs=512 --size=4k \
+			--offset=4096 >/tmp/fio.out 2>&1; then
+		echo "512-byte O_DIRECT write accepted with a 4096-byte logical block"
+		return 1
+	fi
+	grep -o 'Invalid argument' /tmp/fio.out | head -n 1
+	printf 'pvdisk512' | dd of="$dev" bs=512 seek=9 conv=notrunc,fsync 2>/dev/null &&
+	expect_eq "512-byte buffered write, read via backing" \
+		"$(dd if="$PVDISK_DISK" bs=512 skip=9 count=1 iflag=direct 2>/dev/null | head -c 9)" pvdisk512
+}
+ktap_check "sub-block I/O: O_DIRECT refused, buffered read-modify-write" t_small
+
+t_discard() {
+	local out
+	if ! out=$(blkdiscard -o $((800 << 20)) -l $((16 << 20)) "$dev" 2>&1); then
+		case "$out" in
+		*"not supported"*|*"Operation not supported"*) echo "$out"; return 4 ;;
+		esac
+		echo "$out"
+		return 1
+	fi
+}
+out=$(t_discard 2>&1); rc=$?
+[ -n "$out" ] && echo "$out" | sed 's/^/# /'
+case $rc in
+0) ktap_ok "blkdiscard of 16 MiB" ;;
+4) ktap_skip "blkdiscard of 16 MiB" "discard not supported yet" ;;
+*) ktap_fail "blkdiscard of 16 MiB" ;;
+esac
+
 ktap_check "power off and remove" pvdisk_del data
+
+# Two disks at once, each on its own backing device, do not mix data.
+t_two() {
+	local a b
+	a=$(pvdisk_new two-a "$PVDISK_DISK") && b=$(pvdisk_new two-b "$PVDISK_DISK2") || return 1
+	expect_eq "second disk name" "$b" /dev/pvdisk1 || return 1
+	$FIO --name=a --filename="$a" --rw=randwrite --bs=16k --iodepth=16 --size=32M \
+		--verify=crc32c --do_verify=1 --verify_pattern=0xaaaaaaaa >/tmp/fio.a 2>&1 &
+	local pa=$!
+	$FIO --name=b --filename="$b" --rw=randwrite --bs=16k --iodepth=16 --size=32M \
+		--verify=crc32c --do_verify=1 --verify_pattern=0xbbbbbbbb >/tmp/fio.b 2>&1
+	local rb=$?
+	wait $pa
+	local ra=$?
+	[ $ra = 0 ] || cat /tmp/fio.a
+	[ $rb = 0 ] || cat /tmp/fio.b
+	[ $ra = 0 ] && [ $rb = 0 ] || return 1
+	dd if=/tmp/pat of="$a" bs=1M seek=900 oflag=direct 2>/dev/null &&
+	dd if="$PVDISK_DISK2" of=/tmp/back bs=1M skip=900 count=4 iflag=direct 2>/dev/null &&
+	! cmp -s /tmp/pat /tmp/back || { echo "data written to $a appeared on $PVDISK_DISK2"; return 1; }
+	pvdisk_del two-a && pvdisk_del two-b
+}
+ktap_check "two disks on two backings at once: verify, no crosstalk" t_two
 ktap_finished
