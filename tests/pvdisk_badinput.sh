@@ -42,8 +42,10 @@ ktap_check "backing: /dev/null -> ENOTBLK" bad "$D" ENOTBLK /dev/null backing ""
 ktap_check "backing: regular file -> ENOTBLK" bad "$D" ENOTBLK /tmp/regular backing "" ""
 ktap_check "backing: directory -> ENOTBLK" bad "$D" ENOTBLK /tmp backing "" ""
 ktap_check "backing: empty -> EINVAL" bad "$D" EINVAL "" backing "" ""
-ktap_check "backing: 4000 characters -> EINVAL" bad "$D" "EINVAL|ENAMETOOLONG" "/dev/$long" backing "" ""
+ktap_check "backing: 4000 characters -> EINVAL or ENAMETOOLONG" bad "$D" "EINVAL|ENAMETOOLONG" "/dev/$long" backing "" ""
 ktap_check "power=1 without backing -> EINVAL" bad "$D" EINVAL 1 power "" ""
+ktap_check "power=0 while off: ok, nothing changes" \
+	sh -c ". ./ktap; expect_write_ok 0 '$D/power' && expect_eq power \$(cat '$D/power') 0"
 for v in abc 2 -1 "" 1x " " 0x1 99999999999999999999; do
 	ktap_check "power='$v' -> EINVAL" bad "$D" EINVAL "$v" power "" ""
 done
@@ -70,6 +72,13 @@ t_power_garbage_on() {
 	expect_eq power "$(cat "$D/power")" 1 && [ -b /dev/pvdisk0 ]
 }
 ktap_check "power=abc while powered -> EINVAL, still powered" t_power_garbage_on
+
+t_power_again() {
+	expect_write_ok 1 "$D/power" &&
+	expect_eq name "$(cat "$D/name")" pvdisk0 &&
+	expect_eq "pvdisk devices" "$(pvdisk_devs)" "pvdisk0 "
+}
+ktap_check "power=1 while powered: ok, nothing changes" t_power_again
 
 D2=$PVDISK_CFS/bad2
 t_second_disk() {
