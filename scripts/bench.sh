@@ -19,7 +19,6 @@
 # (allocation / copy-out) cost; the random writes that follow are not.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
 
 targets=${*:-raw pvdisk dm-thin dm-snap}
 runtime=${BENCH_RUNTIME:-10}

@@ -152,7 +152,8 @@ ktap_check "rmdir of a powered disk -> EBUSY; after power=0 it goes" t_rmdir_pow
 t_power_off_open() {
 	local rc
 	expect_write_ok 1 "$D2/power" || return 1
-	local dev=/dev/$(cat "$D2/name")
+	local dev
+	dev=/dev/$(cat "$D2/name")
 	exec 3<"$dev"
 	rc=0
 	err=$(write_attr 0 "$D2/power")
@@ -169,7 +170,8 @@ ktap_check "power=0 while the device is open -> EBUSY, ok once closed" t_power_o
 
 t_power_off_io() {
 	expect_write_ok 1 "$D2/power" || return 1
-	local dev=/dev/$(cat "$D2/name")
+	local dev
+	dev=/dev/$(cat "$D2/name")
 	fio --name=bg --filename="$dev" --ioengine=libaio --direct=1 --rw=randrw \
 		--bs=4k --iodepth=32 --time_based --runtime=20 \
 		--output-format=terse >/dev/null 2>&1 &

@@ -102,7 +102,7 @@ t_discard() {
 	local out
 	if ! out=$(blkdiscard -o $((800 << 20)) -l $((16 << 20)) "$dev" 2>&1); then
 		case "$out" in
-		*"not supported"*|*"Operation not supported"*) echo "$out"; return 4 ;;
+		*"not supported"*) echo "$out"; return 4 ;;
 		esac
 		echo "$out"
 		return 1

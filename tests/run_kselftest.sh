@@ -16,9 +16,14 @@ timeout=$(sed -n 's/^timeout=//p' settings 2>/dev/null)
 
 if [ $# -eq 0 ]; then
 	if [ -f kselftest-list.txt ]; then
+		# shellcheck disable=SC2046
 		set -- $(sed 's/^pvdisk://' kselftest-list.txt)
 	else
-		set -- $(sed -n 's/^TEST_PROGS *:*= *//p' Makefile)
+		# TEST_PROGS := a.sh b.sh \ (continued on the next lines)
+		# shellcheck disable=SC2046
+		set -- $(awk '/^TEST_PROGS/ { on = 1; sub(/^TEST_PROGS *:?= */, "") }
+			on { line = $0; sub(/\\$/, "", line); printf "%s ", line
+				if ($0 !~ /\\$/) exit }' Makefile)
 	fi
 fi
 
