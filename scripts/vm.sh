@@ -13,7 +13,7 @@
 # read-only tools disk (/dev/vdd, mounted at /opt/tools).
 #
 # Options:
-#   --timeout SECS   kill the VM after SECS seconds (default 2400)
+#   --timeout SECS   kill the VM after SECS seconds (default 1800)
 #   --disk-size SIZE size of vdb and vdc (default 1G)
 #   --mem SIZE       guest memory (default 2G)
 #   --smp N          guest CPUs (default 2)
@@ -38,7 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/versions.sh"
 
-timeout=2400
+timeout=1800
 disk_size=1G
 mem=2G
 smp=2

@@ -12,7 +12,7 @@
 # is not ok whatever its exit status.
 cd "$(dirname "$0")" || exit 1
 timeout=$(sed -n 's/^timeout=//p' settings 2>/dev/null)
-: "${timeout:=1200}"
+: "${timeout:=300}"
 
 if [ $# -eq 0 ]; then
 	if [ -f kselftest-list.txt ]; then
@@ -29,6 +29,45 @@ fi
 
 pattern='possible circular locking|possible recursive locking|WARNING:|BUG:|BUG |Oops|KASAN|UBSAN|INFO: task .* blocked|lockdep|Kernel panic|general protection fault|kernel BUG|Call Trace:|inconsistent lock state|suspicious RCU usage|stall'
 
+# What the processes stuck in the kernel (state D) are waiting for.
+dump_blocked() {
+	local p st
+	for p in /proc/[0-9]*; do
+		st=$(sed -n 's/^State:\t\(.\).*/\1/p' "$p/status" 2>/dev/null)
+		[ "$st" = D ] || continue
+		echo "# blocked: ${p#/proc/} $(cat "$p/comm" 2>/dev/null)"
+		sed 's/^/#   /' "$p/stack" 2>/dev/null
+	done
+}
+
+# run_one TEST: run it in a session of its own, its output prefixed with
+# "# "; after $timeout seconds kill the whole session (children included)
+# and return 124.
+run_one() {
+	local pid wd pr rc
+	rm -f /tmp/.ksft-fifo /tmp/.ksft-timeout
+	mkfifo /tmp/.ksft-fifo
+	sed 's/^/# /' </tmp/.ksft-fifo &
+	pr=$!
+	setsid sh "./$1" </dev/null >/tmp/.ksft-fifo 2>&1 &
+	pid=$!
+	(
+		sleep "$timeout"
+		touch /tmp/.ksft-timeout
+		dump_blocked
+		kill -TERM -"$pid" 2>/dev/null
+		sleep 5
+		kill -KILL -"$pid" 2>/dev/null
+	) &
+	wd=$!
+	wait "$pid"
+	rc=$?
+	kill "$wd" 2>/dev/null
+	wait "$pr"
+	[ -f /tmp/.ksft-timeout ] && rc=124
+	return "$rc"
+}
+
 klog_lines() {
 	dmesg -s 16777216 | wc -l
 }
@@ -42,11 +81,8 @@ for t in "$@"; do
 	echo "# selftests: pvdisk: $t"
 	before=$(klog_lines)
 	start=$(cut -d. -f1 /proc/uptime)
-	{
-		timeout "$timeout" sh "./$t" </dev/null 2>&1
-		echo $? >/tmp/.ksft-rc
-	} | sed 's/^/# /'
-	rc=$(cat /tmp/.ksft-rc)
+	run_one "$t"
+	rc=$?
 	secs=$(( $(cut -d. -f1 /proc/uptime) - start ))
 	bad=$(dmesg -s 16777216 | tail -n +$((before + 1)) | grep -E "$pattern")
 	if [ -n "$bad" ]; then
