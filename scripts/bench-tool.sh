@@ -3,7 +3,7 @@
 #
 # Benchmark of the pvdisk tool's check and gc on a store of at least
 # 16 GiB (a sparse file) holding 8 VDIs and 100 snapshots, built with the
-# tool itself: a golden VDI filled from a 1 GiB image, 7 clones of it, then 100
+# tool itself: a golden VDI filled from an 8 GiB image, 7 clones of it, then 100
 # rounds of "overwrite a slice of one VDI, snapshot it". Some snapshots and
 # one VDI are then deleted so that gc has work to do.
 #
@@ -20,7 +20,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d -t pvdisk-bench.XXXXXX)}
 gib=${2:-16}
-golden_mib=${GOLDEN_MIB:-1024}
+golden_mib=${GOLDEN_MIB:-8192}
 delta_mib=${DELTA_MIB:-16}
 mkdir -p "$work"
 
@@ -33,7 +33,7 @@ now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 # info field: metadata/data "used" in bytes
 used_bytes() {
-	"$pv" info "$store" | awk -v k="$1" '$1 == k { for (i = 2; i <= NF; i++) if ($i == "bytes)") { v = $(i - 1) } sub(/^\(/, "", v); printf "%d\n", v }'
+	"$pv" info "$store" | awk -v k="$1" '$1 == k { for (i = 2; i <= NF; i++) if ($i == "bytes)") { v = $(i - 1) } sub(/^\(/, "", v); printf "%.0f\n", v }'
 }
 
 rm -f "$store"
@@ -42,7 +42,7 @@ truncate -s "${gib}G" "$store"
 
 echo "filling golden (${golden_mib} MiB) and 7 clones..." >&2
 head -c "$((golden_mib << 20))" /dev/urandom > "$work/golden.raw"
-"$pv" create "$store" golden --size 2G >/dev/null
+"$pv" create "$store" golden --size "$((golden_mib + 1024))M" >/dev/null
 "$pv" import "$store" golden "$work/golden.raw" >/dev/null
 "$pv" snapshot "$store" golden --label golden-base >/dev/null
 for i in 1 2 3 4 5 6 7; do
@@ -70,7 +70,7 @@ snaps=$("$pv" tree "$store" | grep -c '@' || true)
 
 echo "deleting 10 snapshots and one VDI..." >&2
 for n in 2 3 4 5 6 7 8 9 10 11; do
-	"$pv" delete "$store" "vm1@$n" 2>/dev/null || "$pv" delete "$store" "golden@$n" >/dev/null 2>&1 || true
+	"$pv" delete "$store" "vm1@$n" >/dev/null
 done
 "$pv" delete "$store" vm7 >/dev/null
 
@@ -105,6 +105,42 @@ store=$full
 full_meta=$(used_bytes metadata)
 full_data=$(used_bytes data)
 
+# Part B, metadata-dense: 8 empty 1 GiB VDIs; 100 rounds of "write one
+# block under every level-1 node of one VDI, snapshot it", so that every
+# round copies all 514 level-1 nodes of that VDI: about one 4 KiB node
+# per 4 KiB of data, the worst case for check and gc.
+echo "metadata-dense store: 8 VDIs, 100 snapshots, one block per level-1 node..." >&2
+dense="$work/dense.img"
+rm -f "$dense"; truncate -s "${gib}G" "$dense"
+"$pv" format "$dense" >/dev/null
+for v in 0 1 2 3 4 5 6 7; do "$pv" create "$dense" "d$v" --size 1G >/dev/null; done
+for n in $(seq 0 99); do
+	python3 - "$work/scatter.raw" "$n" <<'PY'
+import os, sys
+path, n = sys.argv[1], int(sys.argv[2])
+with open(path, "wb") as f:
+    f.truncate(1 << 30)
+    for lba in range(0, 262144, 510):
+        f.seek(lba * 4096)
+        f.write(os.urandom(4096))
+PY
+	"$pv" import "$dense" "d$((n % 8))" "$work/scatter.raw" >/dev/null
+	"$pv" snapshot "$dense" "d$((n % 8))" >/dev/null
+done
+for n in 2 3 4 5 6 7 8 9 10 11; do "$pv" delete "$dense" "d1@$n" >/dev/null; done
+"$pv" delete "$dense" d7 >/dev/null
+store=$dense
+d_meta=$(used_bytes metadata)
+d_data=$(used_bytes data)
+sync
+drop_cache
+t0=$(now); "$pv" check "$dense" > "$work/dcheck.out"; t1=$(now)
+td_check=$(secs "$t0" "$t1")
+drop_cache
+t0=$(now); "$pv" gc "$dense" > "$work/dgc.out"; t1=$(now)
+td_gc=$(secs "$t0" "$t1")
+d_nodes=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "radix") print $(i - 1) }' "$work/dcheck.out" | head -1)
+
 gbps() { echo "scale=2; $1 / 1000000000 / $2" | bc -l; }
 cat <<REPORT
 store:            $store_bytes bytes ($gib GiB sparse file), 8 VDIs, $snaps snapshots
@@ -117,5 +153,10 @@ check after gc:   ${t_check2}s  -> $(gbps "$store_bytes" "$t_check2") GB of stor
 metadata/snapshot: $((snap_meta_total / 99)) bytes at snapshot time (root copy + log entry),
                   $(( (meta1 - meta0) / 99 )) bytes per snapshot including the CoW paths of ${delta_mib} MiB of writes
 full VDI:         metadata $full_meta bytes for $full_data bytes of data (1:$(echo "$full_data / $full_meta" | bc))
+
+metadata-dense:   $gib GiB store, metadata $d_meta bytes, data $d_data bytes, $d_nodes radix nodes reached
+check (cold):     ${td_check}s  -> $(gbps "$store_bytes" "$td_check") GB of store/s, $(gbps "$d_meta" "$td_check") GB of metadata/s, $(echo "$d_nodes / $td_check" | bc) nodes/s
+gc (cold):        ${td_gc}s  -> $(gbps "$store_bytes" "$td_gc") GB of store/s, $(gbps "$d_meta" "$td_gc") GB of metadata/s
+                  $(cat "$work/dgc.out")
 REPORT
 tail -2 "$work/check.out"
