@@ -27,7 +27,8 @@ fn template() -> &'static Vec<u8> {
         s.set_durable(false);
         let v = s.create_vdi("v", 600 * 4096).unwrap();
         for lba in [0u64, 3, 511] {
-            s.vdi_write(v, lba, &[(lba as u8).wrapping_add(1); 4096]).unwrap();
+            s.vdi_write(v, lba, &[(lba as u8).wrapping_add(1); 4096])
+                .unwrap();
         }
         s.flush().unwrap();
         s.snapshot(v, "a").unwrap();
