@@ -51,20 +51,28 @@ run_one() {
 	pr=$!
 	setsid sh "./$1" </dev/null >/tmp/.ksft-fifo 2>&1 &
 	pid=$!
+	# The watchdog keeps no descriptor of ours open (a pipe reader would
+	# wait for it) and takes its sleep with it when it is killed.
 	(
-		sleep "$timeout"
+		trap 'kill $s 2>/dev/null; exit 0' TERM
+		sleep "$timeout" &
+		s=$!
+		wait $s
 		touch /tmp/.ksft-timeout
-		dump_blocked
+		dump_blocked >/tmp/.ksft-blocked
 		kill -TERM -"$pid" 2>/dev/null
 		sleep 5
 		kill -KILL -"$pid" 2>/dev/null
-	) &
+	) </dev/null >/dev/null 2>&1 &
 	wd=$!
 	wait "$pid"
 	rc=$?
 	kill "$wd" 2>/dev/null
 	wait "$pr"
-	[ -f /tmp/.ksft-timeout ] && rc=124
+	if [ -f /tmp/.ksft-timeout ]; then
+		cat /tmp/.ksft-blocked 2>/dev/null
+		rc=124
+	fi
 	return "$rc"
 }
 
