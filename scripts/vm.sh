@@ -74,8 +74,9 @@ kver=$(cat "$kdir/include/config/kernel.release")
 vmdir=$PVDISK_CACHE/vm
 mkdir -p "$vmdir"
 
-# Host programs copied into the guest, with their shared libraries.
-guest_bins=(/usr/bin/fio /usr/sbin/dmsetup /usr/sbin/pdata_tools)
+# Host programs copied into the guest, with their shared libraries
+# (util-linux blkdiscard for its -z, which busybox's lacks).
+guest_bins=(/usr/bin/fio /usr/sbin/dmsetup /usr/sbin/pdata_tools /usr/sbin/blkdiscard)
 pdata_links=(thin_check thin_dump thin_repair thin_restore thin_ls thin_delta
 	thin_trim cache_check era_check)
 

@@ -41,6 +41,9 @@ impl Disk {
         if sectors == 0 || bdev.logical_block_size() > BLOCK_SIZE {
             return Err(EINVAL);
         }
+        let discard_sectors = bdev.max_discard_sectors();
+        let discard_granularity = bdev.discard_granularity();
+        let write_zeroes_sectors = bdev.max_write_zeroes_sectors();
         let backend = Arc::pin_init(Backend::new(backing), GFP_KERNEL)?;
         let tagset = Arc::pin_init(TagSet::new_blocking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
         let gendisk = GenDiskBuilder::new()
@@ -51,6 +54,11 @@ impl Disk {
             .max_hw_sectors(MAX_REQUEST_SECTORS)
             .write_cache(true)
             .fua(true)
+            // Pass-through: discard and write-zeroes go down as they are,
+            // so the disk offers what the backing device offers.
+            .max_discard_sectors(discard_sectors)
+            .discard_granularity(discard_granularity)
+            .max_write_zeroes_sectors(write_zeroes_sectors)
             .build(format_args!("pvdisk{}", index), tagset, backend)?;
         Ok(Self { gendisk, index })
     }

@@ -3,7 +3,8 @@
 //! The data path: blk-mq requests become bios on the backing device.
 //!
 //! Each bio of a request is cloned for the backing device (same pages,
-//! same flags, so FUA travels down) and each clone holds a reference on
+//! same flags, so FUA travels down; a discard or write-zeroes bio is
+//! cloned the same way) and each clone holds a reference on
 //! the request; whichever clone completes last ends the request with the
 //! first error any clone saw. A flush request has no bios and becomes an
 //! empty `REQ_PREFLUSH` bio. Nothing here takes a lock; `queue_rq` may
@@ -65,7 +66,8 @@ impl Operations for PassThrough {
         let mut submitted = 0usize;
 
         if rq.bios().next().is_none() {
-            // A flush (the only request without data that we advertise).
+            // A flush: discard and write-zeroes requests carry bios
+            // (without pages), so this is the only request with none.
             let bio = OwnedBio::flush(&backend.bios, bdev, GFP_NOWAIT)?;
             bio.submit::<EndRequest>(rq.clone());
             submitted += 1;

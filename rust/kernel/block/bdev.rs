@@ -34,6 +34,30 @@ impl BlockDevice {
         // has a queue.
         unsafe { (*(*self.0.get()).bd_queue).limits.logical_block_size }
     }
+
+    /// The largest discard the device takes, in 512-byte sectors; zero if
+    /// it cannot discard.
+    pub fn max_discard_sectors(&self) -> u32 {
+        // SAFETY: By type invariant the device is valid and an open device
+        // has a queue. Limits may be updated under us; a racy read gives
+        // the old or the new value.
+        unsafe { core::ptr::read_volatile(&(*(*self.0.get()).bd_queue).limits.max_discard_sectors) }
+    }
+
+    /// The device's unit of discard, in bytes; zero if it cannot discard.
+    pub fn discard_granularity(&self) -> u32 {
+        // SAFETY: As in `max_discard_sectors`.
+        unsafe { core::ptr::read_volatile(&(*(*self.0.get()).bd_queue).limits.discard_granularity) }
+    }
+
+    /// The largest `REQ_OP_WRITE_ZEROES` the device takes, in 512-byte
+    /// sectors; zero if it has no such command.
+    pub fn max_write_zeroes_sectors(&self) -> u32 {
+        // SAFETY: As in `max_discard_sectors`.
+        unsafe {
+            core::ptr::read_volatile(&(*(*self.0.get()).bd_queue).limits.max_write_zeroes_sectors)
+        }
+    }
 }
 
 /// Check that `path` names a block device, without opening it.
