@@ -10,7 +10,13 @@
 #   scripts/bench.sh [TARGET...]   TARGET: raw pvdisk dm-thin dm-snap
 #                                  (default: all)
 # Environment: BENCH_RUNTIME (seconds per job, default 10),
-#              BENCH_SIZE (region per job, default 512M).
+#              BENCH_SIZE (region per job, default 512M),
+#              BENCH_ROUNDS (rounds, default 3).
+#
+# TCG timing drifts by tens of percent over minutes, so the targets take
+# turns: each round runs every target once, each ratio is taken within a
+# round (target and raw minutes apart, not tens of minutes), and the table
+# gives the median over rounds with the lowest and highest ratio.
 #
 # Jobs, in this order on each target (direct, libaio, queue depth 32):
 #   seq-write 1M, seq-read 1M, rand-write 4k, rand-read 4k.
@@ -23,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 targets=${*:-raw pvdisk dm-thin dm-snap}
 runtime=${BENCH_RUNTIME:-10}
 size=${BENCH_SIZE:-512M}
+rounds=${BENCH_ROUNDS:-3}
 
 echo "bench: building (deps, kernel, module, tool; incremental)"
 buildlog=$(mktemp)
@@ -36,11 +43,12 @@ fi
 guest=$(cat <<GUEST
 RUNTIME=$runtime
 SIZE=$size
+ROUNDS=$rounds
 TARGETS="$targets"
 GUEST
 cat <<'GUEST'
 FIO="fio --ioengine=libaio --direct=1 --iodepth=32 --group_reporting --output-format=terse --terse-version=3"
-# run_jobs LABEL DEVICE
+# run_jobs LABEL DEVICE (and $round)
 run_jobs() {
 	local label=$1 dev=$2 j name rw bs line
 	for j in seq-write:write:1M seq-read:read:1M rand-write:randwrite:4k rand-read:randread:4k; do
@@ -48,21 +56,24 @@ run_jobs() {
 		line=$($FIO --name="$name" --filename="$dev" --rw="$rw" --bs="$bs" \
 			--size="$SIZE" --time_based --runtime="$RUNTIME" 2>/dev/null | tail -n 1)
 		# terse v3: field 7/8 read KiB/s and IOPS, 48/49 write.
-		echo "$line" | awk -F';' -v t="$label" -v n="$name" '
+		echo "$line" | awk -F';' -v r="$round" -v t="$label" -v n="$name" '
 			NF > 50 { kb = $7 + $48; io = $8 + $49;
-				printf "BENCH %s %s %.1f %.0f\n", t, n, kb * 1024 / 1e6, io; ok = 1 }
-			END { if (!ok) printf "BENCH %s %s fail fail\n", t, n }'
+				printf "BENCH %s %s %s %.1f %.0f\n", r, t, n, kb * 1024 / 1e6, io; ok = 1 }
+			END { if (!ok) printf "BENCH %s %s %s fail fail\n", r, t, n }'
 	done
 }
 sectors=$(( $(blockdev --getsize64 /dev/vdb) / 512 ))
 meta=$(( $(blockdev --getsize64 /dev/vda) / 512 ))
+round=0
+while [ $round -lt "$ROUNDS" ]; do
+round=$((round + 1))
 for t in $TARGETS; do
-	echo "bench: $t"
+	echo "bench: round $round: $t"
 	case $t in
 	raw)
 		run_jobs raw /dev/vdb ;;
 	pvdisk)
-		if ! modprobe pvdisk; then echo "BENCH pvdisk - skip skip"; continue; fi
+		if ! modprobe pvdisk; then echo "BENCH $round pvdisk - skip skip"; continue; fi
 		d=/sys/kernel/config/pvdisk/bench
 		mkdir $d && echo /dev/vdb > $d/backing && echo 1 > $d/power &&
 			run_jobs pvdisk /dev/$(cat $d/name)
@@ -92,6 +103,7 @@ for t in $TARGETS; do
 	*) echo "bench: unknown target $t" ;;
 	esac
 done
+done
 GUEST
 )
 
@@ -102,21 +114,53 @@ rc=${PIPESTATUS[0]}
 
 echo
 echo "fio, direct, libaio, iodepth 32, ${runtime}s per job, ${size} region; TCG guest"
+echo "median over $rounds rounds; ratio to raw taken within each round (lowest-highest)"
 awk '
-	$1 == "BENCH" { t[$2] = 1; mb[$2, $3] = $4; io[$2, $3] = $5
-		if (!($2 in seen)) { seen[$2] = 1; order[++n] = $2 } }
+	function median(list,    v, n, i, j, t) {
+		n = split(list, v, " ")
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+				t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+			}
+		lo = v[1]; hi = v[n]
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	$1 == "BENCH" && $5 !~ /^[0-9.]+$/ {
+		failed[$3, $4]++
+		if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 }
+	}
+	$1 == "BENCH" && $5 ~ /^[0-9.]+$/ {
+		r = $2; tg = $3; k = $4
+		mb[tg, k] = mb[tg, k] " " $5; io[tg, k] = io[tg, k] " " $6
+		iops[r, tg, k] = $6
+		if (!(tg in seen)) { seen[tg] = 1; order[++n] = tg }
+		if (!(r in rs)) { rs[r] = 1; rounds[++nr] = r }
+	}
 	END {
 		split("seq-write seq-read rand-write rand-read", jobs, " ")
-		printf "%-10s %-11s %10s %10s %8s\n", "target", "job", "MB/s", "IOPS", "vs raw"
+		printf "%-10s %-11s %10s %10s %8s %12s\n", "target", "job", "MB/s", "IOPS", "vs raw", "range"
 		for (i = 1; i <= n; i++) {
 			tg = order[i]
 			for (j = 1; j <= 4; j++) {
 				k = jobs[j]
-				if (!((tg, k) in mb)) continue
-				r = "-"
-				if (tg != "raw" && (("raw", k) in io) && io["raw", k] > 0 && io[tg, k] ~ /^[0-9.]+$/)
-					r = sprintf("%.2f", io[tg, k] / io["raw", k])
-				printf "%-10s %-11s %10s %10s %8s\n", tg, k, mb[tg, k], io[tg, k], r
+				if (!((tg, k) in mb)) {
+					if ((tg, k) in failed)
+						printf "%-10s %-11s %10s %10s %8s\n", tg, k, "fail", "fail", "-"
+					continue
+				}
+				ratios = ""
+				for (x = 1; x <= nr; x++) {
+					r = rounds[x]
+					if (tg != "raw" && ((r, tg, k) in iops) && iops[r, "raw", k] > 0)
+						ratios = ratios " " iops[r, tg, k] / iops[r, "raw", k]
+				}
+				m = median(mb[tg, k]); o = median(io[tg, k])
+				ratio = "-"; range = ""
+				if (ratios != "") {
+					ratio = sprintf("%.2f", median(ratios))
+					range = sprintf("%.2f-%.2f", lo, hi)
+				}
+				printf "%-10s %-11s %10.1f %10.0f %8s %12s\n", tg, k, m, o, ratio, range
 			}
 		}
 	}' "$out"
