@@ -1,40 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Fuzz the bitmap decoder: it must never panic, and whatever it accepts
-//! must re-encode to the very same block. The input is tried as it is and
-//! again with a valid header (magic, block number, checksum) so that the
-//! fuzzer reaches the field checks behind the checksum.
+//! Fuzz the allocation bitmap decoder; see the crate's documentation.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use pvdisk::format::bitmap::{BitmapBlock, BITMAP_MAGIC};
-use pvdisk::format::block::seal;
-use pvdisk::format::{Block, BLOCK_SIZE};
-
-fn block(data: &[u8]) -> Block {
-    let mut b = [0u8; BLOCK_SIZE];
-    let n = data.len().min(BLOCK_SIZE);
-    b[..n].copy_from_slice(&data[..n]);
-    b
-}
-
-#[allow(unused_variables)]
-fn run(b: &Block, nr: u64, level: u32, data: &[u8]) {
-    let mut out = [0u8; BLOCK_SIZE];
-    let extent_blocks = 256 + 1000 * u32::from(data.get(4097).copied().unwrap_or(0));
-    if let Ok(m) = BitmapBlock::decode(b, nr, 1, 0, extent_blocks) {
-        m.encode(&mut out, nr);
-        assert!(out == *b);
-    }
-}
+use pvdisk_fuzz::{assert_reencodes, extra_byte, raw_and_sealed};
 
 fuzz_target!(|data: &[u8]| {
-    let nr = u64::from(data.get(4096).copied().unwrap_or(0));
-    let level = 1;
-    let raw = block(data);
-    run(&raw, nr, level, data);
-    let mut sealed = raw;
-    seal(&mut sealed, BITMAP_MAGIC, nr);
-    run(&sealed, nr, level, data);
+    let nr = u64::from(extra_byte(data, 0, 0));
+    let extent_blocks = 256 + 1000 * u32::from(extra_byte(data, 1, 0));
+    raw_and_sealed(data, BITMAP_MAGIC, nr, |b| {
+        if let Ok(m) = BitmapBlock::decode(b, nr, 1, 0, extent_blocks) {
+            assert_reencodes(b, |out| m.encode(out, nr));
+        }
+    });
 });

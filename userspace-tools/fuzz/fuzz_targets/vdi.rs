@@ -1,40 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Fuzz the vdi decoder: it must never panic, and whatever it accepts
-//! must re-encode to the very same block. The input is tried as it is and
-//! again with a valid header (magic, block number, checksum) so that the
-//! fuzzer reaches the field checks behind the checksum.
+//! Fuzz the VDI record decoder; see the crate's documentation.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pvdisk::format::block::seal;
 use pvdisk::format::vdi::{VdiRecord, VDI_MAGIC};
-use pvdisk::format::{Block, BLOCK_SIZE};
-
-fn block(data: &[u8]) -> Block {
-    let mut b = [0u8; BLOCK_SIZE];
-    let n = data.len().min(BLOCK_SIZE);
-    b[..n].copy_from_slice(&data[..n]);
-    b
-}
-
-#[allow(unused_variables)]
-fn run(b: &Block, nr: u64, level: u32, data: &[u8]) {
-    let mut out = [0u8; BLOCK_SIZE];
-    if let Ok(r) = VdiRecord::decode(b, nr) {
-        let _ = r.name();
-        r.encode(&mut out, nr);
-        assert!(out == *b);
-    }
-}
+use pvdisk_fuzz::{assert_reencodes, extra_byte, raw_and_sealed};
 
 fuzz_target!(|data: &[u8]| {
-    let nr = u64::from(data.get(4096).copied().unwrap_or(2));
-    let level = 1;
-    let raw = block(data);
-    run(&raw, nr, level, data);
-    let mut sealed = raw;
-    seal(&mut sealed, VDI_MAGIC, nr);
-    run(&sealed, nr, level, data);
+    let nr = u64::from(extra_byte(data, 0, 2));
+    raw_and_sealed(data, VDI_MAGIC, nr, |b| {
+        if let Ok(r) = VdiRecord::decode(b, nr) {
+            let _ = r.name();
+            assert_reencodes(b, |out| r.encode(out, nr));
+        }
+    });
 });
