@@ -426,26 +426,20 @@ impl Store {
             if bm.used >= eb {
                 continue;
             }
-            let mut i = bm.hint;
-            while i < eb && bm.get(i) {
-                i += 1;
+            // From the hint first; if the hint was stale (blocks below it
+            // freed), from the start.
+            for from in [bm.hint, 0] {
+                let mut i = from;
+                while i < eb && bm.get(i) {
+                    i += 1;
+                }
+                if i < eb {
+                    bm.set(i, true);
+                    bm.hint = i + 1;
+                    return Ok(start + u64::from(i));
+                }
             }
-            if i < eb {
-                bm.set(i, true);
-                bm.hint = i + 1;
-                return Ok(start + u64::from(i));
-            }
-            // The hint was stale; rescan from the start next time.
             bm.hint = 0;
-            let mut i = 0;
-            while i < eb && bm.get(i) {
-                i += 1;
-            }
-            if i < eb {
-                bm.set(i, true);
-                bm.hint = i + 1;
-                return Ok(start + u64::from(i));
-            }
         }
         let Some(e) =
             (1..self.sb.extent_count).find(|&e| self.extents[e as usize].kind == ExtentKind::Free)

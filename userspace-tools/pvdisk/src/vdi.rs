@@ -101,21 +101,7 @@ impl Store {
         }
         let height = height_for(size / BLOCK_SIZE as u64)
             .ok_or_else(|| Error::msg(format!("VDI size {} is too large", size)))?;
-        let slot = self.free_slot()?;
-        let root = self.alloc(ExtentKind::Metadata)?;
-        self.insert_new_node(root, height, RadixNode::default());
-        let rec = VdiRecord {
-            id: self.next_vdi_id(),
-            height,
-            size,
-            root,
-            created: now(),
-            name: make_name(name).ok_or_else(|| Error::msg("bad name"))?,
-            ..VdiRecord::default()
-        };
-        self.set_vdi(slot, rec);
-        self.flush()?;
-        Ok(slot)
+        self.add_vdi(name, size, height, RadixNode::default(), 0, 0)
     }
 
     /// Creates a VDI whose root is `root_copy` (a clone).
@@ -138,18 +124,34 @@ impl Store {
                 capacity_blocks(height).saturating_mul(BLOCK_SIZE as u64)
             );
         }
+        self.add_vdi(name, size, height, root_copy, parent, parent_seq)
+    }
+
+    /// Writes a new VDI record in a free slot with a fresh copy of `root`
+    /// as its root node; `parent` and `parent_seq` name the snapshot it
+    /// was cloned from (0 for none). The caller has checked name and size.
+    fn add_vdi(
+        &mut self,
+        name: &str,
+        size: u64,
+        height: u32,
+        root: RadixNode,
+        parent: u64,
+        parent_seq: u64,
+    ) -> Result<u32> {
+        let name = make_name(name).ok_or_else(|| Error::msg("bad name"))?;
         let slot = self.free_slot()?;
-        let root = self.alloc(ExtentKind::Metadata)?;
-        self.insert_new_node(root, height, root_copy);
+        let root_block = self.alloc(ExtentKind::Metadata)?;
+        self.insert_new_node(root_block, height, root);
         let rec = VdiRecord {
             id: self.next_vdi_id(),
             height,
             size,
-            root,
+            root: root_block,
             parent,
             parent_seq,
             created: now(),
-            name: make_name(name).ok_or_else(|| Error::msg("bad name"))?,
+            name,
             ..VdiRecord::default()
         };
         self.set_vdi(slot, rec);
