@@ -101,9 +101,15 @@ t_ratelimit() {
 	secs=$(($(cut -d. -f1 /proc/uptime) - start))
 	lines=$(($(kernel_lines "$LOGLINE") - before))
 	echo "2000 failing reads in ${secs}s: $lines log lines"
-	[ "$lines" -ge 1 ] && [ "$lines" -le $((10 * (secs / 5 + 2))) ]
+	[ "$lines" -ge 1 ] && [ "$lines" -le $((10 * (secs / 5 + 2))) ] || return 1
+	# The first line of the next window says how many were dropped.
+	sleep 6
+	expect_errno EIO if "$dev" 0 1 || return 1
+	dmesg -s 16777216 | grep "pvdisk: [0-9]* similar lines suppressed" | tail -n 1 |
+		grep -q "pvdisk: [1-9][0-9]* similar" ||
+		{ echo "no 'N similar lines suppressed' line"; return 1; }
 }
-ktap_check "2000 failing reads log a rate-limited number of lines" t_ratelimit
+ktap_check "2000 failing reads log a rate-limited number of lines, then the count dropped" t_ratelimit
 
 # A request that spans working and failing sectors fails as a whole; the
 # working part alone still reads.

@@ -23,24 +23,34 @@ impl RateLimit {
         }
     }
 
-    /// Whether one more event may be logged now. Racy by design: two CPUs
-    /// may both open a new window; that only lets a few more lines through.
-    pub(crate) fn allow(&self) -> bool {
+    /// Whether one more event may be logged now: `None` if not, else
+    /// how many events the previous window dropped (to say so once).
+    /// Racy by design: two CPUs may both open a new window; that only lets
+    /// a few more lines through or miscounts the dropped ones.
+    pub(crate) fn allow(&self) -> Option<u32> {
         let now = Ktime::ktime_get().to_ms();
         let start = self.window_start_ms.load(Ordering::Relaxed);
+        let mut dropped = 0;
         if now.saturating_sub(start) >= Self::WINDOW_MS {
             self.window_start_ms.store(now, Ordering::Relaxed);
-            self.events.store(0, Ordering::Relaxed);
+            dropped = self
+                .events
+                .swap(0, Ordering::Relaxed)
+                .saturating_sub(Self::BURST);
         }
-        self.events.fetch_add(1, Ordering::Relaxed) < Self::BURST
+        (self.events.fetch_add(1, Ordering::Relaxed) < Self::BURST).then_some(dropped)
     }
 }
 
-/// `pr_warn!` limited to a burst of lines per window, per call site.
+/// `pr_warn!` limited to a burst of lines per window, per call site; the
+/// first line after a window that dropped some says how many.
 macro_rules! warn_ratelimited {
     ($($arg:tt)*) => {{
         static LIMIT: $crate::ratelimit::RateLimit = $crate::ratelimit::RateLimit::new();
-        if LIMIT.allow() {
+        if let Some(dropped) = LIMIT.allow() {
+            if dropped > 0 {
+                kernel::pr_warn!("{} similar lines suppressed\n", dropped);
+            }
             kernel::pr_warn!($($arg)*);
         }
     }};
