@@ -31,6 +31,9 @@ runtime=${BENCH_RUNTIME:-10}
 size=${BENCH_SIZE:-512M}
 rounds=${BENCH_ROUNDS:-3}
 
+# The kernel without debug checkers (scripts/kernel-bench.config), unless
+# told otherwise (PVDISK_KERNEL_VARIANT= for the test kernel itself).
+export PVDISK_KERNEL_VARIANT=${PVDISK_KERNEL_VARIANT-bench}
 echo "bench: building (deps, kernel, module, tool; incremental)"
 buildlog=$(mktemp)
 trap 'rm -f "$buildlog"' EXIT
@@ -113,7 +116,8 @@ trap 'rm -f "$buildlog" "$out"' EXIT
 rc=${PIPESTATUS[0]}
 
 echo
-echo "fio, direct, libaio, iodepth 32, ${runtime}s per job, ${size} region; TCG guest"
+echo "fio, direct, libaio, iodepth 32, ${runtime}s per job, ${size} region; TCG guest," \
+	"kernel: ${PVDISK_KERNEL_VARIANT:-test}"
 echo "median over $rounds rounds; ratio to raw taken within each round (lowest-highest)"
 awk '
 	function median(list,    v, n, i, j, t) {

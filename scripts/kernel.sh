@@ -5,6 +5,10 @@
 #   scripts/kernel.sh          unpack (once), overlay rust/, configure, build
 #   scripts/kernel.sh --print  print the build directory (KDIR) and exit
 #
+# PVDISK_KERNEL_VARIANT=NAME adds scripts/kernel-NAME.config on top of
+# scripts/kernel.config (its lines win), in a build directory of its own:
+# `make bench` uses the bench variant (no debug checkers).
+#
 # Layout of the cache:
 #   $PVDISK_CACHE/src/linux-<debian version>/       kernel tree + rust/ overlay
 #   $PVDISK_CACHE/src/linux-<debian version>/.pristine  untouched copies of
@@ -16,7 +20,12 @@ repo=$(cd "$here/.." && pwd)
 . "$here/versions.sh"
 
 src="$PVDISK_CACHE/src/linux-$PVDISK_KERNEL_DEB_VERSION"
-cfg_hash=$(cat "$here/kernel.config" | sha256sum | cut -c1-12)
+fragments=("$here/kernel.config")
+if [ -n "${PVDISK_KERNEL_VARIANT:-}" ]; then
+	fragments+=("$here/kernel-$PVDISK_KERNEL_VARIANT.config")
+	[ -f "${fragments[1]}" ] || { echo "kernel: ${fragments[1]} missing" >&2; exit 1; }
+fi
+cfg_hash=$(cat "${fragments[@]}" | sha256sum | cut -c1-12)
 build="$PVDISK_CACHE/build/$PVDISK_KERNEL_DEB_VERSION-$cfg_hash"
 jobs=$(nproc)
 
@@ -106,9 +115,10 @@ configure() {
 	mkdir -p "$build"
 	make -s -C "$src" O="$build" LLVM=1 tinyconfig >/dev/null
 	"$src/scripts/kconfig/merge_config.sh" -m -O "$build" "$build/.config" \
-		"$here/kernel.config" >/dev/null
+		"${fragments[@]}" >/dev/null
 	make -s -C "$src" O="$build" LLVM=1 olddefconfig >/dev/null
-	# Every option we ask for must have survived olddefconfig.
+	# Every option we ask for must have survived olddefconfig (the last
+	# fragment's value of an option is the one asked for).
 	local bad=0 line
 	while read -r line; do
 		case "$line" in ''|'#'*) continue ;; esac
@@ -119,7 +129,9 @@ configure() {
 			echo "kernel: $line did not stick" >&2
 			bad=1
 		fi
-	done <"$here/kernel.config"
+	done < <(cat "${fragments[@]}" | grep -v -e '^#' -e '^$' |
+		awk -F= '{ v[$1] = $0; if (!($1 in o)) o[$1] = ++n; k[o[$1]] = $1 }
+			END { for (i = 1; i <= n; i++) print v[k[i]] }')
 	[ $bad = 0 ] || exit 1
 	touch "$build/.pvdisk-config-ok"
 }
