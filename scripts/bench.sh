@@ -120,6 +120,8 @@ echo "fio, direct, libaio, iodepth 32, ${runtime}s per job, ${size} region; TCG 
 	"kernel: ${PVDISK_KERNEL_VARIANT:-test}"
 echo "median over $rounds rounds; ratio to raw taken within each round (lowest-highest)"
 awk '
+	# Median of a space-separated list; also sets lo and hi to its
+	# smallest and largest value.
 	function median(list,    v, n, i, j, t) {
 		n = split(list, v, " ")
 		for (i = 2; i <= n; i++)
@@ -129,15 +131,12 @@ awk '
 		lo = v[1]; hi = v[n]
 		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 	}
-	$1 == "BENCH" && $5 !~ /^[0-9.]+$/ {
-		failed[$3, $4]++
-		if (!($3 in seen)) { seen[$3] = 1; order[++n] = $3 }
-	}
+	$1 == "BENCH" && !($3 in seen) { seen[$3] = 1; order[++n] = $3 }
+	$1 == "BENCH" && $5 !~ /^[0-9.]+$/ { failed[$3, $4]++ }
 	$1 == "BENCH" && $5 ~ /^[0-9.]+$/ {
 		r = $2; tg = $3; k = $4
 		mb[tg, k] = mb[tg, k] " " $5; io[tg, k] = io[tg, k] " " $6
 		iops[r, tg, k] = $6
-		if (!(tg in seen)) { seen[tg] = 1; order[++n] = tg }
 		if (!(r in rs)) { rs[r] = 1; rounds[++nr] = r }
 	}
 	END {
@@ -161,6 +160,7 @@ awk '
 				m = median(mb[tg, k]); o = median(io[tg, k])
 				ratio = "-"; range = ""
 				if (ratios != "") {
+					# (median() sets lo and hi: call it on ratios last.)
 					ratio = sprintf("%.2f", median(ratios))
 					range = sprintf("%.2f-%.2f", lo, hi)
 				}
