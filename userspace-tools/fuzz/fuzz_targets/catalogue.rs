@@ -6,13 +6,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use pvdisk::format::extent::{CatalogueBlock, CATALOGUE_MAGIC};
-use pvdisk_fuzz::{assert_reencodes, extra_byte, raw_and_sealed};
+use pvdisk_fuzz::{assert_reencodes, extra_byte, id, raw_and_sealed};
 
 fuzz_target!(|data: &[u8]| {
     let nr = u64::from(extra_byte(data, 0, 1));
-    raw_and_sealed(data, CATALOGUE_MAGIC, nr, |b| {
-        if let Ok(c) = CatalogueBlock::decode(b, nr) {
-            assert_reencodes(b, |out| c.encode(out, nr));
+    raw_and_sealed(data, id(), CATALOGUE_MAGIC, nr, |b| {
+        if let Ok(c) = CatalogueBlock::decode(b, id(), nr) {
+            assert_reencodes(b, |out| c.encode(out, id(), nr));
         }
     });
 });

@@ -7,7 +7,13 @@
 //! checksum.
 
 use pvdisk::format::block::seal;
-use pvdisk::format::{Block, BLOCK_SIZE};
+use pvdisk::format::{Block, StoreId, BLOCK_SIZE};
+
+/// The store every target decodes blocks of (the superblock aside, which
+/// has a plain checksum).
+pub fn id() -> StoreId {
+    StoreId::from_uuid(&[0x5a; 16])
+}
 
 /// The input's first block, zero-padded.
 pub fn block(data: &[u8]) -> Block {
@@ -24,12 +30,18 @@ pub fn extra_byte(data: &[u8], at: usize, default: u8) -> u8 {
 }
 
 /// Run `decode_check` on the input's block as it is, then sealed as block
-/// `nr` with `magic`.
-pub fn raw_and_sealed(data: &[u8], magic: u32, nr: u64, decode_check: impl Fn(&Block)) {
+/// `nr` of store `id` with `magic`.
+pub fn raw_and_sealed(
+    data: &[u8],
+    id: StoreId,
+    magic: u32,
+    nr: u64,
+    decode_check: impl Fn(&Block),
+) {
     let raw = block(data);
     decode_check(&raw);
     let mut sealed = raw;
-    seal(&mut sealed, magic, nr);
+    seal(&mut sealed, id, magic, nr);
     decode_check(&sealed);
 }
 

@@ -59,7 +59,7 @@ impl Store {
                 );
             }
             self.read_raw(nr, &mut b)?;
-            let l = SnapLogBlock::decode(&b, nr)?;
+            let l = SnapLogBlock::decode(&b, self.id, nr)?;
             if l.vdi != rec.id {
                 bail!(
                     "block {}: snapshot log belongs to VDI {}, not '{}' ({})",
@@ -197,7 +197,7 @@ impl Store {
         }
         let log_nr = self.alloc(ExtentKind::Metadata)?;
         let mut b = [0u8; BLOCK_SIZE];
-        head.encode(&mut b, log_nr);
+        head.encode(&mut b, self.id, log_nr);
         self.write_raw(log_nr, &b)?;
         // Block 3: the VDI record, written last by flush.
         rec.root = new_root;
@@ -232,7 +232,7 @@ impl Store {
                 }
             }
             let nr = self.alloc(ExtentKind::Metadata)?;
-            copy.encode(&mut b, nr);
+            copy.encode(&mut b, self.id, nr);
             self.write_raw(nr, &b)?;
             self.free_after_commit(*old_nr);
             prev = nr;

@@ -29,7 +29,7 @@ use crate::format::extent::{CatalogueBlock, ExtentEntry, ExtentKind, ENTRIES_PER
 use crate::format::radix::RadixNode;
 use crate::format::superblock::{Superblock, CATALOGUE_START, SUPERBLOCK_MAGIC};
 use crate::format::vdi::VdiRecord;
-use crate::format::{block, Block, BLOCK_SIZE};
+use crate::format::{block, Block, StoreId, BLOCK_SIZE};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -127,6 +127,8 @@ pub struct Store {
     pub dev: Dev,
     /// Its superblock.
     pub sb: Superblock,
+    /// The identity its metadata checksums are bound to.
+    pub id: StoreId,
     /// Catalogue entry of every extent.
     pub extents: Vec<ExtentEntry>,
     /// VDI registry, by slot.
@@ -174,8 +176,9 @@ impl Store {
         dev.write_block(0, &[0u8; BLOCK_SIZE])?;
         dev.sync()?;
         let empty = VdiRecord::default();
+        let id = sb.store_id();
         for slot in 0..sb.vdi_slots {
-            empty.encode(&mut b, sb.vdi_block(slot));
+            empty.encode(&mut b, id, sb.vdi_block(slot));
             dev.write_block(sb.vdi_block(slot), &b)?;
         }
         let mut extents = vec![ExtentEntry::FREE; sb.extent_count as usize];
@@ -183,6 +186,7 @@ impl Store {
         let mut store = Store {
             dev,
             sb,
+            id,
             extents,
             vdis: vec![empty; sb.vdi_slots as usize],
             cat_dirty: (0..u64::from(sb.catalogue_blocks))
@@ -220,6 +224,7 @@ impl Store {
             )));
         }
         let sb = Superblock::decode(&b)?;
+        let id = sb.store_id();
         if dev.blocks() < sb.total_blocks {
             return Err(Error::msg(format!(
                 "{}: device has {} blocks but the store was formatted with {}",
@@ -238,7 +243,7 @@ impl Store {
         for i in 0..u64::from(sb.catalogue_blocks) {
             let nr = CATALOGUE_START + i;
             dev.read_block(nr, &mut b)?;
-            let cat = CatalogueBlock::decode(&b, nr)?;
+            let cat = CatalogueBlock::decode(&b, id, nr)?;
             extents.extend_from_slice(&cat.entries);
         }
         extents.truncate(sb.extent_count as usize);
@@ -264,11 +269,12 @@ impl Store {
         let mut vdis = Vec::with_capacity(sb.vdi_slots as usize);
         for (slot, chunk) in raw.chunks_exact(BLOCK_SIZE).enumerate() {
             let blk: &Block = chunk.try_into().map_err(|_| Error::msg("short read"))?;
-            vdis.push(VdiRecord::decode(blk, sb.vdi_block(slot as u32))?);
+            vdis.push(VdiRecord::decode(blk, id, sb.vdi_block(slot as u32))?);
         }
         Ok(Store {
             dev,
             sb,
+            id,
             extents,
             vdis,
             cat_dirty: BTreeSet::new(),
@@ -372,6 +378,7 @@ impl Store {
             let blk: &Block = chunk.try_into().map_err(|_| Error::msg("short read"))?;
             blocks.push(BitmapBlock::decode(
                 blk,
+                self.id,
                 start + i as u64,
                 e,
                 i as u32,
@@ -500,7 +507,7 @@ impl Store {
                     *slot = *e;
                 }
             }
-            cat.encode(&mut b, nr);
+            cat.encode(&mut b, self.id, nr);
             self.dev.write_block(nr, &b)?;
         }
         Ok(())
@@ -513,7 +520,7 @@ impl Store {
             for (i, d) in bm.dirty.iter_mut().enumerate() {
                 if *d {
                     if let Some(blk) = bm.blocks.get(i) {
-                        blk.encode(&mut b, start + i as u64);
+                        blk.encode(&mut b, self.id, start + i as u64);
                         self.dev.write_block(start + i as u64, &b)?;
                     }
                     *d = false;
@@ -564,7 +571,7 @@ impl Store {
         }
         let mut b = [0u8; BLOCK_SIZE];
         self.dev.read_block(block, &mut b)?;
-        let node = RadixNode::decode(&b, block, level)?;
+        let node = RadixNode::decode(&b, self.id, block, level)?;
         self.nodes.insert(
             block,
             CachedNode {
@@ -651,7 +658,7 @@ impl Store {
         dirty.sort_unstable();
         for nr in &new {
             if let Some(c) = self.nodes.get_mut(nr) {
-                c.node.encode(&mut b, *nr, c.level);
+                c.node.encode(&mut b, self.id, *nr, c.level);
                 c.state = NodeState::Clean;
                 self.dev.write_block(*nr, &b)?;
             }
@@ -662,7 +669,7 @@ impl Store {
         }
         for nr in &dirty {
             if let Some(c) = self.nodes.get_mut(nr) {
-                c.node.encode(&mut b, *nr, c.level);
+                c.node.encode(&mut b, self.id, *nr, c.level);
                 c.state = NodeState::Clean;
                 self.dev.write_block(*nr, &b)?;
             }
@@ -673,7 +680,7 @@ impl Store {
                 if !r.is_empty() {
                     r.generation += 1;
                 }
-                r.encode(&mut b, nr);
+                r.encode(&mut b, self.id, nr);
                 self.dev.write_block(nr, &b)?;
             }
         }

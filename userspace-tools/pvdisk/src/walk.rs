@@ -20,7 +20,7 @@ use crate::dev::Dev;
 use crate::error::Result;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{ptr_block, ptr_is_ro, RadixNode, MAX_HEIGHT};
-use crate::format::{Block, BLOCK_SIZE};
+use crate::format::{Block, StoreId, BLOCK_SIZE};
 use crate::progress::Progress;
 use crate::store::{ExtentBitmap, Store};
 use std::collections::BTreeMap;
@@ -139,17 +139,19 @@ impl Walk {
             let done = AtomicUsize::new(0);
             let share = n.div_ceil(threads).max(1024);
             let dev = &store.dev;
+            let id = store.id;
             let outs: Vec<LevelOut> = std::thread::scope(|sc| {
                 let mut parts = readable.chunks(share);
                 let mine = parts.next().unwrap_or(&[]);
                 let handles: Vec<_> = parts
                     .map(|part| {
                         let done = &done;
-                        sc.spawn(move || read_level(dev, level, part, done, None))
+                        sc.spawn(move || read_level(dev, id, level, part, done, None))
                     })
                     .collect();
                 let mut outs = vec![read_level(
                     dev,
+                    id,
                     level,
                     mine,
                     &done,
@@ -250,6 +252,7 @@ struct LevelOut {
 /// consecutive blocks into one read of up to 1 MiB.
 fn read_level(
     dev: &Dev,
+    id: StoreId,
     level: u32,
     items: &[(u64, bool)],
     done: &AtomicUsize,
@@ -275,7 +278,7 @@ fn read_level(
             let Ok(b) = <&Block>::try_from(chunk) else {
                 continue;
             };
-            match RadixNode::decode(b, blk, level) {
+            match RadixNode::decode(b, id, blk, level) {
                 Ok(node) => {
                     out.nodes += 1;
                     for &p in node.ptrs.iter().filter(|&&p| ptr_block(p) != 0) {

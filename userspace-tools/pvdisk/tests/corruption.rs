@@ -240,3 +240,47 @@ fn misdirected_block_is_refused() {
         err
     );
 }
+
+/// Two stores built by the same steps put the same kinds of blocks at the
+/// same numbers. A block of store B copied into store A at the same offset
+/// has the right magic, block number and a valid plain checksum, but its
+/// checksum is bound to B's UUID: A refuses it.
+#[test]
+fn block_from_another_store_is_refused() {
+    let build = |dir: &TempDir, first: u64, second: u64, size: u64| {
+        let (path, mut s) = new_store(dir, 8);
+        let v = s.create_vdi("v", size).unwrap();
+        s.vdi_write(v, first, &pattern(first + 1)).unwrap();
+        s.vdi_write(v, second, &pattern(second + 1)).unwrap();
+        s.flush().unwrap();
+        let rec = s.vdi(v).unwrap();
+        (path, s.sb.vdi_block(v), rec.root)
+    };
+    let (da, db) = (TempDir::new("foreign-a"), TempDir::new("foreign-b"));
+    // Same blocks, different mappings (lba order swapped) and sizes.
+    let (a, a_rec, a_root) = build(&da, 0, 1, 4 << 20);
+    let (b, b_rec, b_root) = build(&db, 1, 0, 8 << 20);
+    assert_eq!((a_rec, a_root), (b_rec, b_root));
+    let read = |p: &Path, nr: u64| {
+        let mut blk = [0u8; BLOCK_SIZE];
+        std::fs::File::open(p)
+            .unwrap()
+            .read_exact_at(&mut blk, nr * BLOCK_SIZE as u64)
+            .unwrap();
+        blk
+    };
+    let f = OpenOptions::new().write(true).open(&a).unwrap();
+    for nr in [a_root, a_rec] {
+        let orig = read(&a, nr);
+        f.write_all_at(&read(&b, nr), nr * BLOCK_SIZE as u64)
+            .unwrap();
+        let err = verdict(&a).unwrap_err();
+        assert!(
+            err.contains(&format!("block {}: bad checksum", nr)),
+            "{}",
+            err
+        );
+        f.write_all_at(&orig, nr * BLOCK_SIZE as u64).unwrap();
+    }
+    assert_eq!(verdict(&a), Ok(()));
+}

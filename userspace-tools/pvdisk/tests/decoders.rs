@@ -14,18 +14,39 @@ use pvdisk::format::extent::{CatalogueBlock, ExtentKind};
 use pvdisk::format::radix::{radix_magic, RadixNode};
 use pvdisk::format::snaplog::{SnapEntry, SnapLogBlock};
 use pvdisk::format::superblock::Superblock;
+use pvdisk::format::superblock::SUPERBLOCK_MAGIC;
 use pvdisk::format::vdi::VdiRecord;
-use pvdisk::format::{Block, BLOCK_SIZE};
+use pvdisk::format::{Block, StoreId, BLOCK_SIZE};
 
-/// Runs every decoder on `b` as block `nr`; true if any accepted it.
+/// The store of the test blocks (its superblock's UUID is `[3; 16]`).
+fn id() -> StoreId {
+    StoreId::from_uuid(&[3; 16])
+}
+
+/// The checksum seed of a block with `magic`: plain for the superblock.
+fn id_for(magic: u32) -> StoreId {
+    if magic == SUPERBLOCK_MAGIC {
+        StoreId::PLAIN
+    } else {
+        id()
+    }
+}
+
+/// Runs every decoder on `b` as block `nr` of the test store; true if
+/// any accepted it.
 fn decode_all(b: &Block, nr: u64) -> [bool; 6] {
+    decode_all_in(b, id(), nr)
+}
+
+/// Runs every decoder on `b` as block `nr` of store `id`.
+fn decode_all_in(b: &Block, id: StoreId, nr: u64) -> [bool; 6] {
     [
         nr == 0 && Superblock::decode(b).is_ok(),
-        CatalogueBlock::decode(b, nr).is_ok(),
-        BitmapBlock::decode(b, nr, 1, 0, 256).is_ok(),
-        VdiRecord::decode(b, nr).is_ok(),
-        (1..=6).any(|l| RadixNode::decode(b, nr, l).is_ok()),
-        SnapLogBlock::decode(b, nr).is_ok(),
+        CatalogueBlock::decode(b, id, nr).is_ok(),
+        BitmapBlock::decode(b, id, nr, 1, 0, 256).is_ok(),
+        VdiRecord::decode(b, id, nr).is_ok(),
+        (1..=6).any(|l| RadixNode::decode(b, id, nr, l).is_ok()),
+        SnapLogBlock::decode(b, id, nr).is_ok(),
     ]
 }
 
@@ -39,12 +60,12 @@ fn valid_blocks() -> Vec<(Block, u64)> {
     let mut c = CatalogueBlock::default();
     c.entries[0].kind = ExtentKind::System;
     c.entries[1].kind = ExtentKind::Data;
-    c.encode(&mut b, 1);
+    c.encode(&mut b, id(), 1);
     out.push((b, 1));
     let mut m = BitmapBlock::new(1, 0);
     m.set(0, true);
     m.set(100, true);
-    m.encode(&mut b, 256);
+    m.encode(&mut b, id(), 256);
     out.push((b, 256));
     let r = VdiRecord {
         id: 1,
@@ -54,12 +75,12 @@ fn valid_blocks() -> Vec<(Block, u64)> {
         name: make_name("x").unwrap(),
         ..VdiRecord::default()
     };
-    r.encode(&mut b, 2);
+    r.encode(&mut b, id(), 2);
     out.push((b, 2));
     let mut n = RadixNode::default();
     n.set(0, 301);
     n.set(7, 302 | (1 << 63));
-    n.encode(&mut b, 300, 2);
+    n.encode(&mut b, id(), 300, 2);
     out.push((b, 300));
     let mut l = SnapLogBlock::new(1, 0, 1);
     l.push(SnapEntry {
@@ -68,7 +89,7 @@ fn valid_blocks() -> Vec<(Block, u64)> {
         flags: 0,
         label: make_name("lbl").unwrap(),
     });
-    l.encode(&mut b, 303);
+    l.encode(&mut b, id(), 303);
     out.push((b, 303));
     out
 }
@@ -93,8 +114,8 @@ fn random_blocks_never_decode() {
             u32::from_le_bytes(*b"PVSL"),
         ] {
             let mut x = b;
-            seal(&mut x, magic, i);
-            assert!(verify(&x, magic, i).is_ok());
+            seal(&mut x, id_for(magic), magic, i);
+            assert!(verify(&x, id_for(magic), magic, i).is_ok());
             let _ = decode_all(&x, i);
         }
     }
@@ -125,6 +146,12 @@ fn mutated_valid_blocks_are_refused() {
         }
         // Misdirected: the same bytes read from another block number.
         assert_eq!(decode_all(b, nr + 1), [false; 6]);
+        // Foreign: the same bytes read as a block of another store (the
+        // superblock has a plain checksum and is told apart by its UUID).
+        if *nr != 0 {
+            let other = StoreId::from_uuid(&[4; 16]);
+            assert_eq!(decode_all_in(b, other, *nr), [false; 6], "block {}", nr);
+        }
     }
 }
 
@@ -139,30 +166,30 @@ fn resealed_field_garbage_is_refused_or_consistent() {
             let mut x = b;
             let at = 16 + rng.below(200) as usize;
             x[at] = rng.next() as u8;
-            seal(&mut x, magic, nr);
+            seal(&mut x, id_for(magic), magic, nr);
             let mut y = [0u8; BLOCK_SIZE];
             if let Ok(v) = Superblock::decode(&x) {
                 v.encode(&mut y);
                 assert!(x == y);
             }
-            if let Ok(v) = CatalogueBlock::decode(&x, nr) {
-                v.encode(&mut y, nr);
+            if let Ok(v) = CatalogueBlock::decode(&x, id(), nr) {
+                v.encode(&mut y, id(), nr);
                 assert!(x == y);
             }
-            if let Ok(v) = BitmapBlock::decode(&x, nr, 1, 0, 256) {
-                v.encode(&mut y, nr);
+            if let Ok(v) = BitmapBlock::decode(&x, id(), nr, 1, 0, 256) {
+                v.encode(&mut y, id(), nr);
                 assert!(x == y);
             }
-            if let Ok(v) = VdiRecord::decode(&x, nr) {
-                v.encode(&mut y, nr);
+            if let Ok(v) = VdiRecord::decode(&x, id(), nr) {
+                v.encode(&mut y, id(), nr);
                 assert!(x == y);
             }
-            if let Ok(v) = RadixNode::decode(&x, nr, 2) {
-                v.encode(&mut y, nr, 2);
+            if let Ok(v) = RadixNode::decode(&x, id(), nr, 2) {
+                v.encode(&mut y, id(), nr, 2);
                 assert!(x == y);
             }
-            if let Ok(v) = SnapLogBlock::decode(&x, nr) {
-                v.encode(&mut y, nr);
+            if let Ok(v) = SnapLogBlock::decode(&x, id(), nr) {
+                v.encode(&mut y, id(), nr);
                 assert!(x == y);
             }
         }

@@ -16,7 +16,8 @@
 //! Bits past the end of the extent must be zero.
 
 use super::block::{
-    bad_field, get_u32, get_u64, magic, put_bytes, put_u32, seal, verify, Block, Result, BLOCK_SIZE,
+    bad_field, get_u32, get_u64, magic, put_bytes, put_u32, seal, verify, Block, Result, StoreId,
+    BLOCK_SIZE,
 };
 
 /// Magic of a bitmap block.
@@ -77,25 +78,26 @@ impl BitmapBlock {
         self.bits.iter().map(|b| b.count_ones()).sum()
     }
 
-    /// Encodes into `b`, sealed as block `blocknr`.
-    pub fn encode(&self, b: &mut Block, blocknr: u64) {
+    /// Encodes into `b`, sealed as block `blocknr` of store `id`.
+    pub fn encode(&self, b: &mut Block, id: StoreId, blocknr: u64) {
         *b = [0u8; BLOCK_SIZE];
         put_u32(b, OFF_EXTENT, self.extent);
         put_u32(b, OFF_INDEX, self.index);
         put_bytes(b, BITS_OFFSET, &self.bits);
-        seal(b, BITMAP_MAGIC, blocknr);
+        seal(b, id, BITMAP_MAGIC, blocknr);
     }
 
-    /// Decodes bitmap block `blocknr`, which must be bitmap block `index`
+    /// Decodes bitmap block `blocknr` of store `id`, which must be bitmap block `index`
     /// of `extent`, an extent of `extent_blocks` blocks.
     pub fn decode(
         b: &Block,
+        id: StoreId,
         blocknr: u64,
         extent: u32,
         index: u32,
         extent_blocks: u32,
     ) -> Result<Self> {
-        verify(b, BITMAP_MAGIC, blocknr)?;
+        verify(b, id, BITMAP_MAGIC, blocknr)?;
         let e = get_u32(b, OFF_EXTENT);
         if e != extent {
             return Err(bad_field(blocknr, "bitmap extent", e.into()));
@@ -131,6 +133,8 @@ impl BitmapBlock {
 mod tests {
     use super::*;
 
+    const ID: StoreId = StoreId::PLAIN;
+
     #[test]
     fn round_trip() {
         let mut m = BitmapBlock::new(4, 0);
@@ -141,11 +145,11 @@ mod tests {
         assert!(m.get(8) && !m.get(7) && !m.get(BITS_PER_BLOCK + 5));
         assert_eq!(m.count(), 5);
         let mut b = [0u8; BLOCK_SIZE];
-        m.encode(&mut b, 1024);
-        assert_eq!(BitmapBlock::decode(&b, 1024, 4, 0, 256), Ok(m.clone()));
-        assert!(BitmapBlock::decode(&b, 1024, 5, 0, 256).is_err());
-        assert!(BitmapBlock::decode(&b, 1024, 4, 1, 256).is_err());
-        assert!(BitmapBlock::decode(&b, 1024, 4, 0, 200).is_err());
+        m.encode(&mut b, ID, 1024);
+        assert_eq!(BitmapBlock::decode(&b, ID, 1024, 4, 0, 256), Ok(m.clone()));
+        assert!(BitmapBlock::decode(&b, ID, 1024, 5, 0, 256).is_err());
+        assert!(BitmapBlock::decode(&b, ID, 1024, 4, 1, 256).is_err());
+        assert!(BitmapBlock::decode(&b, ID, 1024, 4, 0, 200).is_err());
     }
 
     #[test]
@@ -153,12 +157,12 @@ mod tests {
         let mut m = BitmapBlock::new(1, 0);
         m.set(3, true);
         let mut b = [0u8; BLOCK_SIZE];
-        m.encode(&mut b, 256);
+        m.encode(&mut b, ID, 256);
         for i in 0..BLOCK_SIZE {
             let mut x = b;
             x[i] ^= 4;
             assert!(
-                BitmapBlock::decode(&x, 256, 1, 0, 256).is_err(),
+                BitmapBlock::decode(&x, ID, 256, 1, 0, 256).is_err(),
                 "byte {}",
                 i
             );

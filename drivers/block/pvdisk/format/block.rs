@@ -11,10 +11,15 @@
 //!   +--------+--------+----------------+----------------- - -
 //! ```
 //!
-//! The crc32c covers the whole block except the crc field itself (bytes
-//! 0..4 then 8..4096). Decoding checks, in this order, the magic (foreign or
-//! wrong-type block), the checksum (torn or rotted block) and the block
-//! number (misdirected write or read), and only then looks at the body.
+//! The crc32c covers the store's UUID, then the whole block except the crc
+//! field itself (bytes 0..4 then 8..4096): it is seeded with the UUID
+//! through a [`StoreId`]. A block copied from another store therefore fails
+//! the checksum like a torn one, even at the same block number. Only the
+//! superblock, which carries the UUID, has a plain checksum
+//! ([`StoreId::PLAIN`]). Decoding checks, in this order, the magic (foreign
+//! or wrong-type block), the checksum (torn, rotted or another store's
+//! block) and the block number (misdirected write or read), and only then
+//! looks at the body.
 //!
 //! Fields are read with `get(..)` and `try_into`, so no offset arithmetic can
 //! panic, whatever the bytes hold.
@@ -39,6 +44,24 @@ const OFF_BLOCKNR: usize = 8;
 /// hex dump shows the letters in order).
 pub const fn magic(tag: &[u8; 4]) -> u32 {
     u32::from_le_bytes(*tag)
+}
+
+/// The store a metadata block belongs to, as the crc32c state after the
+/// store's 16-byte UUID. Every decoder and encoder except the
+/// superblock's takes one; the driver makes it once per store with
+/// [`StoreId::from_uuid`] (or `Superblock::store_id`) and passes it by
+/// value (it is a `u32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreId(u32);
+
+impl StoreId {
+    /// No store: the plain crc32c of the block. Used for the superblock.
+    pub const PLAIN: StoreId = StoreId(!0);
+
+    /// The identity of the store whose superblock holds `uuid`.
+    pub fn from_uuid(uuid: &[u8; 16]) -> StoreId {
+        StoreId(crc32c_update(!0, uuid))
+    }
 }
 
 /// Why a block was refused. Every decoder returns this, never panics.
@@ -197,19 +220,20 @@ pub fn get_array<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
         .unwrap_or([0u8; N])
 }
 
-/// The crc32c of a block, skipping the crc field itself.
-pub fn block_crc(b: &Block) -> u32 {
+/// The crc32c of the store's UUID (through `id`) followed by the block,
+/// skipping the crc field itself.
+pub fn block_crc(b: &Block, id: StoreId) -> u32 {
     let head = b.get(..OFF_CRC).unwrap_or(&[]);
     let tail = b.get(OFF_BLOCKNR..).unwrap_or(&[]);
-    !crc32c_update(crc32c_update(!0, head), tail)
+    !crc32c_update(crc32c_update(id.0, head), tail)
 }
 
-/// Fills in the header of an encoded block: magic, own block number, and
-/// last the checksum over everything else.
-pub fn seal(b: &mut Block, magic: u32, blocknr: u64) {
+/// Fills in the header of an encoded block of store `id`: magic, own block
+/// number, and last the checksum over everything else.
+pub fn seal(b: &mut Block, id: StoreId, magic: u32, blocknr: u64) {
     put_u32(b, OFF_MAGIC, magic);
     put_u64(b, OFF_BLOCKNR, blocknr);
-    let crc = block_crc(b);
+    let crc = block_crc(b, id);
     put_u32(b, OFF_CRC, crc);
 }
 
@@ -218,9 +242,9 @@ pub fn block_magic(b: &Block) -> u32 {
     get_u32(b, OFF_MAGIC)
 }
 
-/// Checks the header of a block read from `blocknr`: magic, checksum, then
-/// block number.
-pub fn verify(b: &Block, magic: u32, blocknr: u64) -> Result<()> {
+/// Checks the header of a block of store `id` read from `blocknr`: magic,
+/// checksum, then block number.
+pub fn verify(b: &Block, id: StoreId, magic: u32, blocknr: u64) -> Result<()> {
     let found = get_u32(b, OFF_MAGIC);
     if found != magic {
         return Err(FormatError::BadMagic {
@@ -230,7 +254,7 @@ pub fn verify(b: &Block, magic: u32, blocknr: u64) -> Result<()> {
         });
     }
     let stored = get_u32(b, OFF_CRC);
-    let computed = block_crc(b);
+    let computed = block_crc(b, id);
     if stored != computed {
         return Err(FormatError::BadChecksum {
             block: blocknr,
@@ -299,22 +323,23 @@ mod tests {
     use super::*;
 
     const M: u32 = magic(b"TEST");
+    const ID: StoreId = StoreId::PLAIN;
 
     #[test]
     fn seal_then_verify() {
         let mut b = [0u8; BLOCK_SIZE];
         put_u64(&mut b, 100, 0xdead_beef);
-        seal(&mut b, M, 42);
-        assert_eq!(verify(&b, M, 42), Ok(()));
+        seal(&mut b, ID, M, 42);
+        assert_eq!(verify(&b, ID, M, 42), Ok(()));
         assert!(matches!(
-            verify(&b, M, 43),
+            verify(&b, ID, M, 43),
             Err(FormatError::Misdirected {
                 block: 43,
                 found: 42
             })
         ));
         assert!(matches!(
-            verify(&b, magic(b"XXXX"), 42),
+            verify(&b, ID, magic(b"XXXX"), 42),
             Err(FormatError::BadMagic { .. })
         ));
     }
@@ -325,12 +350,29 @@ mod tests {
         for (i, x) in b.iter_mut().enumerate() {
             *x = (i * 7) as u8;
         }
-        seal(&mut b, M, 9);
+        seal(&mut b, ID, M, 9);
         for i in 0..BLOCK_SIZE {
             let mut c = b;
             c[i] ^= 0x10;
-            assert!(verify(&c, M, 9).is_err(), "flip at {} not caught", i);
+            assert!(verify(&c, ID, M, 9).is_err(), "flip at {} not caught", i);
         }
+    }
+
+    #[test]
+    fn another_stores_block_is_refused() {
+        let a = StoreId::from_uuid(&[1u8; 16]);
+        let mut uuid = [1u8; 16];
+        uuid[15] = 2;
+        let b_id = StoreId::from_uuid(&uuid);
+        let mut b = [0u8; BLOCK_SIZE];
+        put_u64(&mut b, 100, 7);
+        seal(&mut b, a, M, 5);
+        assert_eq!(verify(&b, a, M, 5), Ok(()));
+        assert!(matches!(
+            verify(&b, b_id, M, 5),
+            Err(FormatError::BadChecksum { block: 5, .. })
+        ));
+        assert!(verify(&b, StoreId::PLAIN, M, 5).is_err());
     }
 
     #[test]

@@ -13,7 +13,7 @@
 
 use super::block::{
     bad_field, get_u16, get_u32, get_u64, magic, put_u16, put_u64, seal, verify, Block, Result,
-    BLOCK_SIZE, HEADER_SIZE,
+    StoreId, BLOCK_SIZE, HEADER_SIZE,
 };
 
 /// Magic of an extent catalogue block.
@@ -102,20 +102,20 @@ impl Default for CatalogueBlock {
 }
 
 impl CatalogueBlock {
-    /// Encodes into `b`, sealed as block `blocknr`.
-    pub fn encode(&self, b: &mut Block, blocknr: u64) {
+    /// Encodes into `b`, sealed as block `blocknr` of store `id`.
+    pub fn encode(&self, b: &mut Block, id: StoreId, blocknr: u64) {
         *b = [0u8; BLOCK_SIZE];
         for (i, e) in self.entries.iter().enumerate() {
             let off = HEADER_SIZE + i * ENTRY_SIZE;
             put_u16(b, off, e.kind.code());
             put_u64(b, off + 8, e.owner);
         }
-        seal(b, CATALOGUE_MAGIC, blocknr);
+        seal(b, id, CATALOGUE_MAGIC, blocknr);
     }
 
-    /// Decodes catalogue block `blocknr`.
-    pub fn decode(b: &Block, blocknr: u64) -> Result<Self> {
-        verify(b, CATALOGUE_MAGIC, blocknr)?;
+    /// Decodes catalogue block `blocknr` of store `id`.
+    pub fn decode(b: &Block, id: StoreId, blocknr: u64) -> Result<Self> {
+        verify(b, id, CATALOGUE_MAGIC, blocknr)?;
         let mut out = CatalogueBlock::default();
         for (i, e) in out.entries.iter_mut().enumerate() {
             let off = HEADER_SIZE + i * ENTRY_SIZE;
@@ -140,6 +140,8 @@ impl CatalogueBlock {
 mod tests {
     use super::*;
 
+    const ID: StoreId = StoreId::PLAIN;
+
     #[test]
     fn round_trip() {
         assert_eq!(ENTRIES_PER_BLOCK, 255);
@@ -151,9 +153,9 @@ mod tests {
         };
         c.entries[254].kind = ExtentKind::Data;
         let mut b = [0u8; BLOCK_SIZE];
-        c.encode(&mut b, 3);
-        assert_eq!(CatalogueBlock::decode(&b, 3), Ok(c));
-        assert!(CatalogueBlock::decode(&b, 4).is_err());
+        c.encode(&mut b, ID, 3);
+        assert_eq!(CatalogueBlock::decode(&b, ID, 3), Ok(c));
+        assert!(CatalogueBlock::decode(&b, ID, 4).is_err());
     }
 
     #[test]
@@ -161,22 +163,22 @@ mod tests {
         let mut c = CatalogueBlock::default();
         c.entries[5].kind = ExtentKind::Data;
         let mut b = [0u8; BLOCK_SIZE];
-        c.encode(&mut b, 1);
+        c.encode(&mut b, ID, 1);
         for i in 0..BLOCK_SIZE {
             let mut x = b;
             x[i] ^= 0x80;
-            assert!(CatalogueBlock::decode(&x, 1).is_err(), "byte {}", i);
+            assert!(CatalogueBlock::decode(&x, ID, 1).is_err(), "byte {}", i);
         }
     }
 
     #[test]
     fn unknown_kind_refused() {
         let mut b = [0u8; BLOCK_SIZE];
-        CatalogueBlock::default().encode(&mut b, 1);
+        CatalogueBlock::default().encode(&mut b, ID, 1);
         put_u16(&mut b, HEADER_SIZE + 16, 9);
-        seal(&mut b, CATALOGUE_MAGIC, 1);
+        seal(&mut b, ID, CATALOGUE_MAGIC, 1);
         assert!(matches!(
-            CatalogueBlock::decode(&b, 1),
+            CatalogueBlock::decode(&b, ID, 1),
             Err(super::super::block::FormatError::BadField {
                 field: "extent kind",
                 value: 9,

@@ -21,7 +21,9 @@
 //! the [`vdi`] registry (one block per VDI). Every other extent is free,
 //! metadata ([`radix`] nodes, [`snaplog`] blocks) or data, and starts with
 //! its allocation [`bitmap`]. Every metadata block carries a magic, its own
-//! block number and a [`crc32c`] ([`block`]); decoders return
+//! block number and a [`crc32c`] ([`block`]) seeded with the store's UUID
+//! (a [`StoreId`], which every decoder but the superblock's takes, so a
+//! block copied from another store is refused); decoders return
 //! [`FormatError`] on anything unexpected and never panic.
 
 #![forbid(unsafe_code)]
@@ -35,4 +37,4 @@ pub mod snaplog;
 pub mod superblock;
 pub mod vdi;
 
-pub use block::{Block, FormatError, BLOCK_SIZE};
+pub use block::{Block, FormatError, StoreId, BLOCK_SIZE};

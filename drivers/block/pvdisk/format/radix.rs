@@ -16,7 +16,8 @@
 //! about 1 GiB, 3 about 506 GiB, 4 about 252 TiB.
 
 use super::block::{
-    bad_field, get_u64, magic, put_u64, seal, verify, Block, Result, BLOCK_SIZE, HEADER_SIZE,
+    bad_field, get_u64, magic, put_u64, seal, verify, Block, Result, StoreId, BLOCK_SIZE,
+    HEADER_SIZE,
 };
 
 /// Pointers per radix node.
@@ -107,21 +108,21 @@ impl RadixNode {
         n
     }
 
-    /// Encodes into `b`, sealed as block `blocknr` at `level`.
-    pub fn encode(&self, b: &mut Block, blocknr: u64, level: u32) {
+    /// Encodes into `b`, sealed as block `blocknr` of store `id` at `level`.
+    pub fn encode(&self, b: &mut Block, id: StoreId, blocknr: u64, level: u32) {
         *b = [0u8; BLOCK_SIZE];
         for (i, p) in self.ptrs.iter().enumerate() {
             put_u64(b, HEADER_SIZE + i * 8, *p);
         }
-        seal(b, radix_magic(level), blocknr);
+        seal(b, id, radix_magic(level), blocknr);
     }
 
-    /// Decodes the node at `blocknr`, expected at `level`.
-    pub fn decode(b: &Block, blocknr: u64, level: u32) -> Result<Self> {
+    /// Decodes the node at `blocknr` of store `id`, expected at `level`.
+    pub fn decode(b: &Block, id: StoreId, blocknr: u64, level: u32) -> Result<Self> {
         if level == 0 || level > MAX_HEIGHT {
             return Err(bad_field(blocknr, "radix level", level.into()));
         }
-        verify(b, radix_magic(level), blocknr)?;
+        verify(b, id, radix_magic(level), blocknr)?;
         let mut n = RadixNode::default();
         for (i, p) in n.ptrs.iter_mut().enumerate() {
             *p = get_u64(b, HEADER_SIZE + i * 8);
@@ -136,6 +137,8 @@ impl RadixNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ID: StoreId = StoreId::PLAIN;
 
     #[test]
     fn geometry() {
@@ -169,10 +172,10 @@ mod tests {
         n.set(0, make_ptr(5, false));
         n.set(509, make_ptr(u64::MAX >> 1, true));
         let mut b = [0u8; BLOCK_SIZE];
-        n.encode(&mut b, 99, 2);
-        assert_eq!(RadixNode::decode(&b, 99, 2), Ok(n.clone()));
-        assert!(RadixNode::decode(&b, 99, 1).is_err());
-        assert!(RadixNode::decode(&b, 99, 0).is_err());
+        n.encode(&mut b, ID, 99, 2);
+        assert_eq!(RadixNode::decode(&b, ID, 99, 2), Ok(n.clone()));
+        assert!(RadixNode::decode(&b, ID, 99, 1).is_err());
+        assert!(RadixNode::decode(&b, ID, 99, 0).is_err());
         let ro = n.read_only_copy();
         assert!(ptr_is_ro(ro.get(0)) && ro.get(1) == 0);
     }
@@ -182,11 +185,11 @@ mod tests {
         let mut n = RadixNode::default();
         n.set(3, 77);
         let mut b = [0u8; BLOCK_SIZE];
-        n.encode(&mut b, 8, 1);
+        n.encode(&mut b, ID, 8, 1);
         for i in 0..BLOCK_SIZE {
             let mut x = b;
             x[i] ^= 2;
-            assert!(RadixNode::decode(&x, 8, 1).is_err(), "byte {}", i);
+            assert!(RadixNode::decode(&x, ID, 8, 1).is_err(), "byte {}", i);
         }
     }
 
@@ -195,7 +198,7 @@ mod tests {
         let mut n = RadixNode::default();
         n.set(3, PTR_RO);
         let mut b = [0u8; BLOCK_SIZE];
-        n.encode(&mut b, 8, 1);
-        assert!(RadixNode::decode(&b, 8, 1).is_err());
+        n.encode(&mut b, ID, 8, 1);
+        assert!(RadixNode::decode(&b, ID, 8, 1).is_err());
     }
 }

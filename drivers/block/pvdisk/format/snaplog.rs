@@ -25,7 +25,7 @@
 
 use super::block::{
     bad_field, check_name, get_array, get_u32, get_u64, magic, name_str, put_bytes, put_u32,
-    put_u64, seal, verify, Block, Result, BLOCK_SIZE,
+    put_u64, seal, verify, Block, Result, StoreId, BLOCK_SIZE,
 };
 
 /// Magic of a snapshot-log block.
@@ -127,8 +127,8 @@ impl SnapLogBlock {
         }
     }
 
-    /// Encodes into `b`, sealed as block `blocknr`.
-    pub fn encode(&self, b: &mut Block, blocknr: u64) {
+    /// Encodes into `b`, sealed as block `blocknr` of store `id`.
+    pub fn encode(&self, b: &mut Block, id: StoreId, blocknr: u64) {
         *b = [0u8; BLOCK_SIZE];
         put_u64(b, OFF_PREV, self.prev);
         put_u64(b, OFF_VDI, self.vdi);
@@ -141,12 +141,12 @@ impl SnapLogBlock {
             put_u32(b, off + 16, e.flags);
             put_bytes(b, off + 24, &e.label);
         }
-        seal(b, SNAPLOG_MAGIC, blocknr);
+        seal(b, id, SNAPLOG_MAGIC, blocknr);
     }
 
-    /// Decodes log block `blocknr`.
-    pub fn decode(b: &Block, blocknr: u64) -> Result<Self> {
-        verify(b, SNAPLOG_MAGIC, blocknr)?;
+    /// Decodes log block `blocknr` of store `id`.
+    pub fn decode(b: &Block, id: StoreId, blocknr: u64) -> Result<Self> {
+        verify(b, id, SNAPLOG_MAGIC, blocknr)?;
         let count = get_u32(b, OFF_COUNT);
         if count == 0 || count as usize > ENTRIES_PER_BLOCK {
             return Err(bad_field(blocknr, "snapshot-log count", count.into()));
@@ -201,6 +201,8 @@ mod tests {
     use super::super::block::make_name;
     use super::*;
 
+    const ID: StoreId = StoreId::PLAIN;
+
     fn sample() -> SnapLogBlock {
         let mut l = SnapLogBlock::new(4, 900, 64);
         assert!(l.push(SnapEntry {
@@ -223,8 +225,8 @@ mod tests {
         assert_eq!(ENTRIES_PER_BLOCK, 63);
         let l = sample();
         let mut b = [0u8; BLOCK_SIZE];
-        l.encode(&mut b, 901);
-        let d = SnapLogBlock::decode(&b, 901).unwrap();
+        l.encode(&mut b, ID, 901);
+        let d = SnapLogBlock::decode(&b, ID, 901).unwrap();
         assert_eq!(d, l);
         assert_eq!(d.used()[0].label(), "before-upgrade");
         assert!(d.used()[1].is_deleted());
@@ -241,18 +243,18 @@ mod tests {
         }
         assert!(!l.push(SnapEntry::default()));
         let mut b = [0u8; BLOCK_SIZE];
-        l.encode(&mut b, 5);
-        assert_eq!(SnapLogBlock::decode(&b, 5), Ok(l));
+        l.encode(&mut b, ID, 5);
+        assert_eq!(SnapLogBlock::decode(&b, ID, 5), Ok(l));
     }
 
     #[test]
     fn every_byte_flip_refused() {
         let mut b = [0u8; BLOCK_SIZE];
-        sample().encode(&mut b, 901);
+        sample().encode(&mut b, ID, 901);
         for i in 0..BLOCK_SIZE {
             let mut x = b;
             x[i] ^= 0xff;
-            assert!(SnapLogBlock::decode(&x, 901).is_err(), "byte {}", i);
+            assert!(SnapLogBlock::decode(&x, ID, 901).is_err(), "byte {}", i);
         }
     }
 }

@@ -17,7 +17,7 @@
 //!   72     4  catalogue_blocks
 //!   76     4  vdi_slots
 //!   80     8  registry_start (catalogue_start + catalogue_blocks)
-//!   88    16  uuid
+//!   88    16  uuid (seeds every other block's checksum, see `StoreId`)
 //!  104     8  created (seconds since the epoch)
 //!  112  3984  reserved (0)
 //! ```
@@ -29,7 +29,7 @@
 use super::bitmap::BITS_PER_BLOCK;
 use super::block::{
     bad_field, get_array, get_u32, get_u64, magic, put_bytes, put_u32, put_u64, seal, verify,
-    Block, FormatError, Result, BLOCK_SIZE,
+    Block, FormatError, Result, StoreId, BLOCK_SIZE,
 };
 use super::extent::ENTRIES_PER_BLOCK;
 
@@ -216,12 +216,12 @@ impl Superblock {
         put_u64(b, OFF_REG_START, self.registry_start());
         put_bytes(b, OFF_UUID, &self.uuid);
         put_u64(b, OFF_CREATED, self.created);
-        seal(b, SUPERBLOCK_MAGIC, 0);
+        seal(b, StoreId::PLAIN, SUPERBLOCK_MAGIC, 0);
     }
 
     /// Decodes and validates block 0.
     pub fn decode(b: &Block) -> Result<Self> {
-        verify(b, SUPERBLOCK_MAGIC, 0)?;
+        verify(b, StoreId::PLAIN, SUPERBLOCK_MAGIC, 0)?;
         let version = get_u32(b, OFF_VERSION);
         if version != FORMAT_VERSION {
             return Err(FormatError::UnsupportedVersion { version });
@@ -281,6 +281,11 @@ impl Superblock {
             }
         }
         Ok(sb)
+    }
+
+    /// The identity every other metadata block's checksum is bound to.
+    pub fn store_id(&self) -> StoreId {
+        StoreId::from_uuid(&self.uuid)
     }
 
     /// True if this code may modify the store (no unknown ro_compat bits).
@@ -363,7 +368,7 @@ mod tests {
         let mut b = [0u8; BLOCK_SIZE];
         sample().encode(&mut b);
         put_u32(&mut b, OFF_VDI_SLOTS, 3);
-        seal(&mut b, SUPERBLOCK_MAGIC, 0);
+        seal(&mut b, StoreId::PLAIN, SUPERBLOCK_MAGIC, 0);
         assert!(matches!(
             Superblock::decode(&b),
             Err(FormatError::BadField {

@@ -25,7 +25,7 @@
 
 use super::block::{
     bad_field, check_name, get_array, get_u32, get_u64, magic, name_str, put_bytes, put_u32,
-    put_u64, seal, verify, Block, Result, BLOCK_SIZE,
+    put_u64, seal, verify, Block, Result, StoreId, BLOCK_SIZE,
 };
 use super::radix::{capacity_blocks, MAX_HEIGHT};
 
@@ -122,8 +122,8 @@ impl VdiRecord {
         name_str(&self.name)
     }
 
-    /// Encodes into `b`, sealed as block `blocknr`.
-    pub fn encode(&self, b: &mut Block, blocknr: u64) {
+    /// Encodes into `b`, sealed as block `blocknr` of store `id`.
+    pub fn encode(&self, b: &mut Block, id: StoreId, blocknr: u64) {
         *b = [0u8; BLOCK_SIZE];
         put_u64(b, OFF_ID, self.id);
         put_u32(b, OFF_FLAGS, self.flags);
@@ -138,12 +138,12 @@ impl VdiRecord {
         put_u64(b, OFF_CREATED, self.created);
         put_u64(b, OFF_GEN, self.generation);
         put_bytes(b, OFF_NAME, &self.name);
-        seal(b, VDI_MAGIC, blocknr);
+        seal(b, id, VDI_MAGIC, blocknr);
     }
 
-    /// Decodes VDI registry block `blocknr`.
-    pub fn decode(b: &Block, blocknr: u64) -> Result<Self> {
-        verify(b, VDI_MAGIC, blocknr)?;
+    /// Decodes VDI registry block `blocknr` of store `id`.
+    pub fn decode(b: &Block, id: StoreId, blocknr: u64) -> Result<Self> {
+        verify(b, id, VDI_MAGIC, blocknr)?;
         let r = VdiRecord {
             id: get_u64(b, OFF_ID),
             flags: get_u32(b, OFF_FLAGS),
@@ -202,6 +202,8 @@ mod tests {
     use super::super::block::make_name;
     use super::*;
 
+    const ID: StoreId = StoreId::PLAIN;
+
     pub(crate) fn sample() -> VdiRecord {
         VdiRecord {
             id: 3,
@@ -224,23 +226,23 @@ mod tests {
     fn round_trip() {
         let r = sample();
         let mut b = [0u8; BLOCK_SIZE];
-        r.encode(&mut b, 12);
-        let d = VdiRecord::decode(&b, 12).unwrap();
+        r.encode(&mut b, ID, 12);
+        let d = VdiRecord::decode(&b, ID, 12).unwrap();
         assert_eq!(d, r);
         assert_eq!(d.name(), "golden");
         let e = VdiRecord::default();
-        e.encode(&mut b, 13);
-        assert!(VdiRecord::decode(&b, 13).unwrap().is_empty());
+        e.encode(&mut b, ID, 13);
+        assert!(VdiRecord::decode(&b, ID, 13).unwrap().is_empty());
     }
 
     #[test]
     fn every_byte_flip_refused() {
         let mut b = [0u8; BLOCK_SIZE];
-        sample().encode(&mut b, 5);
+        sample().encode(&mut b, ID, 5);
         for i in 0..BLOCK_SIZE {
             let mut x = b;
             x[i] ^= 0x41;
-            assert!(VdiRecord::decode(&x, 5).is_err(), "byte {}", i);
+            assert!(VdiRecord::decode(&x, ID, 5).is_err(), "byte {}", i);
         }
     }
 
@@ -259,8 +261,8 @@ mod tests {
         for f in cases {
             let mut r = sample();
             f(&mut r);
-            r.encode(&mut b, 5);
-            assert!(VdiRecord::decode(&b, 5).is_err(), "{:?}", r);
+            r.encode(&mut b, ID, 5);
+            assert!(VdiRecord::decode(&b, ID, 5).is_err(), "{:?}", r);
         }
     }
 }
