@@ -2,12 +2,18 @@
 
 //! Block I/O on a store: a regular file or a block device, with
 //! pread/pwrite of whole 4 KiB blocks.
+//!
+//! Opening a store also locks it (`flock`, through std's `File::lock`):
+//! shared for commands that only read, exclusive for commands that change
+//! it, on files and block devices alike, so two `pvdisk` processes never
+//! interleave their writes. A busy store is refused with one sentence, or
+//! waited for.
 
 use crate::error::{Error, Result};
 use crate::format::{Block, BLOCK_SIZE};
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 
 /// `O_EXCL` on Linux (no libc crate at runtime).
 const O_EXCL: i32 = 0o200;
@@ -36,13 +42,15 @@ pub struct Dev {
 }
 
 impl Dev {
-    /// Opens `path` for reading, and writing if `write`.
+    /// Opens `path` for reading, and writing if `write`, and locks it:
+    /// shared for reading, exclusive for writing. A lock held by another
+    /// process is an error, or is waited for if `wait`.
     ///
     /// A block device opened for writing is opened with `O_EXCL`, which
     /// the kernel refuses while a driver, a mount or another exclusive
     /// opener holds the device: the tool never writes behind a live
     /// driver's back.
-    pub fn open(path: &Path, write: bool) -> Result<Dev> {
+    pub fn open(path: &Path, write: bool, wait: bool) -> Result<Dev> {
         let bdev = std::fs::metadata(path)
             .map(|m| m.file_type().is_block_device())
             .unwrap_or(false);
@@ -53,7 +61,7 @@ impl Dev {
         }
         let mut file = opts.open(path).map_err(|e| {
             if e.raw_os_error() == Some(EBUSY) {
-                Error::msg(format!(
+                Error::Busy(format!(
                     "{}: device is busy (held by a driver or a mount); detach it first",
                     path.display()
                 ))
@@ -61,6 +69,7 @@ impl Dev {
                 Error::io(path.display(), e)
             }
         })?;
+        lock(&file, path, write, wait)?;
         // Works for block devices too, where metadata().len() is 0.
         let bytes = file
             .seek(SeekFrom::End(0))
@@ -72,6 +81,15 @@ impl Dev {
             writable: write,
             journal: Mutex::new(None),
         })
+    }
+
+    /// True if `path` names this very store: the same inode (a hard or
+    /// symbolic link, another path) or the same block device.
+    pub fn is_same_file(&self, path: &Path) -> bool {
+        let (Ok(mine), Ok(other)) = (self.file.metadata(), std::fs::metadata(path)) else {
+            return false;
+        };
+        same_file(&mine, &other)
     }
 
     /// Device size in blocks.
@@ -160,5 +178,29 @@ impl Dev {
         self.file
             .sync_all()
             .map_err(|e| Error::io(format_args!("{}: sync", self.path.display()), e))
+    }
+}
+
+/// True if two metadata describe the same file or the same block device.
+pub fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    let bdev = |m: &std::fs::Metadata| m.file_type().is_block_device();
+    (a.dev() == b.dev() && a.ino() == b.ino()) || (bdev(a) && bdev(b) && a.rdev() == b.rdev())
+}
+
+/// Takes the store lock on `file`: exclusive if `write`, else shared.
+fn lock(file: &File, path: &Path, write: bool, wait: bool) -> Result<()> {
+    let res = match (write, wait) {
+        (true, true) => file.lock().map_err(TryLockError::Error),
+        (false, true) => file.lock_shared().map_err(TryLockError::Error),
+        (true, false) => file.try_lock(),
+        (false, false) => file.try_lock_shared(),
+    };
+    match res {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(Error::Busy(format!(
+            "another pvdisk command is using {} (try again, or use --wait)",
+            path.display()
+        ))),
+        Err(TryLockError::Error(e)) => Err(Error::io(format_args!("{}: lock", path.display()), e)),
     }
 }

@@ -1,33 +1,85 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The tool's error: one sentence with its context, printed as is.
+//! The tool's error: what kind of failure it is (from which the exit
+//! status follows) and one sentence with its context, printed as is.
 
 use crate::format::FormatError;
 use std::fmt;
 
-/// An error of a store operation: a sentence such as
+/// An error of a store operation. Each kind carries a sentence such as
 /// "block 8123: bad checksum (stored ..., computed ...)".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Error(pub String);
+pub enum Error {
+    /// Reading or writing a device or file failed.
+    Io(String),
+    /// A block or a structure on the store is damaged.
+    Corrupt(String),
+    /// A named VDI, snapshot or file does not exist.
+    NotFound(String),
+    /// The store is in use: another pvdisk command, a driver, a hold.
+    Busy(String),
+    /// The request cannot be done (name taken, store full, too small...).
+    Refused(String),
+    /// The command line is wrong (exit status 2).
+    Usage(String),
+}
 
 /// Result of the tool's operations.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    /// An error from a message.
+    /// A refused request, from a message.
     pub fn msg(s: impl Into<String>) -> Self {
-        Error(s.into())
+        Error::Refused(s.into())
     }
 
-    /// An I/O error with what was being done.
+    /// An I/O error with what was being done, without the "(os error N)"
+    /// that std appends.
     pub fn io(what: impl fmt::Display, e: std::io::Error) -> Self {
-        Error(format!("{}: {}", what, e))
+        let kind = e.kind();
+        let text = io_text(&e);
+        let s = format!("{}: {}", what, text);
+        if kind == std::io::ErrorKind::NotFound {
+            Error::NotFound(s)
+        } else {
+            Error::Io(s)
+        }
+    }
+
+    /// The sentence.
+    pub fn text(&self) -> &str {
+        match self {
+            Error::Io(s)
+            | Error::Corrupt(s)
+            | Error::NotFound(s)
+            | Error::Busy(s)
+            | Error::Refused(s)
+            | Error::Usage(s) => s,
+        }
+    }
+
+    /// The process exit status this error ends a command with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// The message of an I/O error, lower-case first letter kept as the OS
+/// gives it, without std's " (os error N)" suffix.
+pub fn io_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.text())
     }
 }
 
@@ -35,7 +87,7 @@ impl std::error::Error for Error {}
 
 impl From<FormatError> for Error {
     fn from(e: FormatError) -> Self {
-        Error(e.to_string())
+        Error::Corrupt(e.to_string())
     }
 }
 
@@ -45,4 +97,21 @@ macro_rules! bail {
     ($($arg:tt)*) => {
         return Err($crate::error::Error::msg(format!($($arg)*)))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_have_no_os_error_number() {
+        let e = Error::io(
+            "s.img",
+            std::io::Error::from_raw_os_error(2), // ENOENT
+        );
+        assert_eq!(e.to_string(), "s.img: No such file or directory");
+        assert!(matches!(e, Error::NotFound(_)));
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::Busy("x".into()).exit_code(), 1);
+    }
 }

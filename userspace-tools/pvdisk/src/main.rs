@@ -49,7 +49,7 @@ fn main() -> ExitCode {
         }
         Err(cmd::Failure::Op(e)) => {
             eprintln!("pvdisk {}: {}", name, e);
-            ExitCode::from(1)
+            ExitCode::from(e.exit_code())
         }
     }
 }

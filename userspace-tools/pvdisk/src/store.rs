@@ -145,7 +145,7 @@ impl Store {
     /// Writes a new, empty store on `path`. Refuses a device that already
     /// holds a pvdisk superblock unless `force`.
     pub fn format(path: &Path, extent_bytes: u64, force: bool) -> Result<Store> {
-        let dev = Dev::open(path, true)?;
+        let dev = Dev::open(path, true, false)?;
         let mut b = [0u8; BLOCK_SIZE];
         if dev.blocks() > 0 {
             dev.read_block(0, &mut b)?;
@@ -206,9 +206,17 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store, read-only unless `write`.
+    /// Opens an existing store, read-only unless `write`; fails at once if
+    /// another process has it locked.
     pub fn open(path: &Path, write: bool) -> Result<Store> {
-        let dev = Dev::open(path, write)?;
+        Store::open_wait(path, write, false)
+    }
+
+    /// Opens an existing store, read-only unless `write`, with a shared
+    /// (read) or exclusive (write) lock; if `wait`, waits for a busy store
+    /// instead of failing.
+    pub fn open_wait(path: &Path, write: bool, wait: bool) -> Result<Store> {
+        let dev = Dev::open(path, write, wait)?;
         let mut b = [0u8; BLOCK_SIZE];
         if dev.blocks() == 0 {
             return Err(Error::msg(format!(

@@ -233,3 +233,59 @@ fn import_export_cli() {
     let e = fails(1, &["export", &s, "nope", exp.to_str().unwrap()]);
     assert!(e.contains("no VDI or snapshot named 'nope'"), "{}", e);
 }
+
+#[test]
+fn busy_store_is_refused_or_waited_for() {
+    let dir = TempDir::new("cli-lock");
+    let s = store(&dir);
+    ok(&["create", &s, "v", "--size", "4M"]);
+    let f = std::fs::File::open(&s).unwrap();
+    f.lock().unwrap();
+    let e = fails(1, &["list", &s]);
+    assert!(
+        e.contains(&format!("another pvdisk command is using {}", s)),
+        "{}",
+        e
+    );
+    fails(1, &["snapshot", &s, "v"]);
+    f.unlock().unwrap();
+    f.lock_shared().unwrap();
+    // Readers share the store; a writer must wait for them.
+    ok(&["list", &s]);
+    let e = fails(1, &["snapshot", &s, "v"]);
+    assert!(e.contains("another pvdisk command is using"), "{}", e);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pvdisk"))
+        .args(["snapshot", &s, "v", "--wait"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "did not wait");
+    f.unlock().unwrap();
+    assert!(child.wait().unwrap().success());
+    assert!(ok(&["snaps", &s, "v"]).contains("v@1"));
+}
+
+#[test]
+fn concurrent_commands_do_not_corrupt_the_store() {
+    let dir = TempDir::new("cli-race");
+    let s = store(&dir);
+    ok(&["create", &s, "a", "--size", "4M"]);
+    ok(&["create", &s, "b", "--size", "4M"]);
+    let loops: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|v| {
+            let (s, v) = (s.clone(), v.to_string());
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    ok(&["snapshot", &s, &v, "--wait"]);
+                }
+            })
+        })
+        .collect();
+    for l in loops {
+        l.join().unwrap();
+    }
+    let out = ok(&["check", &s]);
+    assert!(out.contains("50 snapshots") && out.contains("clean"), "{}", out);
+}

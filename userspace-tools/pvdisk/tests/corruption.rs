@@ -145,6 +145,7 @@ fn writable_shared_block_is_corruption() {
         .unwrap()
         .set(i, make_ptr(ptr_block(p), false));
     s.flush().unwrap();
+    drop(s);
     let err = verdict(&path).unwrap_err();
     assert!(err.contains("writable from a live VDI"), "{}", err);
     assert!(err.contains(&format!("block {}", ptr_block(p))), "{}", err);
@@ -166,6 +167,7 @@ fn pointer_into_wrong_extent_kind_is_corruption() {
         .unwrap()
         .set(8, make_ptr(rec.root, false));
     s.flush().unwrap();
+    drop(s);
     let err = verdict(&path).unwrap_err();
     assert!(
         err.contains("data block pointer into metadata extent"),
@@ -185,6 +187,7 @@ fn reachable_block_marked_free_is_corruption() {
     assert_ne!(m.block, 0);
     s.free_now(m.block).unwrap();
     s.flush().unwrap();
+    drop(s);
     let err = verdict(&path).unwrap_err();
     assert!(
         err.contains(&format!(
@@ -203,13 +206,16 @@ fn leaks_are_reported_not_corruption() {
     let mut s = reopen(&path);
     let leaked = s.alloc(ExtentKind::Data).unwrap();
     s.flush().unwrap();
+    drop(s);
     let mut s = Store::open(&path, false).unwrap();
     let r = check(&mut s, &mut Progress::silent()).unwrap();
     assert!(r.clean());
     assert_eq!(r.leaks, vec![leaked]);
+    drop(s);
     let mut s = reopen(&path);
     let st = gc(&mut s, &mut Progress::silent()).unwrap();
     assert_eq!(st.freed, 1);
+    drop(s);
     let mut s = Store::open(&path, false).unwrap();
     let r = check(&mut s, &mut Progress::silent()).unwrap();
     assert!(r.clean() && r.leaks.is_empty());

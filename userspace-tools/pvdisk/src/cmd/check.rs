@@ -2,7 +2,7 @@
 
 //! `pvdisk check STORE`
 
-use super::{open_ro, Command, Outcome};
+use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::check::check;
 use pvdisk::format::BLOCK_SIZE;
@@ -16,7 +16,7 @@ pub const CMD: Command = Command {
         about: "Verify a store read-only; exit 1 on corruption (leaks are reported, exit 0).",
         positional: &["STORE"],
         optional: &[],
-        options: &[],
+        options: &[WAIT],
     },
     run,
 };

@@ -2,7 +2,7 @@
 
 //! `pvdisk create STORE NAME [--size SIZE] [--from SNAPSHOT]`
 
-use super::{open_rw, size_opt, Command, Failure, Outcome, FORCE};
+use super::{open_rw, size_opt, Command, Failure, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::units::fmt_size;
 
@@ -21,6 +21,7 @@ pub const CMD: Command = Command {
             ),
             ("from", true, "snapshot to clone (label or VDI@N)"),
             FORCE,
+            WAIT,
         ],
     },
     run,

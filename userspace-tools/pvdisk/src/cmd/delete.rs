@@ -2,7 +2,7 @@
 
 //! `pvdisk delete STORE VDI|SNAPSHOT`
 
-use super::{open_rw, Command, Outcome, FORCE};
+use super::{open_rw, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 
 pub const CMD: Command = Command {
@@ -12,7 +12,7 @@ pub const CMD: Command = Command {
         about: "Delete a VDI (and its snapshots) or one snapshot; gc reclaims the space.",
         positional: &["STORE", "VDI|SNAPSHOT"],
         optional: &[],
-        options: &[FORCE],
+        options: &[FORCE, WAIT],
     },
     run,
 };

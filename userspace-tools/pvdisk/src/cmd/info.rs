@@ -2,7 +2,7 @@
 
 //! `pvdisk info STORE`
 
-use super::{open_ro, Command, Outcome};
+use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::format::extent::ExtentKind;
 use pvdisk::format::BLOCK_SIZE;
@@ -15,7 +15,7 @@ pub const CMD: Command = Command {
         about: "Show the superblock, extents and space use.",
         positional: &["STORE"],
         optional: &[],
-        options: &[],
+        options: &[WAIT],
     },
     run,
 };

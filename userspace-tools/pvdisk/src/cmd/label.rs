@@ -2,7 +2,7 @@
 
 //! `pvdisk label STORE SNAPSHOT LABEL`
 
-use super::{open_rw, Command, Outcome, FORCE};
+use super::{open_rw, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 
 pub const CMD: Command = Command {
@@ -12,7 +12,7 @@ pub const CMD: Command = Command {
         about: "Set or change the label of a snapshot.",
         positional: &["STORE", "SNAPSHOT", "LABEL"],
         optional: &[],
-        options: &[FORCE],
+        options: &[FORCE, WAIT],
     },
     run,
 };

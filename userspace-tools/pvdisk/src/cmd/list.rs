@@ -2,7 +2,7 @@
 
 //! `pvdisk list STORE`
 
-use super::{open_ro, Command, Outcome};
+use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::snapshot::SnapRef;
 use pvdisk::units::fmt_size;
@@ -14,7 +14,7 @@ pub const CMD: Command = Command {
         about: "List the VDIs of a store.",
         positional: &["STORE"],
         optional: &[],
-        options: &[],
+        options: &[WAIT],
     },
     run,
 };

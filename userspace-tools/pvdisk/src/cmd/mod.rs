@@ -91,14 +91,26 @@ pub const FORCE: (&str, bool, &str) = (
     "act even though a driver holds the store (says what it overrides)",
 );
 
-/// Opens a store read-only.
+/// Option entry of every command that opens a store.
+pub const WAIT: (&str, bool, &str) = (
+    "wait",
+    false,
+    "wait for another pvdisk command using the store instead of failing",
+);
+
+/// Opens a store read-only, under a shared lock.
 pub fn open_ro(p: &Parsed) -> Result<Store, Failure> {
-    Ok(Store::open(Path::new(p.pos(0)), false)?)
+    Ok(Store::open_wait(
+        Path::new(p.pos(0)),
+        false,
+        p.flag("wait"),
+    )?)
 }
 
-/// Opens a store for an offline change, refusing it while held.
+/// Opens a store for an offline change, under an exclusive lock,
+/// refusing it while held.
 pub fn open_rw(p: &Parsed) -> Result<Store, Failure> {
-    let store = Store::open(Path::new(p.pos(0)), true)?;
+    let store = Store::open_wait(Path::new(p.pos(0)), true, p.flag("wait"))?;
     store.check_holds(p.flag("force"))?;
     Ok(store)
 }

@@ -2,7 +2,7 @@
 
 //! `pvdisk snaps STORE VDI`
 
-use super::{open_ro, Command, Outcome};
+use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::units::fmt_time;
 
@@ -13,7 +13,7 @@ pub const CMD: Command = Command {
         about: "List the snapshots of a VDI, oldest first.",
         positional: &["STORE", "VDI"],
         optional: &[],
-        options: &[],
+        options: &[WAIT],
     },
     run,
 };

@@ -4,7 +4,7 @@
 //! `pvdisk snapshot /dev/pvdiskN [--label LABEL]` (online, through the
 //! driver's ioctl).
 
-use super::{open_rw, Command, Failure, Outcome, FORCE};
+use super::{open_rw, Command, Failure, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::Error;
 
@@ -15,7 +15,7 @@ pub const CMD: Command = Command {
         about: "Take a snapshot of a VDI (three block writes).",
         positional: &["STORE"],
         optional: &["VDI"],
-        options: &[("label", true, "name the snapshot"), FORCE],
+        options: &[("label", true, "name the snapshot"), FORCE, WAIT],
     },
     run,
 };

@@ -2,7 +2,7 @@
 
 //! `pvdisk tree STORE [--dot]`
 
-use super::{open_ro, Command, Outcome};
+use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::tree::{forest, render_dot, render_text};
 
@@ -13,7 +13,10 @@ pub const CMD: Command = Command {
         about: "Show the forest of VDIs, snapshots and clones.",
         positional: &["STORE"],
         optional: &[],
-        options: &[("dot", false, "print a Graphviz digraph instead of text")],
+        options: &[
+            ("dot", false, "print a Graphviz digraph instead of text"),
+            WAIT,
+        ],
     },
     run,
 };
