@@ -13,8 +13,9 @@ use crate::error::{Error, Result};
 use crate::format::{Block, BLOCK_SIZE};
 use crate::progress::Progress;
 use crate::store::Store;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, FileTypeExt};
+use std::path::{Path, PathBuf};
 
 /// Blocks written between commits during an import.
 const COMMIT_EVERY: u64 = 16384;
@@ -88,6 +89,96 @@ pub fn import(
     store.flush()?;
     progress.finish();
     Ok(stats)
+}
+
+/// The destination of an export. A regular file is written under a
+/// temporary name beside it and renamed into place by [`Output::commit`],
+/// so a failed export leaves no half-written image and an existing image
+/// intact; a block device is written in place.
+#[derive(Debug)]
+pub struct Output {
+    file: File,
+    tmp: Option<(PathBuf, PathBuf)>,
+}
+
+impl Output {
+    /// Opens `path` for an export from `store`. Refuses the store itself
+    /// (same file or same block device, through any path) and an existing
+    /// regular file unless `force`.
+    pub fn create(store: &Store, path: &Path, force: bool) -> Result<Output> {
+        refuse_store_itself(store, path)?;
+        match std::fs::metadata(path) {
+            Ok(m) if m.file_type().is_block_device() => {
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| Error::io(path.display(), e))?;
+                return Ok(Output { file, tmp: None });
+            }
+            Ok(m) if !m.is_file() => {
+                bail!(
+                    "{}: is neither a regular file nor a block device",
+                    path.display()
+                )
+            }
+            Ok(_) if !force => bail!(
+                "{}: already exists (use --force to overwrite it)",
+                path.display()
+            ),
+            _ => {}
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| Error::msg(format!("{}: not a file name", path.display())))?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".pvdisk-{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(tmp.display(), e))?;
+        Ok(Output {
+            file,
+            tmp: Some((tmp, path.to_path_buf())),
+        })
+    }
+
+    /// The file to write.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Puts a complete image in place.
+    pub fn commit(mut self) -> Result<()> {
+        if let Some((tmp, path)) = self.tmp.take() {
+            if let Err(e) = std::fs::rename(&tmp, &path) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(Error::io(path.display(), e));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some((tmp, _)) = self.tmp.take() {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Refuses `path` if it is the store itself.
+pub fn refuse_store_itself(store: &Store, path: &Path) -> Result<()> {
+    if store.dev.is_same_file(path) {
+        bail!(
+            "{}: is the store itself; refusing to use it as an image",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Exports the tree at `root` (of `height`, `size` bytes) to `out`.

@@ -235,6 +235,39 @@ fn import_export_cli() {
 }
 
 #[test]
+fn export_refuses_its_own_store_and_existing_files() {
+    let dir = TempDir::new("cli-self");
+    let s = store(&dir);
+    ok(&["create", &s, "v", "--size", "4K"]);
+    let before = std::fs::metadata(&s).unwrap().len();
+    let e = fails(1, &["export", &s, "v", &s]);
+    assert!(e.contains("is the store itself"), "{}", e);
+    // Through a symbolic link too.
+    let link = dir.file("link.img");
+    std::os::unix::fs::symlink(&s, &link).unwrap();
+    let e = fails(1, &["export", &s, "v", link.to_str().unwrap()]);
+    assert!(e.contains("is the store itself"), "{}", e);
+    let e = fails(1, &["import", &s, "v", link.to_str().unwrap()]);
+    assert!(e.contains("is the store itself"), "{}", e);
+    assert_eq!(std::fs::metadata(&s).unwrap().len(), before);
+    assert!(ok(&["check", &s]).contains("clean"));
+    // An existing image is kept unless --force.
+    let out = dir.file("out.raw");
+    std::fs::write(&out, b"precious").unwrap();
+    let e = fails(1, &["export", &s, "v", out.to_str().unwrap()]);
+    assert!(e.contains("already exists (use --force"), "{}", e);
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    ok(&["export", &s, "v", out.to_str().unwrap(), "--force"]);
+    assert_eq!(std::fs::read(&out).unwrap(), vec![0u8; 4096]);
+    // No temporary file is left beside it.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "{:?}", names);
+}
+
+#[test]
 fn busy_store_is_refused_or_waited_for() {
     let dir = TempDir::new("cli-lock");
     let s = store(&dir);

@@ -2,12 +2,12 @@
 
 //! `pvdisk export STORE VDI|SNAPSHOT IMAGE`
 
-use super::{open_ro, Command, Outcome};
+use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
-use pvdisk::image::export;
+use pvdisk::image::{export, Output};
 use pvdisk::progress::Progress;
 use pvdisk::Error;
-use std::fs::OpenOptions;
+use std::path::Path;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -16,7 +16,10 @@ pub const CMD: Command = Command {
         about: "Write a VDI or snapshot out as a raw image (sparse where zero).",
         positional: &["STORE", "VDI|SNAPSHOT", "IMAGE"],
         optional: &[],
-        options: &[],
+        options: &[
+            ("force", false, "overwrite an existing image file"),
+            WAIT,
+        ],
     },
     run,
 };
@@ -36,20 +39,16 @@ fn run(p: &Parsed) -> Outcome {
             (store.snapshot_entry(s)?.root, store.vdi(s.slot)?)
         }
     };
-    let out = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(p.pos(2))
-        .map_err(|e| Error::io(p.pos(2), e))?;
+    let out = Output::create(&store, Path::new(p.pos(2)), p.flag("force"))?;
     let s = export(
         &mut store,
         root,
         rec.height,
         rec.size,
-        &out,
+        out.file(),
         &mut Progress::new("export"),
     )?;
+    out.commit()?;
     println!(
         "exported {} to {}: {} blocks, {} written",
         what,

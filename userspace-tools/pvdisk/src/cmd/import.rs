@@ -2,9 +2,9 @@
 
 //! `pvdisk import STORE VDI IMAGE`
 
-use super::{open_rw, Command, Outcome, FORCE};
+use super::{open_rw, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
-use pvdisk::image::import;
+use pvdisk::image::{import, refuse_store_itself};
 use pvdisk::progress::Progress;
 use pvdisk::Error;
 use std::fs::File;
@@ -16,7 +16,7 @@ pub const CMD: Command = Command {
         about: "Copy a raw image into a VDI (zero blocks are skipped).",
         positional: &["STORE", "VDI", "IMAGE"],
         optional: &[],
-        options: &[FORCE],
+        options: &[FORCE, WAIT],
     },
     run,
 };
@@ -24,6 +24,7 @@ pub const CMD: Command = Command {
 fn run(p: &Parsed) -> Outcome {
     let image = File::open(p.pos(2)).map_err(|e| Error::io(p.pos(2), e))?;
     let mut store = open_rw(p)?;
+    refuse_store_itself(&store, std::path::Path::new(p.pos(2)))?;
     let slot = store.find_vdi(p.pos(1))?;
     let s = import(&mut store, slot, &image, &mut Progress::new("import"))?;
     println!(
