@@ -11,7 +11,20 @@ use std::process::ExitCode;
 mod cmd;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = Vec::new();
+    for (i, a) in std::env::args_os().skip(1).enumerate() {
+        match a.into_string() {
+            Ok(s) => args.push(s),
+            Err(raw) => {
+                eprintln!(
+                    "pvdisk: argument {} ('{}') is not valid UTF-8; pvdisk takes only UTF-8 names and paths",
+                    i + 1,
+                    raw.to_string_lossy()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let Some(name) = args.first() else {
         eprint!("{}", cmd::overview());
         return ExitCode::from(2);

@@ -322,3 +322,19 @@ fn concurrent_commands_do_not_corrupt_the_store() {
     let out = ok(&["check", &s]);
     assert!(out.contains("50 snapshots") && out.contains("clean"), "{}", out);
 }
+
+#[test]
+fn non_utf8_argument_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let bad = std::ffi::OsStr::from_bytes(b"v\xff");
+    let o = Command::new(env!("CARGO_BIN_EXE_pvdisk"))
+        .arg("create")
+        .arg("s.img")
+        .arg(bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("argument 3") && e.contains("not valid UTF-8"), "{}", e);
+    assert_eq!(e.lines().count(), 1, "{}", e);
+}
