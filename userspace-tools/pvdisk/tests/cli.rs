@@ -129,15 +129,18 @@ fn lifecycle_and_messages() {
 }
 
 #[test]
-fn online_snapshot_not_built_yet() {
-    let e = fails(1, &["snapshot", "/dev/pvdisk0", "--label", "x"]);
-    assert!(
-        e.contains("not supported yet: the driver's snapshot ioctl is not built"),
-        "{}",
-        e
-    );
-    let e = fails(2, &["snapshot", "store.img"]);
+fn snapshot_without_vdi_is_decided_by_the_path_not_its_name() {
+    let dir = TempDir::new("cli-online");
+    // A store whose file name starts with "pvdisk" is still a store.
+    let p = dir.file("pvdisk.img");
+    sparse_file(&p, 8 << 20);
+    let s = p.to_str().unwrap();
+    ok(&["format", s, "--extent-size", "1M"]);
+    let e = fails(2, &["snapshot", s]);
     assert!(e.contains("missing VDI"), "{}", e);
+    let e = fails(1, &["snapshot", dir.file("pvdisk0").to_str().unwrap()]);
+    assert!(e.contains("No such file or directory"), "{}", e);
+    assert!(!e.contains("os error"), "{}", e);
 }
 
 #[test]
@@ -320,7 +323,11 @@ fn concurrent_commands_do_not_corrupt_the_store() {
         l.join().unwrap();
     }
     let out = ok(&["check", &s]);
-    assert!(out.contains("50 snapshots") && out.contains("clean"), "{}", out);
+    assert!(
+        out.contains("50 snapshots") && out.contains("clean"),
+        "{}",
+        out
+    );
 }
 
 #[test]
@@ -335,6 +342,10 @@ fn non_utf8_argument_is_a_usage_error() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("argument 3") && e.contains("not valid UTF-8"), "{}", e);
+    assert!(
+        e.contains("argument 3") && e.contains("not valid UTF-8"),
+        "{}",
+        e
+    );
     assert_eq!(e.lines().count(), 1, "{}", e);
 }

@@ -16,10 +16,7 @@ pub const CMD: Command = Command {
         about: "Write a VDI or snapshot out as a raw image (sparse where zero).",
         positional: &["STORE", "VDI|SNAPSHOT", "IMAGE"],
         optional: &[],
-        options: &[
-            ("force", false, "overwrite an existing image file"),
-            WAIT,
-        ],
+        options: &[("force", false, "overwrite an existing image file"), WAIT],
     },
     run,
 };
