@@ -114,13 +114,17 @@ impl Store {
             .ok_or_else(|| Error::msg("no such snapshot"))
     }
 
-    /// Finds a live snapshot by label.
+    /// Finds a live snapshot by label. A VDI whose snapshot log is
+    /// damaged is passed over (check reports it).
     pub fn find_label(&mut self, label: &str) -> Result<Option<SnapRef>> {
         if label.is_empty() {
             return Ok(None);
         }
         for (slot, _) in self.live_vdis() {
-            for (seq, e) in self.snapshots(slot)? {
+            let Ok(snaps) = self.snapshots(slot) else {
+                continue;
+            };
+            for (seq, e) in snaps {
                 if !e.is_deleted() && e.label() == label {
                     return Ok(Some(SnapRef { slot, seq }));
                 }

@@ -131,8 +131,12 @@ pub struct Store {
     pub id: StoreId,
     /// Catalogue entry of every extent.
     pub extents: Vec<ExtentEntry>,
-    /// VDI registry, by slot.
+    /// VDI registry, by slot. A slot that failed to decode reads as
+    /// empty here and is listed in `bad_slots`.
     pub vdis: Vec<VdiRecord>,
+    /// Registry slots whose block is damaged, with the reason: they cost
+    /// only their own VDI, are never reused, and make check fail.
+    pub bad_slots: Vec<(u32, String)>,
     cat_dirty: BTreeSet<u64>,
     bitmaps: BTreeMap<u32, ExtentBitmap>,
     vdi_dirty: BTreeSet<u32>,
@@ -189,6 +193,7 @@ impl Store {
             id,
             extents,
             vdis: vec![empty; sb.vdi_slots as usize],
+            bad_slots: Vec::new(),
             cat_dirty: (0..u64::from(sb.catalogue_blocks))
                 .map(|i| CATALOGUE_START + i)
                 .collect(),
@@ -275,9 +280,16 @@ impl Store {
         let mut raw = vec![0u8; sb.vdi_slots as usize * BLOCK_SIZE];
         dev.read_blocks(sb.registry_start(), &mut raw)?;
         let mut vdis = Vec::with_capacity(sb.vdi_slots as usize);
+        let mut bad_slots = Vec::new();
         for (slot, chunk) in raw.chunks_exact(BLOCK_SIZE).enumerate() {
             let blk: &Block = chunk.try_into().map_err(|_| Error::msg("short read"))?;
-            vdis.push(VdiRecord::decode(blk, id, sb.vdi_block(slot as u32))?);
+            match VdiRecord::decode(blk, id, sb.vdi_block(slot as u32)) {
+                Ok(r) => vdis.push(r),
+                Err(e) => {
+                    bad_slots.push((slot as u32, format!("{} (VDI slot {})", e, slot)));
+                    vdis.push(VdiRecord::default());
+                }
+            }
         }
         Ok(Store {
             dev,
@@ -285,6 +297,7 @@ impl Store {
             id,
             extents,
             vdis,
+            bad_slots,
             cat_dirty: BTreeSet::new(),
             bitmaps: BTreeMap::new(),
             vdi_dirty: BTreeSet::new(),

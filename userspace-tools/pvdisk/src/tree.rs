@@ -20,12 +20,13 @@ pub struct TreeVdi {
 }
 
 /// Builds the forest of live VDIs. Clones whose parent VDI is gone are
-/// roots of their own trees.
+/// roots of their own trees. A VDI whose snapshot log is damaged is shown
+/// without snapshots (check reports the damage).
 pub fn forest(store: &Store) -> Result<Vec<TreeVdi>> {
     let live = store.live_vdis();
     let mut snaps = std::collections::HashMap::new();
     for (slot, r) in &live {
-        snaps.insert(r.id, store.snapshots(*slot)?);
+        snaps.insert(r.id, store.snapshots(*slot).unwrap_or_default());
     }
     fn build(
         r: &VdiRecord,

@@ -69,9 +69,11 @@ impl Store {
     }
 
     fn free_slot(&self) -> Result<u32> {
+        let bad = |s: usize| self.bad_slots.iter().any(|(b, _)| *b as usize == s);
         self.vdis
             .iter()
-            .position(|r| r.is_empty())
+            .enumerate()
+            .position(|(s, r)| r.is_empty() && !bad(s))
             .map(|s| s as u32)
             .ok_or_else(|| {
                 Error::msg(format!(

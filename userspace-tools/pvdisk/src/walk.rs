@@ -101,6 +101,8 @@ impl Walk {
                 }
             }
         }
+        w.corrupt
+            .extend(store.bad_slots.iter().map(|(_, why)| why.clone()));
         let mut frontier: Vec<Frontier> = vec![Vec::new(); MAX_HEIGHT as usize + 1];
         for (slot, rec) in store.live_vdis() {
             w.vdis += 1;

@@ -290,3 +290,39 @@ fn block_from_another_store_is_refused() {
     }
     assert_eq!(verdict(&a), Ok(()));
 }
+
+/// A damaged registry slot or snapshot log costs its own VDI only: the
+/// other VDIs can still be listed, drawn, exported, snapshotted and
+/// cloned, new VDIs go elsewhere, and check reports every damaged block
+/// (gc refuses to sweep).
+#[test]
+fn damaged_record_costs_that_record_only() {
+    let dir = TempDir::new("damaged");
+    let path = populated(&dir);
+    let s = Store::open(&path, false).unwrap();
+    let used = s.vdis.iter().filter(|r| !r.is_empty()).count() as u32;
+    let empty_slot = s.sb.vdi_block(used + 2);
+    let b = s.find_vdi("b").unwrap();
+    let b_log = s.vdi(b).unwrap().snaplog;
+    drop(s);
+    flip(&path, empty_slot, 40, 1);
+    flip(&path, b_log, 60, 1);
+    let mut s = reopen(&path);
+    assert_eq!(s.bad_slots.len(), 1);
+    assert!(pvdisk::tree::forest(&s).is_ok());
+    let a = s.find_vdi("a").unwrap();
+    let mut out = [0u8; BLOCK_SIZE];
+    s.vdi_read(a, 0, &mut out).unwrap();
+    assert_eq!(out, pattern(1));
+    s.snapshot(a, "after").unwrap();
+    s.clone_snapshot(SnapRef { slot: a, seq: 1 }, "d", None)
+        .unwrap();
+    let e = s.create_vdi("e", 4096).unwrap();
+    assert_ne!(s.sb.vdi_block(e), empty_slot);
+    drop(s);
+    let err = verdict(&path).unwrap_err();
+    assert!(err.contains(&format!("block {}", empty_slot)), "{}", err);
+    assert!(err.contains(&format!("block {}", b_log)), "{}", err);
+    let mut s = reopen(&path);
+    assert!(gc(&mut s, &mut Progress::silent()).is_err());
+}

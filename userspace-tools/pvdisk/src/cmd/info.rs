@@ -76,6 +76,9 @@ fn run(p: &Parsed) -> Outcome {
         "VDIs:         {} live, {} deleted, {} slots",
         live, deleted, sb.vdi_slots
     );
+    for (_, why) in &store.bad_slots {
+        println!("damaged:      {}; run pvdisk check", why);
+    }
     let holds = store.holds();
     if holds.is_empty() {
         println!("holds:        none");
