@@ -46,6 +46,18 @@ impl Error {
         }
     }
 
+    /// The same kind of error with its sentence rewritten by `f`.
+    pub fn context(self, f: impl FnOnce(&str) -> String) -> Error {
+        match self {
+            Error::Io(s) => Error::Io(f(&s)),
+            Error::Corrupt(s) => Error::Corrupt(f(&s)),
+            Error::NotFound(s) => Error::NotFound(f(&s)),
+            Error::Busy(s) => Error::Busy(f(&s)),
+            Error::Refused(s) => Error::Refused(f(&s)),
+            Error::Usage(s) => Error::Usage(f(&s)),
+        }
+    }
+
     /// The sentence.
     pub fn text(&self) -> &str {
         match self {

@@ -2,93 +2,222 @@
 
 //! Raw images in and out of VDIs.
 //!
-//! `import` writes every non-zero block of the image into the VDI and skips
-//! zero blocks (a zero block over an already mapped one is written, so the
-//! VDI reads back exactly as the image). `export` writes only mapped,
-//! non-zero blocks into a regular file of the VDI's size, leaving holes
-//! elsewhere; to a block device it writes every block.
+//! `import` builds a new private tree for the VDI from the image alone and
+//! switches the VDI's root to it in one commit at the end: the VDI then
+//! reads back exactly as the image (blocks past its end read as zeros),
+//! and an import that fails half way leaves the VDI as it was (the blocks
+//! it wrote are leaks that gc reclaims). Only the image's data is read
+//! (`SEEK_DATA`/`SEEK_HOLE`) and all-zero blocks stay unmapped, so a
+//! sparse image imports in the time of its data and zeros cost no blocks.
+//! The old tree's private blocks are freed after the commit; blocks shared
+//! with snapshots stay theirs.
+//!
+//! `export` writes only mapped, non-zero blocks into a regular file of the
+//! VDI's size, leaving holes elsewhere; to a block device it writes every
+//! block.
 
 use crate::bail;
 use crate::error::{Error, Result};
-use crate::format::{Block, BLOCK_SIZE};
+use crate::format::extent::ExtentKind;
+use crate::format::radix::RadixNode;
+use crate::format::vdi::VdiRecord;
+use crate::format::BLOCK_SIZE;
 use crate::progress::Progress;
 use crate::store::Store;
+use crate::sys::data_ranges;
 use std::fs::{File, OpenOptions};
+use std::io::Read;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 
-/// Blocks written between commits during an import.
+/// Blocks written between flushes during an import (the new tree's nodes
+/// go to disk; nothing links to them until the final commit).
 const COMMIT_EVERY: u64 = 16384;
+/// Blocks read at a time.
+const CHUNK: usize = 256;
 
 /// Counts of an import or export.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ImageStats {
     /// Blocks of the image.
     pub blocks: u64,
-    /// Blocks written (non-zero, or zero over mapped data).
+    /// Blocks written (non-zero).
     pub written: u64,
+    /// Bytes of the image actually read (its data, not its holes).
+    pub read: u64,
 }
 
-/// Imports `image` into the VDI in `slot`.
+/// An import in progress: a new private tree for the VDI.
+struct Importer<'s> {
+    store: &'s mut Store,
+    slot: u32,
+    rec: VdiRecord,
+    root: u64,
+    stats: ImageStats,
+    since_flush: u64,
+}
+
+impl<'s> Importer<'s> {
+    fn new(store: &'s mut Store, slot: u32) -> Result<Self> {
+        let rec = store.vdi(slot)?;
+        let root = store.alloc(ExtentKind::Metadata)?;
+        store.insert_new_node(root, rec.height, RadixNode::default());
+        Ok(Importer {
+            store,
+            slot,
+            rec,
+            root,
+            stats: ImageStats::default(),
+            since_flush: 0,
+        })
+    }
+
+    /// Refuses an image of `len` bytes that does not fit the VDI.
+    fn check_len(&self, len: u64) -> Result<()> {
+        if len > self.rec.size {
+            bail!(
+                "image is {} bytes but VDI '{}' holds only {}",
+                len,
+                self.rec.name(),
+                self.rec.size
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes the non-zero blocks of `buf` (whole blocks, zero-padded) at
+    /// logical block `lba` of the new tree.
+    fn put(&mut self, lba: u64, buf: &[u8]) -> Result<()> {
+        self.stats.read += buf.len() as u64;
+        for (i, chunk) in buf.chunks(BLOCK_SIZE).enumerate() {
+            if chunk.iter().all(|&x| x == 0) {
+                continue;
+            }
+            let mut b = [0u8; BLOCK_SIZE];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.store
+                .write_lba(self.root, self.rec.height, lba + i as u64, &b)?;
+            self.stats.written += 1;
+            self.since_flush += 1;
+        }
+        if self.since_flush >= COMMIT_EVERY {
+            self.store.flush()?;
+            self.since_flush = 0;
+        }
+        Ok(())
+    }
+
+    /// Switches the VDI to the new tree (one commit) and frees the old
+    /// tree's private blocks after it.
+    fn finish(self, len: u64) -> Result<ImageStats> {
+        let mut rec = self.store.vdi(self.slot)?;
+        for b in self.store.private_blocks(rec.root, rec.height)? {
+            self.store.free_after_commit(b);
+        }
+        rec.root = self.root;
+        self.store.set_vdi(self.slot, rec);
+        self.store.flush()?;
+        Ok(ImageStats {
+            blocks: len.div_ceil(BLOCK_SIZE as u64),
+            ..self.stats
+        })
+    }
+}
+
+/// Says that an import stopped and left the VDI unchanged.
+fn stopped(e: Error, name: &str, done: u64) -> Error {
+    e.context(|s| {
+        format!(
+            "import stopped after {} of the image: {}; VDI '{}' is unchanged (gc reclaims the blocks written)",
+            crate::units::fmt_size(done),
+            s,
+            name
+        )
+    })
+}
+
+/// Imports the regular file or block device `image` into the VDI in
+/// `slot`, reading only its data ranges.
 pub fn import(
     store: &mut Store,
     slot: u32,
     image: &File,
     progress: &mut Progress,
 ) -> Result<ImageStats> {
-    let rec = store.vdi(slot)?;
-    let len = image.metadata().map_err(|e| Error::io("image", e))?.len();
-    let len = if len == 0 {
+    let meta = image.metadata().map_err(|e| Error::io("image", e))?;
+    let len = if meta.file_type().is_block_device() {
         // A block device reports 0: ask it for its end.
         use std::io::{Seek, SeekFrom};
         let mut f = image.try_clone().map_err(|e| Error::io("image", e))?;
         f.seek(SeekFrom::End(0))
             .map_err(|e| Error::io("image", e))?
     } else {
-        len
+        meta.len()
     };
-    if len > rec.size {
-        bail!(
-            "image is {} bytes but VDI '{}' holds only {}",
-            len,
-            rec.name(),
-            rec.size
-        );
-    }
-    let blocks = len.div_ceil(BLOCK_SIZE as u64);
-    let mut stats = ImageStats { blocks, written: 0 };
-    const CHUNK: u64 = 256;
-    let mut buf = vec![0u8; (CHUNK as usize) * BLOCK_SIZE];
-    let mut lba = 0u64;
-    let mut since_commit = 0u64;
-    while lba < blocks {
-        let n = CHUNK.min(blocks - lba);
-        let off = lba * BLOCK_SIZE as u64;
-        let want = ((len - off) as usize).min(n as usize * BLOCK_SIZE);
-        buf.fill(0);
-        image
-            .read_exact_at(&mut buf[..want], off)
-            .map_err(|e| Error::io(format_args!("image offset {}", off), e))?;
-        for (i, chunk) in buf.chunks_exact(BLOCK_SIZE).take(n as usize).enumerate() {
-            let b: &Block = chunk.try_into().map_err(|_| Error::msg("short chunk"))?;
-            let l = lba + i as u64;
-            if b.iter().all(|&x| x == 0) && store.lookup(rec.root, rec.height, l)?.block == 0 {
-                continue;
-            }
-            store.write_lba(rec.root, rec.height, l, b)?;
-            stats.written += 1;
-            since_commit += 1;
+    let mut imp = Importer::new(store, slot)?;
+    imp.check_len(len)?;
+    let name = imp.rec.name().to_string();
+    let ranges = data_ranges(image, len);
+    let mut buf = vec![0u8; CHUNK * BLOCK_SIZE];
+    for (start, end) in ranges {
+        // Whole blocks around the range.
+        let mut off = start - start % BLOCK_SIZE as u64;
+        while off < end {
+            let n = ((end - off) as usize).min(buf.len());
+            let want = &mut buf[..n];
+            image
+                .read_exact_at(want, off)
+                .map_err(|e| Error::io(format_args!("image offset {}", off), e))?;
+            imp.put(off / BLOCK_SIZE as u64, want)
+                .map_err(|e| stopped(e, &name, off))?;
+            off += n as u64;
+            progress.bytes(off, Some(len));
         }
-        if since_commit >= COMMIT_EVERY {
-            store.flush()?;
-            since_commit = 0;
-        }
-        lba += n;
-        progress.update(|| format!("{}/{} MiB", lba >> 8, blocks >> 8));
     }
-    store.flush()?;
+    let stats = imp.finish(len).map_err(|e| stopped(e, &name, len))?;
     progress.finish();
     Ok(stats)
+}
+
+/// Imports a stream (standard input) into the VDI in `slot`.
+pub fn import_stream(
+    store: &mut Store,
+    slot: u32,
+    input: &mut dyn Read,
+    progress: &mut Progress,
+) -> Result<ImageStats> {
+    let mut imp = Importer::new(store, slot)?;
+    let name = imp.rec.name().to_string();
+    let mut buf = vec![0u8; CHUNK * BLOCK_SIZE];
+    let mut len = 0u64;
+    loop {
+        let n = read_full(input, &mut buf).map_err(|e| Error::io("standard input", e))?;
+        if n == 0 {
+            break;
+        }
+        imp.check_len(len + n as u64)?;
+        imp.put(len / BLOCK_SIZE as u64, &buf[..n])
+            .map_err(|e| stopped(e, &name, len))?;
+        len += n as u64;
+        progress.bytes(len, None);
+    }
+    let stats = imp.finish(len).map_err(|e| stopped(e, &name, len))?;
+    progress.finish();
+    Ok(stats)
+}
+
+/// Reads until `buf` is full or the stream ends; the bytes read.
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
 }
 
 /// The destination of an export. A regular file is written under a
@@ -206,7 +335,10 @@ pub fn export(
         }
         Ok(())
     })?;
-    let mut stats = ImageStats { blocks, written: 0 };
+    let mut stats = ImageStats {
+        blocks,
+        ..ImageStats::default()
+    };
     let mut b = [0u8; BLOCK_SIZE];
     let zero = [0u8; BLOCK_SIZE];
     let mut next = 0u64;
@@ -218,7 +350,7 @@ pub fn export(
                 next += 1;
             }
         }
-        if store.kind_of(blk) != Some(crate::format::extent::ExtentKind::Data) {
+        if store.kind_of(blk) != Some(ExtentKind::Data) {
             bail!("block {}: data pointer outside a data extent", blk);
         }
         store.read_raw(blk, &mut b)?;

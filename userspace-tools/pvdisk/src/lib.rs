@@ -17,6 +17,7 @@ pub mod map;
 pub mod progress;
 pub mod snapshot;
 pub mod store;
+pub mod sys;
 pub mod tree;
 pub mod units;
 pub mod vdi;

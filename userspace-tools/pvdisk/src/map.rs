@@ -109,6 +109,29 @@ impl Store {
         }
     }
 
+    /// The blocks only the tree at `root` owns: the root itself and every
+    /// node and data block reached from it through writable links (a
+    /// read-only link leads to blocks shared with a snapshot).
+    pub fn private_blocks(&mut self, root: u64, height: u32) -> Result<Vec<u64>> {
+        let mut out = vec![root];
+        let mut level_nodes = vec![root];
+        for level in (1..=height).rev() {
+            let mut next = Vec::new();
+            for blk in level_nodes {
+                let node = self.node(blk, level)?;
+                next.extend(
+                    node.ptrs
+                        .iter()
+                        .filter(|&&p| ptr_block(p) != 0 && !ptr_is_ro(p))
+                        .map(|&p| ptr_block(p)),
+                );
+            }
+            out.extend_from_slice(&next);
+            level_nodes = if level > 1 { next } else { Vec::new() };
+        }
+        Ok(out)
+    }
+
     /// Calls `f(lba, data_block)` for every mapped block of the tree, in
     /// increasing `lba` order.
     pub fn for_each_mapped(

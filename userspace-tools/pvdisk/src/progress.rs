@@ -11,6 +11,7 @@ pub struct Progress {
     enabled: bool,
     what: &'static str,
     last: Instant,
+    start: Instant,
     shown: bool,
 }
 
@@ -21,6 +22,7 @@ impl Progress {
             enabled: std::io::stderr().is_terminal(),
             what,
             last: Instant::now(),
+            start: Instant::now(),
             shown: false,
         }
     }
@@ -31,6 +33,7 @@ impl Progress {
             enabled: false,
             what: "",
             last: Instant::now(),
+            start: Instant::now(),
             shown: false,
         }
     }
@@ -45,6 +48,26 @@ impl Progress {
         let mut e = std::io::stderr().lock();
         let _ = write!(e, "\r\x1b[K{}: {}", self.what, msg());
         let _ = e.flush();
+    }
+
+    /// Shows `done` bytes of `total` (if known) with the percentage and
+    /// the rate since the start.
+    pub fn bytes(&mut self, done: u64, total: Option<u64>) {
+        let start = self.start;
+        self.update(|| {
+            let secs = start.elapsed().as_secs().max(1);
+            let rate = crate::units::fmt_size(done / secs);
+            match total {
+                Some(t) if t > 0 => format!(
+                    "{} of {} ({}%), {}/s",
+                    crate::units::fmt_size(done),
+                    crate::units::fmt_size(t),
+                    done.saturating_mul(100) / t,
+                    rate
+                ),
+                _ => format!("{}, {}/s", crate::units::fmt_size(done), rate),
+            }
+        });
     }
 
     /// Clears the line.

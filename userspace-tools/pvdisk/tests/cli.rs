@@ -349,3 +349,34 @@ fn non_utf8_argument_is_a_usage_error() {
     );
     assert_eq!(e.lines().count(), 1, "{}", e);
 }
+
+#[test]
+fn import_from_standard_input() {
+    use std::io::Write;
+    let dir = TempDir::new("cli-stdin");
+    let s = store(&dir);
+    ok(&["create", &s, "v", "--size", "1M"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pvdisk"))
+        .args(["import", &s, "v", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut data = vec![0u8; 3 * 4096 + 10];
+    data[4096..8192].fill(7);
+    data[3 * 4096..].fill(9);
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("standard input") && out.contains("2 written"),
+        "{}",
+        out
+    );
+    let exp = dir.file("out.raw");
+    ok(&["export", &s, "v", exp.to_str().unwrap()]);
+    let got = std::fs::read(&exp).unwrap();
+    assert!(got[..data.len()] == data[..]);
+    assert!(got[data.len()..].iter().all(|&x| x == 0));
+}

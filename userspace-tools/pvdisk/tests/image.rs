@@ -131,3 +131,130 @@ fn image_larger_than_vdi_is_refused() {
     .unwrap_err();
     assert!(e.to_string().contains("holds only"), "{}", e);
 }
+
+fn import_file(
+    s: &mut pvdisk::Store,
+    slot: u32,
+    img: &std::path::Path,
+) -> pvdisk::Result<pvdisk::image::ImageStats> {
+    import(s, slot, &File::open(img).unwrap(), &mut Progress::silent())
+}
+
+fn read_vdi(s: &mut pvdisk::Store, slot: u32, lba: u64) -> [u8; BLOCK_SIZE] {
+    let mut b = [0u8; BLOCK_SIZE];
+    s.vdi_read(slot, lba, &mut b).unwrap();
+    b
+}
+
+/// Blocks marked allocated in metadata and data extents.
+fn allocated(s: &mut pvdisk::Store) -> u64 {
+    let r = pvdisk::check::check(s, &mut Progress::silent()).unwrap();
+    assert!(r.clean(), "{:?}", r.corrupt);
+    r.allocated
+}
+
+#[test]
+fn failed_import_leaves_the_vdi_as_it_was() {
+    let dir = TempDir::new("image-full");
+    // 8 extents of 1 MiB: room for about 5 MiB of data.
+    let (path, mut s) = new_store(&dir, 8);
+    let slot = s.create_vdi("v", 16 << 20).unwrap();
+    let small = dir.file("small.raw");
+    let f = File::create(&small).unwrap();
+    for lba in 0..8u64 {
+        f.write_all_at(&pattern(lba + 1), lba * 4096).unwrap();
+    }
+    drop(f);
+    import_file(&mut s, slot, &small).unwrap();
+    let big = dir.file("big.raw");
+    let f = File::create(&big).unwrap();
+    for lba in 0..(12 << 8) as u64 {
+        f.write_all_at(&pattern(lba + 100), lba * 4096).unwrap();
+    }
+    drop(f);
+    let e = import_file(&mut s, slot, &big).unwrap_err().to_string();
+    assert!(e.contains("store is full"), "{}", e);
+    assert!(e.contains("VDI 'v' is unchanged"), "{}", e);
+    drop(s);
+    let mut s = common::reopen(&path);
+    for lba in 0..8u64 {
+        assert!(
+            read_vdi(&mut s, slot, lba) == pattern(lba + 1),
+            "lba {}",
+            lba
+        );
+    }
+    assert!(read_vdi(&mut s, slot, 8).iter().all(|&x| x == 0));
+    let r = pvdisk::check::check(&mut s, &mut Progress::silent()).unwrap();
+    assert!(r.clean(), "{:?}", r.corrupt);
+}
+
+#[test]
+fn smaller_image_leaves_nothing_of_the_old_one() {
+    let dir = TempDir::new("image-smaller");
+    let (_, mut s) = new_store(&dir, 32);
+    let slot = s.create_vdi("v", 16 << 20).unwrap();
+    let first = dir.file("first.raw");
+    let f = File::create(&first).unwrap();
+    for lba in 0..(8 << 8) as u64 {
+        f.write_all_at(&pattern(lba + 1), lba * 4096).unwrap();
+    }
+    drop(f);
+    import_file(&mut s, slot, &first).unwrap();
+    let before = allocated(&mut s);
+    let second = dir.file("second.raw");
+    std::fs::write(&second, vec![0x5au8; 5000]).unwrap();
+    import_file(&mut s, slot, &second).unwrap();
+    let b0 = read_vdi(&mut s, slot, 0);
+    assert!(b0.iter().all(|&x| x == 0x5a));
+    let b1 = read_vdi(&mut s, slot, 1);
+    assert!(b1[..5000 - 4096].iter().all(|&x| x == 0x5a));
+    assert!(b1[5000 - 4096..].iter().all(|&x| x == 0));
+    for lba in 2..(8 << 8) as u64 {
+        assert!(
+            read_vdi(&mut s, slot, lba).iter().all(|&x| x == 0),
+            "block {} still holds the first image",
+            lba
+        );
+    }
+    // The first image's private blocks were freed.
+    let after = allocated(&mut s);
+    assert!(after < before / 10, "{} -> {}", before, after);
+}
+
+#[test]
+fn sparse_image_reads_only_its_data_and_zeros_cost_nothing() {
+    let dir = TempDir::new("image-sparse");
+    let (_, mut s) = new_store(&dir, 32);
+    let slot = s.create_vdi("v", 20 << 30).unwrap();
+    let img = dir.file("sparse.raw");
+    let f = File::create(&img).unwrap();
+    f.set_len(20 << 30).unwrap();
+    f.write_all_at(&pattern(7), 3 << 30).unwrap();
+    drop(f);
+    let t = std::time::Instant::now();
+    let st = import_file(&mut s, slot, &img).unwrap();
+    assert!(t.elapsed().as_secs() < 10, "{:?}", t.elapsed());
+    assert_eq!(st.written, 1);
+    assert!(st.read <= 1 << 20, "read {} bytes of holes", st.read);
+    assert!(read_vdi(&mut s, slot, (3 << 30) / 4096) == pattern(7));
+
+    // Zeros (real ones, not holes) over data shared with a snapshot:
+    // no block is allocated for them.
+    let v2 = s.create_vdi("w", 8 << 20).unwrap();
+    let data = dir.file("data.raw");
+    let f = File::create(&data).unwrap();
+    for lba in 0..(8 << 8) as u64 {
+        f.write_all_at(&pattern(lba + 1), lba * 4096).unwrap();
+    }
+    drop(f);
+    import_file(&mut s, v2, &data).unwrap();
+    s.snapshot(v2, "shared").unwrap();
+    let zeros = dir.file("zeros.raw");
+    std::fs::write(&zeros, vec![0u8; 8 << 20]).unwrap();
+    let before = allocated(&mut s);
+    let st = import_file(&mut s, v2, &zeros).unwrap();
+    assert_eq!(st.written, 0);
+    assert_eq!(allocated(&mut s), before);
+    assert!(read_vdi(&mut s, v2, 5).iter().all(|&x| x == 0));
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The tool's only foreign calls, for what std does not offer (there is
+//! no libc crate at runtime): `lseek` with `SEEK_DATA`/`SEEK_HOLE`, so that
+//! an import reads only the data of a sparse image. The online snapshot
+//! ioctl will live here too.
+
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+/// `SEEK_DATA` on Linux.
+const SEEK_DATA: i32 = 3;
+/// `SEEK_HOLE` on Linux.
+const SEEK_HOLE: i32 = 4;
+/// `ENXIO` on Linux: no data at or after the offset.
+const ENXIO: i32 = 6;
+
+extern "C" {
+    fn lseek(fd: i32, offset: i64, whence: i32) -> i64;
+}
+
+/// Where `lseek(fd, off, whence)` lands; `Ok(None)` for ENXIO (no more
+/// data), `Err` if the file system cannot tell.
+fn seek(f: &File, off: u64, whence: i32) -> std::io::Result<Option<u64>> {
+    let off = i64::try_from(off).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    // SAFETY: `lseek` only reads its integer arguments; the descriptor is
+    // owned by `f`, which is borrowed and so stays open for the call. It
+    // moves the file offset, which the tool never uses (it reads with
+    // pread).
+    let r = unsafe { lseek(f.as_raw_fd(), off, whence) };
+    if r >= 0 {
+        return Ok(Some(r as u64));
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(ENXIO) {
+        Ok(None)
+    } else {
+        Err(e)
+    }
+}
+
+/// The byte ranges of `f` (of `len` bytes) that may hold data, in order.
+/// A file system that cannot tell (or a device) gives one range over the
+/// whole length.
+pub fn data_ranges(f: &File, len: u64) -> Vec<(u64, u64)> {
+    let mut out = Vec::new();
+    let mut off = 0u64;
+    while off < len {
+        let start = match seek(f, off, SEEK_DATA) {
+            Ok(Some(s)) => s,
+            Ok(None) => break,
+            Err(_) => return vec![(0, len)],
+        };
+        if start >= len {
+            break;
+        }
+        let end = match seek(f, start, SEEK_HOLE) {
+            Ok(Some(e)) => e.min(len),
+            _ => len,
+        };
+        if end <= start {
+            return vec![(0, len)];
+        }
+        out.push((start, end));
+        off = end;
+    }
+    out
+}
