@@ -20,7 +20,7 @@ use crate::format::extent::ExtentKind;
 use crate::progress::Progress;
 use crate::store::Store;
 use crate::walk::Walk;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Result of a check.
 #[derive(Debug)]
@@ -59,6 +59,7 @@ pub fn check(store: &mut Store, progress: &mut Progress) -> Result<Report> {
             corrupt.push(format!("block {}: duplicate VDI name '{}'", nr, r.name()));
         }
     }
+    check_labels(store, &names, &mut corrupt);
     let mut walk = Walk::run(store, progress)?;
     corrupt.append(&mut walk.corrupt);
     let mut leaks = Vec::new();
@@ -93,4 +94,41 @@ pub fn check(store: &mut Store, progress: &mut Progress) -> Result<Report> {
         leaks,
         allocated,
     })
+}
+
+/// Labels of live snapshots are unique and distinct from live VDI names
+/// (`names`). A damaged log is skipped here: the walk reports it.
+fn check_labels(store: &Store, names: &HashSet<String>, corrupt: &mut Vec<String>) {
+    let mut labels: HashMap<String, String> = HashMap::new();
+    for (_, rec) in store.live_vdis() {
+        let Ok(log) = store.read_log(&rec) else {
+            continue;
+        };
+        for (nr, l) in log.iter().rev() {
+            for (i, e) in l.used().iter().enumerate() {
+                if e.is_deleted() || e.label().is_empty() {
+                    continue;
+                }
+                let me = format!("{}@{}", rec.name(), l.first_seq + i as u64);
+                if let Some(other) = labels.get(e.label()) {
+                    corrupt.push(format!(
+                        "block {}: snapshot {} has the label '{}' of snapshot {}",
+                        nr,
+                        me,
+                        e.label(),
+                        other
+                    ));
+                } else if names.contains(e.label()) {
+                    corrupt.push(format!(
+                        "block {}: snapshot {} is labelled '{}', the name of a VDI",
+                        nr,
+                        me,
+                        e.label()
+                    ));
+                } else {
+                    labels.insert(e.label().to_string(), me);
+                }
+            }
+        }
+    }
 }

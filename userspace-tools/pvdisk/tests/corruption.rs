@@ -326,3 +326,28 @@ fn damaged_record_costs_that_record_only() {
     let mut s = reopen(&path);
     assert!(gc(&mut s, &mut Progress::silent()).is_err());
 }
+
+#[test]
+fn duplicate_snapshot_label_is_corruption() {
+    let dir = TempDir::new("labels");
+    let path = populated(&dir);
+    let mut s = reopen(&path);
+    // b@1 is labelled "bee"; write the label "one" (a@1's) under it, and
+    // the name of VDI "c" under a@2, past the tool's own refusals.
+    let b = s.find_vdi("b").unwrap();
+    let a = s.find_vdi("a").unwrap();
+    let one = pvdisk::format::block::make_name("one").unwrap();
+    let c = pvdisk::format::block::make_name("c").unwrap();
+    s.update_snapshot(SnapRef { slot: b, seq: 1 }, &move |e| e.label = one)
+        .unwrap();
+    s.update_snapshot(SnapRef { slot: a, seq: 2 }, &move |e| e.label = c)
+        .unwrap();
+    drop(s);
+    let err = verdict(&path).unwrap_err();
+    assert!(err.contains("has the label 'one' of snapshot"), "{}", err);
+    assert!(
+        err.contains("a@2 is labelled 'c', the name of a VDI"),
+        "{}",
+        err
+    );
+}
