@@ -23,7 +23,7 @@ fn template() -> &'static Vec<u8> {
         let f = std::fs::File::create(&p).unwrap();
         f.set_len(8 << 20).unwrap();
         drop(f);
-        let mut s = Store::format(&p, 1 << 20, true).unwrap();
+        let mut s = Store::format(&p, Some(1 << 20), true).unwrap();
         s.set_durable(false);
         let v = s.create_vdi("v", 600 * 4096).unwrap();
         for lba in [0u64, 3, 511] {

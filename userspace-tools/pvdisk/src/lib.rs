@@ -15,6 +15,7 @@ pub mod gc;
 pub mod image;
 pub mod map;
 pub mod progress;
+pub mod signature;
 pub mod snapshot;
 pub mod store;
 pub mod sys;

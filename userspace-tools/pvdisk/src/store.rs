@@ -30,6 +30,7 @@ use crate::format::radix::RadixNode;
 use crate::format::superblock::{Superblock, CATALOGUE_START, SUPERBLOCK_MAGIC};
 use crate::format::vdi::VdiRecord;
 use crate::format::{block, Block, StoreId, BLOCK_SIZE};
+use crate::units::fmt_size;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -146,20 +147,27 @@ pub struct Store {
 }
 
 impl Store {
-    /// Writes a new, empty store on `path`. Refuses a device that already
-    /// holds a pvdisk superblock unless `force`.
-    pub fn format(path: &Path, extent_bytes: u64, force: bool) -> Result<Store> {
+    /// Writes a new, empty store on `path` with extents of `extent_bytes`
+    /// (by default scaled to the device, [`default_extent_bytes`]).
+    /// Refuses a device that already holds a pvdisk store, a file system,
+    /// a volume or a partition table unless `force`, and a device too
+    /// small to hold a VDI block.
+    pub fn format(path: &Path, extent_bytes: Option<u64>, force: bool) -> Result<Store> {
         let dev = Dev::open(path, true, false)?;
         let mut b = [0u8; BLOCK_SIZE];
-        if dev.blocks() > 0 {
-            dev.read_block(0, &mut b)?;
-            if block::block_magic(&b) == SUPERBLOCK_MAGIC && !force {
-                return Err(Error::msg(format!(
-                    "{}: already holds a pvdisk store (use --force to overwrite it)",
-                    path.display()
+        let bytes = dev.blocks() * BLOCK_SIZE as u64;
+        let mut head = vec![0u8; crate::signature::HEAD_BYTES.min(bytes as usize)];
+        dev.read_blocks(0, &mut head)?;
+        if let Some(what) = crate::signature::recognise(&head) {
+            if !force {
+                return Err(Error::Refused(format!(
+                    "{}: already holds {} (use --force to overwrite it)",
+                    path.display(),
+                    what
                 )));
             }
         }
+        let extent_bytes = extent_bytes.unwrap_or_else(|| default_extent_bytes(bytes));
         if !extent_bytes.is_multiple_of(BLOCK_SIZE as u64) {
             return Err(Error::msg(
                 "extent size must be a multiple of 4096 bytes".to_string(),
@@ -169,13 +177,22 @@ impl Store {
             .map_err(|_| Error::msg("extent size too large".to_string()))?;
         let sb = Superblock::new(dev.blocks(), extent_blocks, make_uuid(), now()).map_err(|e| {
             Error::msg(format!(
-                "{}: cannot format {} bytes with {}-byte extents: {}",
+                "{}: cannot format {} with {} extents: {}",
                 path.display(),
-                dev.blocks() * BLOCK_SIZE as u64,
-                extent_bytes,
+                fmt_size(bytes),
+                fmt_size(extent_bytes),
                 e
             ))
         })?;
+        if sb.extent_count < 3 {
+            return Err(Error::msg(format!(
+                "{}: {} holds only {} extents of {}, and a store needs three (system, metadata, data) to hold a VDI block; use a smaller --extent-size",
+                path.display(),
+                fmt_size(bytes),
+                sb.extent_count,
+                fmt_size(extent_bytes)
+            )));
+        }
         // Zap the old superblock first: a half-written format is not a store.
         dev.write_block(0, &[0u8; BLOCK_SIZE])?;
         dev.sync()?;
@@ -733,6 +750,17 @@ impl Store {
             .filter(|&e| self.extents[e as usize].kind == kind)
             .collect()
     }
+}
+
+/// The extent size `format` uses unless told: the largest power of two
+/// from 1 MiB to 1 GiB that cuts the device into at least 16 extents, so a
+/// small device does not spend most of itself on the system extent.
+pub fn default_extent_bytes(device_bytes: u64) -> u64 {
+    let mut e: u64 = 1 << 30;
+    while e > 1 << 20 && device_bytes / e < 16 {
+        e >>= 1;
+    }
+    e
 }
 
 /// A store identity from the clock and the process id (no randomness

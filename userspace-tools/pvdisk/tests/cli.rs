@@ -154,6 +154,12 @@ fn not_a_store_and_too_small() {
     assert!(e.contains("smaller than two extents"), "{}", e);
     let e = fails(1, &["format", p.to_str().unwrap(), "--extent-size", "64K"]);
     assert!(e.contains("extent smaller than 1 MiB"), "{}", e);
+    // Two extents cannot hold a VDI block (metadata and data extents).
+    let two = dir.file("two.img");
+    sparse_file(&two, 2 << 20);
+    let e = fails(1, &["format", two.to_str().unwrap()]);
+    assert!(e.contains("needs three (system, metadata, data)"), "{}", e);
+    assert_eq!(e.lines().count(), 1, "{}", e);
     let e = fails(1, &["info", dir.file("missing").to_str().unwrap()]);
     assert!(e.contains("No such file"), "{}", e);
 }
@@ -198,7 +204,9 @@ fn held_store_needs_force() {
     st.set_vdi(slot, rec);
     st.flush().unwrap();
     drop(st);
-    let e = fails(1, &["snapshot", &s, "v"]);
+    // --wait: a child spawned meanwhile by another test thread may still
+    // hold a copy of our descriptor, and so the lock, until it execs.
+    let e = fails(1, &["snapshot", &s, "v", "--wait"]);
     assert!(e.contains("VDI 'v' is attached by host 42"), "{}", e);
     assert!(e.contains("--force"), "{}", e);
     fails(1, &["gc", &s]);
@@ -379,4 +387,46 @@ fn import_from_standard_input() {
     let got = std::fs::read(&exp).unwrap();
     assert!(got[..data.len()] == data[..]);
     assert!(got[data.len()..].iter().all(|&x| x == 0));
+}
+
+#[test]
+fn small_devices_get_small_extents() {
+    let dir = TempDir::new("cli-small");
+    for (size, extent) in [(2u64 << 30, "128M"), (3 << 30, "128M"), (64 << 20, "4M")] {
+        let p = dir.file("s.img");
+        sparse_file(&p, size);
+        let s = p.to_str().unwrap();
+        let out = ok(&["format", s, "--force"]);
+        assert!(out.contains(&format!("extents of {}", extent)), "{}", out);
+        ok(&["create", s, "v", "--size", "8M"]);
+        let img = dir.file("one.raw");
+        std::fs::write(&img, vec![1u8; 4096]).unwrap();
+        assert!(ok(&["import", s, "v", img.to_str().unwrap()]).contains("1 written"));
+        std::fs::remove_file(&p).unwrap();
+    }
+}
+
+#[test]
+fn format_refuses_what_it_recognises_and_info_tells_the_size() {
+    let dir = TempDir::new("cli-sig");
+    let p = dir.file("fs.img");
+    sparse_file(&p, 65 << 20);
+    let s = p.to_str().unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&[0x53, 0xef], 1080).unwrap();
+    drop(f);
+    let e = fails(1, &["format", s, "--extent-size", "4M"]);
+    assert!(
+        e.contains("already holds an ext2/3/4 file system (use --force"),
+        "{}",
+        e
+    );
+    ok(&["format", s, "--extent-size", "4M", "--force"]);
+    let info = ok(&["info", s]);
+    assert!(
+        info.contains("size:         65M (16640 blocks of 4K), 64M of it in extents"),
+        "{}",
+        info
+    );
 }

@@ -4,7 +4,6 @@
 
 use super::{size_opt, Command, Outcome};
 use pvdisk::args::{Parsed, Spec};
-use pvdisk::format::superblock::DEFAULT_EXTENT_BLOCKS;
 use pvdisk::format::BLOCK_SIZE;
 use pvdisk::units::fmt_size;
 use pvdisk::Store;
@@ -18,16 +17,23 @@ pub const CMD: Command = Command {
         positional: &["STORE"],
         optional: &[],
         options: &[
-            ("extent-size", true, "extent size (default 1G, at least 1M)"),
-            ("force", false, "overwrite an existing pvdisk store"),
+            (
+                "extent-size",
+                true,
+                "extent size (default: scaled to the device, 1M to 1G)",
+            ),
+            (
+                "force",
+                false,
+                "overwrite a device holding a store, a file system or a partition table",
+            ),
         ],
     },
     run,
 };
 
 fn run(p: &Parsed) -> Outcome {
-    let extent =
-        size_opt(p, "extent-size")?.unwrap_or(u64::from(DEFAULT_EXTENT_BLOCKS) * BLOCK_SIZE as u64);
+    let extent = size_opt(p, "extent-size")?;
     let store = Store::format(Path::new(p.pos(0)), extent, p.flag("force"))?;
     let sb = &store.sb;
     println!(

@@ -32,9 +32,10 @@ fn run(p: &Parsed) -> Outcome {
     println!("uuid:         {}", uuid);
     println!("created:      {} UTC", fmt_time(sb.created));
     println!(
-        "size:         {} ({} blocks of 4K)",
-        fmt_size(sb.store_bytes()),
-        sb.total_blocks
+        "size:         {} ({} blocks of 4K), {} of it in extents",
+        fmt_size(sb.total_blocks * BLOCK_SIZE as u64),
+        sb.total_blocks,
+        fmt_size(sb.store_bytes())
     );
     println!(
         "extents:      {} of {}",

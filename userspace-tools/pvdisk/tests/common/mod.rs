@@ -49,7 +49,7 @@ pub fn sparse_file(path: &Path, bytes: u64) {
 pub fn new_store(dir: &TempDir, mib: u64) -> (PathBuf, Store) {
     let p = dir.file("store.img");
     sparse_file(&p, mib << 20);
-    let mut s = Store::format(&p, 1 << 20, false).unwrap();
+    let mut s = Store::format(&p, Some(1 << 20), false).unwrap();
     s.set_durable(false);
     (p, s)
 }
