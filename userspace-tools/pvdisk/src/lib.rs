@@ -14,6 +14,7 @@ pub mod error;
 pub mod gc;
 pub mod image;
 pub mod map;
+pub mod names;
 pub mod progress;
 pub mod signature;
 pub mod snapshot;

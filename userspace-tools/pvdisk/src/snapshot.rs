@@ -14,7 +14,7 @@ use crate::bail;
 use crate::error::{Error, Result};
 use crate::format::block::make_name;
 use crate::format::extent::ExtentKind;
-use crate::format::snaplog::{SnapEntry, SnapLogBlock, LABEL_LEN, SNAP_DELETED};
+use crate::format::snaplog::{SnapEntry, SnapLogBlock, SNAP_DELETED};
 use crate::format::vdi::VdiRecord;
 use crate::format::BLOCK_SIZE;
 use crate::store::{now, Store};
@@ -26,21 +26,6 @@ pub struct SnapRef {
     pub slot: u32,
     /// Number in the VDI's snapshot log.
     pub seq: u64,
-}
-
-/// Checks a snapshot label: up to 40 bytes, no '@', no control chars or
-/// whitespace.
-pub fn check_label(label: &str) -> Result<()> {
-    if label.len() > LABEL_LEN {
-        bail!("label '{}' is longer than {} bytes", label, LABEL_LEN);
-    }
-    if label.contains('@') || label.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        bail!(
-            "label '{}' must not contain '@', spaces or control characters",
-            label
-        );
-    }
-    Ok(())
 }
 
 impl Store {
@@ -111,68 +96,12 @@ impl Store {
             .into_iter()
             .find(|(n, _)| *n == s.seq)
             .map(|(_, e)| e)
-            .ok_or_else(|| Error::msg("no such snapshot"))
-    }
-
-    /// Finds a live snapshot by label. A VDI whose snapshot log is
-    /// damaged is passed over (check reports it).
-    pub fn find_label(&mut self, label: &str) -> Result<Option<SnapRef>> {
-        if label.is_empty() {
-            return Ok(None);
-        }
-        for (slot, _) in self.live_vdis() {
-            let Ok(snaps) = self.snapshots(slot) else {
-                continue;
-            };
-            for (seq, e) in snaps {
-                if !e.is_deleted() && e.label() == label {
-                    return Ok(Some(SnapRef { slot, seq }));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Resolves `VDI@N` or a label to a live snapshot.
-    pub fn resolve_snapshot(&mut self, spec: &str) -> Result<SnapRef> {
-        let s = if let Some((name, n)) = spec.rsplit_once('@') {
-            let slot = self.find_vdi(name)?;
-            let seq: u64 = n
-                .parse()
-                .map_err(|_| Error::msg(format!("'{}': snapshot number is not a number", spec)))?;
-            SnapRef { slot, seq }
-        } else {
-            self.find_label(spec)?
-                .ok_or_else(|| Error::msg(format!("no snapshot labelled '{}'", spec)))?
-        };
-        let e = self
-            .snapshot_entry(s)
-            .map_err(|_| Error::msg(format!("no snapshot '{}'", spec)))?;
-        if e.is_deleted() {
-            bail!("snapshot '{}' is deleted", spec);
-        }
-        Ok(s)
-    }
-
-    /// `VDI@N` name of a snapshot.
-    pub fn snap_name(&self, s: SnapRef) -> String {
-        let name = self
-            .vdis
-            .get(s.slot as usize)
-            .map(|r| r.name().to_string())
-            .unwrap_or_default();
-        format!("{}@{}", name, s.seq)
+            .ok_or_else(|| Error::NotFound(format!("no snapshot {}", self.snap_name(s))))
     }
 
     /// Takes a snapshot of the VDI in `slot`; returns its number.
     pub fn snapshot(&mut self, slot: u32, label: &str) -> Result<u64> {
-        check_label(label)?;
-        if self.find_label(label)?.is_some() {
-            bail!("a snapshot labelled '{}' already exists", label);
-        }
-        if !label.is_empty() && self.live_vdis().iter().any(|(_, r)| r.name() == label) {
-            bail!("'{}' is already a VDI name", label);
-        }
+        self.check_new_label(label, None)?;
         self.flush()?;
         let mut rec = self.vdi(slot)?;
         let log = self.read_log(&rec)?;
@@ -253,15 +182,7 @@ impl Store {
 
     /// Sets or replaces a snapshot's label.
     pub fn label_snapshot(&mut self, s: SnapRef, label: &str) -> Result<()> {
-        check_label(label)?;
-        if let Some(other) = self.find_label(label)? {
-            if other != s {
-                bail!("a snapshot labelled '{}' already exists", label);
-            }
-        }
-        if self.live_vdis().iter().any(|(_, r)| r.name() == label) {
-            bail!("'{}' is already a VDI name", label);
-        }
+        self.check_new_label(label, Some(s))?;
         let field = make_name(label).ok_or_else(|| Error::msg("bad label"))?;
         self.update_snapshot(s, &move |e| e.label = field)
     }

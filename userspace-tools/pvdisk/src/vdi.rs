@@ -7,28 +7,9 @@ use crate::error::{Error, Result};
 use crate::format::block::make_name;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{capacity_blocks, height_for, RadixNode};
-use crate::format::vdi::{VdiRecord, VDI_DELETED, VDI_NAME_LEN};
+use crate::format::vdi::{VdiRecord, VDI_DELETED};
 use crate::format::{Block, BLOCK_SIZE};
 use crate::store::{now, Store};
-
-/// Checks a VDI name: 1..=64 bytes, no '@' (it names snapshots), no
-/// control characters or whitespace.
-pub fn check_vdi_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > VDI_NAME_LEN {
-        bail!(
-            "VDI name '{}' must be 1 to {} bytes long",
-            name,
-            VDI_NAME_LEN
-        );
-    }
-    if name.contains('@') || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        bail!(
-            "VDI name '{}' must not contain '@', spaces or control characters",
-            name
-        );
-    }
-    Ok(())
-}
 
 impl Store {
     /// Slots and records of VDIs that exist and are not deleted.
@@ -39,15 +20,6 @@ impl Store {
             .filter(|(_, r)| !r.is_empty() && !r.is_deleted())
             .map(|(i, r)| (i as u32, *r))
             .collect()
-    }
-
-    /// The slot of the live VDI called `name`.
-    pub fn find_vdi(&self, name: &str) -> Result<u32> {
-        self.live_vdis()
-            .into_iter()
-            .find(|(_, r)| r.name() == name)
-            .map(|(s, _)| s)
-            .ok_or_else(|| Error::msg(format!("no VDI named '{}'", name)))
     }
 
     /// The live VDI with id `id`, if any.
@@ -83,21 +55,9 @@ impl Store {
             })
     }
 
-    /// Refuses a name already used by a live VDI or a snapshot label.
-    pub fn check_new_name(&mut self, name: &str) -> Result<()> {
-        check_vdi_name(name)?;
-        if self.live_vdis().iter().any(|(_, r)| r.name() == name) {
-            bail!("a VDI named '{}' already exists", name);
-        }
-        if self.find_label(name)?.is_some() {
-            bail!("'{}' is already a snapshot label", name);
-        }
-        Ok(())
-    }
-
     /// Creates an empty VDI of `size` bytes (a multiple of 4096).
     pub fn create_vdi(&mut self, name: &str, size: u64) -> Result<u32> {
-        self.check_new_name(name)?;
+        self.check_new_vdi_name(name)?;
         if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
             bail!("VDI size must be a positive multiple of 4096 bytes");
         }
@@ -116,7 +76,7 @@ impl Store {
         parent: u64,
         parent_seq: u64,
     ) -> Result<u32> {
-        self.check_new_name(name)?;
+        self.check_new_vdi_name(name)?;
         if size == 0
             || !size.is_multiple_of(BLOCK_SIZE as u64)
             || size / BLOCK_SIZE as u64 > capacity_blocks(height)

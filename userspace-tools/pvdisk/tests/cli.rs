@@ -430,3 +430,18 @@ fn format_refuses_what_it_recognises_and_info_tells_the_size() {
         info
     );
 }
+
+#[test]
+fn names_follow_one_rule() {
+    let dir = TempDir::new("cli-names");
+    let s = store(&dir);
+    for bad in ["a/b", "..", "it's", "a b", "x@1", "a\u{200b}b"] {
+        let e = fails(2, &["create", &s, bad, "--size", "4K"]);
+        assert!(e.contains("VDI name"), "{}: {}", bad, e);
+    }
+    let e = fails(2, &["create", &s, "--size", "4K", "--", "-x"]);
+    assert!(e.contains("must not start with '-'"), "{}", e);
+    ok(&["create", &s, "web-1.img_v+2", "--size", "4K"]);
+    let e = fails(2, &["snapshot", &s, "web-1.img_v+2", "--label", "a/b"]);
+    assert!(e.contains("label 'a/b'"), "{}", e);
+}

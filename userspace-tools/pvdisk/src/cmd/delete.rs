@@ -4,6 +4,7 @@
 
 use super::{open_rw, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
+use pvdisk::names::Named;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -20,24 +21,22 @@ pub const CMD: Command = Command {
 fn run(p: &Parsed) -> Outcome {
     let mut store = open_rw(p)?;
     let target = p.pos(1);
-    if !target.contains('@') {
-        if let Ok(slot) = store.find_vdi(target) {
+    match store.resolve(target)? {
+        Named::Vdi(slot) => {
             store.delete_vdi(slot)?;
             println!(
                 "deleted VDI '{}'; run 'pvdisk gc' to reclaim its blocks",
                 target
             );
-            return Ok(0);
+        }
+        Named::Snapshot(s) => {
+            let name = store.snap_name(s);
+            store.delete_snapshot(s)?;
+            println!(
+                "deleted snapshot {}; run 'pvdisk gc' to reclaim its blocks",
+                name
+            );
         }
     }
-    let s = store
-        .resolve_snapshot(target)
-        .map_err(|_| pvdisk::Error::msg(format!("no VDI or snapshot named '{}'", target)))?;
-    let name = store.snap_name(s);
-    store.delete_snapshot(s)?;
-    println!(
-        "deleted snapshot {}; run 'pvdisk gc' to reclaim its blocks",
-        name
-    );
     Ok(0)
 }

@@ -5,8 +5,8 @@
 use super::{open_ro, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::image::{export, Output};
+use pvdisk::names::Named;
 use pvdisk::progress::Progress;
-use pvdisk::Error;
 use std::path::Path;
 
 pub const CMD: Command = Command {
@@ -24,17 +24,12 @@ pub const CMD: Command = Command {
 fn run(p: &Parsed) -> Outcome {
     let mut store = open_ro(p)?;
     let what = p.pos(1);
-    let (root, rec) = match (what.contains('@'), store.find_vdi(what)) {
-        (false, Ok(slot)) => {
+    let (root, rec) = match store.resolve(what)? {
+        Named::Vdi(slot) => {
             let r = store.vdi(slot)?;
             (r.root, r)
         }
-        _ => {
-            let s = store
-                .resolve_snapshot(what)
-                .map_err(|_| Error::msg(format!("no VDI or snapshot named '{}'", what)))?;
-            (store.snapshot_entry(s)?.root, store.vdi(s.slot)?)
-        }
+        Named::Snapshot(s) => (store.snapshot_entry(s)?.root, store.vdi(s.slot)?),
     };
     let out = Output::create(&store, Path::new(p.pos(2)), p.flag("force"))?;
     let s = export(
