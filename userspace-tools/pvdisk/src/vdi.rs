@@ -6,7 +6,7 @@ use crate::bail;
 use crate::error::{Error, Result};
 use crate::format::block::make_name;
 use crate::format::extent::ExtentKind;
-use crate::format::radix::{capacity_blocks, height_for, RadixNode};
+use crate::format::radix::{capacity_blocks, height_for, make_ptr, RadixNode};
 use crate::format::vdi::{VdiRecord, VDI_DELETED};
 use crate::format::{Block, BLOCK_SIZE};
 use crate::store::{now, Store};
@@ -150,5 +150,97 @@ impl Store {
             bail!("VDI '{}': block {} is beyond its size", rec.name(), lba);
         }
         self.read_lba(rec.root, rec.height, lba, out)
+    }
+
+    /// Renames the VDI in `slot`.
+    pub fn rename_vdi(&mut self, slot: u32, name: &str) -> Result<()> {
+        let mut rec = self.vdi(slot)?;
+        if rec.name() == name {
+            return Ok(());
+        }
+        self.check_new_vdi_name(name)?;
+        rec.name = make_name(name).ok_or_else(|| Error::msg("bad name"))?;
+        self.set_vdi(slot, rec);
+        self.flush()
+    }
+
+    /// What deleting the VDI in `slot` takes with it: its live snapshots
+    /// (by name) and the live clones made from them, which stay but lose
+    /// their parent.
+    pub fn delete_consequences(&self, slot: u32) -> Result<(Vec<String>, Vec<String>)> {
+        let rec = self.vdi(slot)?;
+        let snaps = self
+            .snapshots(slot)?
+            .into_iter()
+            .filter(|(_, e)| !e.is_deleted())
+            .map(|(seq, e)| match e.label() {
+                "" => format!("{}@{}", rec.name(), seq),
+                l => format!("{}@{} '{}'", rec.name(), seq, l),
+            })
+            .collect();
+        let clones = self
+            .live_vdis()
+            .into_iter()
+            .filter(|(_, r)| r.parent == rec.id)
+            .map(|(_, r)| r.name().to_string())
+            .collect();
+        Ok((snaps, clones))
+    }
+
+    /// Changes the size of the VDI in `slot`. Growing past what the tree's
+    /// height covers adds a level on top (only without snapshots, whose
+    /// roots keep the old height). Shrinking needs `force` and nothing
+    /// mapped past the new end.
+    pub fn resize_vdi(&mut self, slot: u32, size: u64, force: bool) -> Result<()> {
+        let mut rec = self.vdi(slot)?;
+        if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
+            bail!("VDI size must be a positive multiple of 4096 bytes");
+        }
+        let blocks = size / BLOCK_SIZE as u64;
+        if size < rec.size {
+            if !force {
+                bail!(
+                    "shrinking VDI '{}' from {} to {} drops its end; use --force (refused anyway while anything is mapped there)",
+                    rec.name(),
+                    crate::units::fmt_size(rec.size),
+                    crate::units::fmt_size(size)
+                );
+            }
+            let mut last = None;
+            self.for_each_mapped(rec.root, rec.height, &mut |lba, _| {
+                last = Some(lba);
+                Ok(())
+            })?;
+            if let Some(lba) = last.filter(|&l| l >= blocks) {
+                bail!(
+                    "VDI '{}' has data mapped at {} past the new end {}; refusing to shrink",
+                    rec.name(),
+                    crate::units::fmt_size(lba * BLOCK_SIZE as u64),
+                    crate::units::fmt_size(size)
+                );
+            }
+        }
+        let height = height_for(blocks)
+            .ok_or_else(|| Error::msg(format!("VDI size {} is too large", size)))?;
+        if height > rec.height {
+            if rec.snap_count > 0 {
+                bail!(
+                    "growing VDI '{}' to {} needs a taller tree, which its snapshots' roots cannot follow; clone it first",
+                    rec.name(),
+                    crate::units::fmt_size(size)
+                );
+            }
+            for level in rec.height + 1..=height {
+                let mut top = RadixNode::default();
+                top.set(0, make_ptr(rec.root, false));
+                let nb = self.alloc(ExtentKind::Metadata)?;
+                self.insert_new_node(nb, level, top);
+                rec.root = nb;
+            }
+            rec.height = height;
+        }
+        rec.size = size;
+        self.set_vdi(slot, rec);
+        self.flush()
     }
 }

@@ -63,8 +63,8 @@ fn usage_errors_exit_2() {
 #[test]
 fn every_subcommand_has_help() {
     for c in [
-        "format", "info", "list", "create", "delete", "snapshot", "snaps", "label", "tree",
-        "import", "export", "check", "gc",
+        "format", "info", "list", "create", "delete", "snapshot", "snaps", "label", "rename",
+        "resize", "tree", "import", "export", "check", "gc",
     ] {
         let out = ok(&[c, "--help"]);
         assert!(out.contains(&format!("Usage: pvdisk {}", c)), "{}", out);
@@ -444,4 +444,53 @@ fn names_follow_one_rule() {
     ok(&["create", &s, "web-1.img_v+2", "--size", "4K"]);
     let e = fails(2, &["snapshot", &s, "web-1.img_v+2", "--label", "a/b"]);
     assert!(e.contains("label 'a/b'"), "{}", e);
+}
+
+#[test]
+fn rename_resize_and_delete_with_force() {
+    let dir = TempDir::new("cli-admin");
+    let s = store(&dir);
+    ok(&["create", &s, "golden", "--size", "1M"]);
+    let img = dir.file("one.raw");
+    std::fs::write(&img, vec![3u8; 8192]).unwrap();
+    ok(&["import", &s, "golden", img.to_str().unwrap()]);
+    ok(&["snapshot", &s, "golden", "--label", "base"]);
+    ok(&["create", &s, "vm1", "--from", "base"]);
+    // rename a VDI, then a snapshot's label; names stay one namespace.
+    ok(&["rename", &s, "golden", "gold"]);
+    ok(&["rename", &s, "base", "gold-base"]);
+    let e = fails(1, &["rename", &s, "gold", "vm1"]);
+    assert!(e.contains("a VDI named 'vm1' already exists"), "{}", e);
+    let e = fails(1, &["rename", &s, "vm1", "gold-base"]);
+    assert!(e.contains("a snapshot labelled 'gold-base'"), "{}", e);
+    assert!(ok(&["snaps", &s, "gold"]).contains("gold@1"));
+    assert!(ok(&["list", &s]).contains("gold@1"));
+    // resize: grow (also past the tree's height), shrink only with --force
+    // and only while nothing is mapped past the new end.
+    ok(&["resize", &s, "vm1", "4M"]);
+    let e = fails(1, &["resize", &s, "vm1", "4K"]);
+    assert!(e.contains("use --force"), "{}", e);
+    let e = fails(1, &["resize", &s, "vm1", "4K", "--force"]);
+    assert!(e.contains("mapped at 4K past the new end"), "{}", e);
+    ok(&["resize", &s, "vm1", "8K", "--force"]);
+    ok(&["create", &s, "small", "--size", "4K"]);
+    ok(&["resize", &s, "small", "1G"]);
+    let e = fails(1, &["resize", &s, "gold", "1G"]);
+    assert!(e.contains("taller tree"), "{}", e);
+    let e = fails(2, &["resize", &s, "gold", "12Q"]);
+    assert!(e.contains("bad size"), "{}", e);
+    // delete says what else goes.
+    let e = fails(1, &["delete", &s, "gold"]);
+    assert!(
+        e.contains("its snapshots gold@1 'gold-base' go with it")
+            && e.contains("its clones vm1 stay but lose their parent")
+            && e.contains("--force"),
+        "{}",
+        e
+    );
+    ok(&["delete", &s, "gold", "--force"]);
+    let exp = dir.file("vm1.raw");
+    ok(&["export", &s, "vm1", exp.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&exp).unwrap(), vec![3u8; 8192]);
+    assert!(ok(&["check", &s]).contains("clean"));
 }

@@ -2,9 +2,10 @@
 
 //! `pvdisk delete STORE VDI|SNAPSHOT`
 
-use super::{open_rw, Command, Outcome, FORCE, WAIT};
+use super::{open_rw, Command, Failure, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::names::Named;
+use pvdisk::Error;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -13,7 +14,14 @@ pub const CMD: Command = Command {
         about: "Delete a VDI (and its snapshots) or one snapshot; gc reclaims the space.",
         positional: &["STORE", "VDI|SNAPSHOT"],
         optional: &[],
-        options: &[FORCE, WAIT],
+        options: &[
+            (
+                "force",
+                false,
+                "delete a VDI with its snapshots; also act even though a driver holds the store",
+            ),
+            WAIT,
+        ],
     },
     run,
 };
@@ -23,7 +31,28 @@ fn run(p: &Parsed) -> Outcome {
     let target = p.pos(1);
     match store.resolve(target)? {
         Named::Vdi(slot) => {
+            let (snaps, clones) = store.delete_consequences(slot)?;
+            let mut also = Vec::new();
+            if !snaps.is_empty() {
+                also.push(format!("its snapshots {} go with it", snaps.join(", ")));
+            }
+            if !clones.is_empty() {
+                also.push(format!(
+                    "its clones {} stay but lose their parent",
+                    clones.join(", ")
+                ));
+            }
+            if !also.is_empty() && !p.flag("force") {
+                return Err(Failure::Op(Error::msg(format!(
+                    "VDI '{}' is not alone: {}; use --force to delete it",
+                    target,
+                    also.join("; ")
+                ))));
+            }
             store.delete_vdi(slot)?;
+            if !also.is_empty() {
+                println!("{}", also.join("; "));
+            }
             println!(
                 "deleted VDI '{}'; run 'pvdisk gc' to reclaim its blocks",
                 target

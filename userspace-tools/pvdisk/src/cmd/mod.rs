@@ -18,6 +18,8 @@ mod import;
 mod info;
 mod label;
 mod list;
+mod rename;
+mod resize;
 mod snaps;
 mod snapshot;
 mod tree;
@@ -54,6 +56,8 @@ const COMMANDS: &[Command] = &[
     snapshot::CMD,
     snaps::CMD,
     label::CMD,
+    rename::CMD,
+    resize::CMD,
     tree::CMD,
     import::CMD,
     export::CMD,
