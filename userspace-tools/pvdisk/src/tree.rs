@@ -6,6 +6,7 @@
 use crate::error::Result;
 use crate::format::snaplog::SnapEntry;
 use crate::format::vdi::VdiRecord;
+use crate::json::Json;
 use crate::store::Store;
 use crate::units::{fmt_size, fmt_time};
 use std::fmt::Write;
@@ -111,6 +112,40 @@ fn text_vdi(s: &mut String, v: &TreeVdi, prefix: &str, branch: Option<bool>) {
             text_vdi(s, kid, &kid_prefix, Some(j + 1 == k));
         }
     }
+}
+
+/// The forest as JSON: an array of VDIs, each
+/// `{"name","id","size","snapshots":[{"name","number","time","label",
+/// "deleted","clones":[VDI...]}]}`.
+pub fn render_json(forest: &[TreeVdi]) -> String {
+    fn vdi(v: &TreeVdi) -> Json {
+        let snaps = v
+            .snaps
+            .iter()
+            .map(|(seq, e, kids)| {
+                Json::Obj(vec![
+                    ("name", Json::str(format!("{}@{}", v.rec.name(), seq))),
+                    ("number", Json::Num(*seq)),
+                    ("time", Json::Num(e.timestamp)),
+                    (
+                        "label",
+                        Json::opt_str((!e.label().is_empty()).then(|| e.label())),
+                    ),
+                    ("deleted", Json::Bool(e.is_deleted())),
+                    ("clones", Json::Arr(kids.iter().map(vdi).collect())),
+                ])
+            })
+            .collect();
+        Json::Obj(vec![
+            ("name", Json::str(v.rec.name())),
+            ("id", Json::Num(v.rec.id)),
+            ("size", Json::Num(v.rec.size)),
+            ("snapshots", Json::Arr(snaps)),
+        ])
+    }
+    let mut s = Json::Arr(forest.iter().map(vdi).collect()).render();
+    s.push('\n');
+    s
 }
 
 fn dot_escape(s: &str) -> String {

@@ -494,3 +494,81 @@ fn rename_resize_and_delete_with_force() {
     assert_eq!(std::fs::read(&exp).unwrap(), vec![3u8; 8192]);
     assert!(ok(&["check", &s]).contains("clean"));
 }
+
+#[test]
+fn json_outputs_parse_and_match_the_text() {
+    use common::json::parse;
+    let dir = TempDir::new("cli-json");
+    let s = store(&dir);
+    ok(&["create", &s, "golden", "--size", "8M"]);
+    let img = dir.file("in.raw");
+    std::fs::write(&img, vec![1u8; 10 * 4096]).unwrap();
+    ok(&["import", &s, "golden", img.to_str().unwrap()]);
+    ok(&["snapshot", &s, "golden", "--label", "base"]);
+    ok(&["create", &s, "vm1", "--from", "base"]);
+    std::fs::write(&img, vec![2u8; 3 * 4096]).unwrap();
+    ok(&["import", &s, "vm1", img.to_str().unwrap()]);
+
+    let list = parse(&ok(&["list", &s, "--json"])).unwrap();
+    let text = ok(&["list", &s, "--bytes"]);
+    let vdis = list.get("vdis").arr();
+    assert_eq!(vdis.len(), 2);
+    for v in vdis {
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(v.get("name").str()))
+            .unwrap();
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        for (i, key) in [(2, "size"), (3, "mapped"), (4, "exclusive")] {
+            assert_eq!(cols[i], (v.get(key).num() as u64).to_string(), "{}", line);
+        }
+    }
+    let golden = &vdis[0];
+    assert_eq!(golden.get("mapped").num() as u64, 10 * 4096);
+    // Its data is shared with vm1? No: vm1's import replaced its tree, so
+    // deleting golden (with its snapshot) would free its 10 data blocks.
+    assert!(golden.get("exclusive").num() as u64 >= 10 * 4096);
+    assert_eq!(vdis[1].get("parent").str(), "golden@1");
+
+    let info = parse(&ok(&["info", &s, "--json"])).unwrap();
+    let text = ok(&["info", &s, "--bytes"]);
+    let used = info.get("data").get("used").num() as u64;
+    assert_eq!(used, 13 * 4096);
+    assert!(
+        text.contains(&format!("data:         {} used", used)),
+        "{}",
+        text
+    );
+    assert_eq!(info.get("vdis").get("live").num(), 2.0);
+    assert!(info.get("overcommit").num() > 0.0);
+
+    let snaps = parse(&ok(&["snaps", &s, "golden", "--json"])).unwrap();
+    assert_eq!(snaps.arr()[0].get("label").str(), "base");
+    assert_eq!(snaps.arr()[0].get("snapshot").str(), "golden@1");
+
+    let tree = parse(&ok(&["tree", &s, "--json"])).unwrap();
+    let clone = &tree.arr()[0].get("snapshots").arr()[0].get("clones").arr()[0];
+    assert_eq!(clone.get("name").str(), "vm1");
+}
+
+#[test]
+fn low_space_is_warned_about() {
+    let dir = TempDir::new("cli-full");
+    let p = dir.file("s.img");
+    sparse_file(&p, 16 << 20);
+    let s = p.to_str().unwrap();
+    ok(&["format", s, "--extent-size", "1M"]);
+    ok(&["create", s, "v", "--size", "16M"]);
+    // 14 data extents hold 14 x 255 blocks; fill all but 10 of them.
+    let img = dir.file("in.raw");
+    std::fs::write(&img, vec![1u8; (14 * 255 - 10) * 4096]).unwrap();
+    ok(&["import", s, "v", img.to_str().unwrap()]);
+    let info = ok(&["info", s]);
+    assert!(
+        info.contains("warning:") && info.contains("% full"),
+        "{}",
+        info
+    );
+    let o = pvdisk(&["list", s]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("% full"));
+}

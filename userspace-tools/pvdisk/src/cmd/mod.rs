@@ -102,6 +102,26 @@ pub const WAIT: (&str, bool, &str) = (
     "wait for another pvdisk command using the store instead of failing",
 );
 
+/// Option entry of the commands that can print JSON.
+pub const JSON: (&str, bool, &str) = (
+    "json",
+    false,
+    "print JSON (schema in Documentation/tool.rst)",
+);
+
+/// Option entry of the commands that print sizes.
+pub const BYTES: (&str, bool, &str) = ("bytes", false, "print sizes as exact byte counts");
+
+/// A size as the user asked for it: human (`20G`) or, with `--bytes`,
+/// exact.
+pub fn size_text(p: &Parsed, bytes: u64) -> String {
+    if p.flag("bytes") {
+        bytes.to_string()
+    } else {
+        pvdisk::units::fmt_size(bytes)
+    }
+}
+
 /// Opens a store read-only, under a shared lock.
 pub fn open_ro(p: &Parsed) -> Result<Store, Failure> {
     Ok(Store::open_wait(

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod json;
+
 use pvdisk::format::{Block, BLOCK_SIZE};
 use pvdisk::Store;
 use std::path::{Path, PathBuf};
