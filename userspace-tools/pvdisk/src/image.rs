@@ -137,8 +137,22 @@ fn stopped(e: Error, name: &str, done: u64) -> Error {
 }
 
 /// Imports the regular file or block device `image` into the VDI in
-/// `slot`, reading only its data ranges.
+/// `slot`, reading only its data ranges. On failure the store's
+/// uncommitted state is thrown away ([`Store::abort`]).
 pub fn import(
+    store: &mut Store,
+    slot: u32,
+    image: &File,
+    progress: &mut Progress,
+) -> Result<ImageStats> {
+    let r = import_file(store, slot, image, progress);
+    if r.is_err() {
+        store.abort()?;
+    }
+    r
+}
+
+fn import_file(
     store: &mut Store,
     slot: u32,
     image: &File,
@@ -179,8 +193,22 @@ pub fn import(
     Ok(stats)
 }
 
-/// Imports a stream (standard input) into the VDI in `slot`.
+/// Imports a stream (standard input) into the VDI in `slot`; on failure
+/// as [`import`].
 pub fn import_stream(
+    store: &mut Store,
+    slot: u32,
+    input: &mut dyn Read,
+    progress: &mut Progress,
+) -> Result<ImageStats> {
+    let r = import_reader(store, slot, input, progress);
+    if r.is_err() {
+        store.abort()?;
+    }
+    r
+}
+
+fn import_reader(
     store: &mut Store,
     slot: u32,
     input: &mut dyn Read,

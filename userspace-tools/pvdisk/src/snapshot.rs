@@ -102,7 +102,12 @@ impl Store {
     /// Takes a snapshot of the VDI in `slot`; returns its number.
     pub fn snapshot(&mut self, slot: u32, label: &str) -> Result<u64> {
         self.check_new_label(label, None)?;
+        // Writes made before the snapshot belong in it: commit them first.
         self.flush()?;
+        self.transact(|st| st.snapshot_steps(slot, label))
+    }
+
+    fn snapshot_steps(&mut self, slot: u32, label: &str) -> Result<u64> {
         let mut rec = self.vdi(slot)?;
         let log = self.read_log(&rec)?;
         let seq = rec.snap_count + 1;
@@ -137,7 +142,6 @@ impl Store {
         rec.snaplog = log_nr;
         rec.snap_count = seq;
         self.set_vdi(slot, rec);
-        self.flush()?;
         Ok(seq)
     }
 
@@ -145,6 +149,10 @@ impl Store {
     /// down to the one holding it, then rewriting the VDI record.
     pub fn update_snapshot(&mut self, s: SnapRef, f: &dyn Fn(&mut SnapEntry)) -> Result<()> {
         self.flush()?;
+        self.transact(|st| st.update_snapshot_steps(s, f))
+    }
+
+    fn update_snapshot_steps(&mut self, s: SnapRef, f: &dyn Fn(&mut SnapEntry)) -> Result<()> {
         let mut rec = self.vdi(s.slot)?;
         let log = self.read_log(&rec)?;
         let Some(pos) = log
@@ -172,19 +180,26 @@ impl Store {
         }
         rec.snaplog = prev;
         self.set_vdi(s.slot, rec);
-        self.flush()
+        Ok(())
     }
 
-    /// Marks a snapshot deleted; GC reclaims what only it referenced.
+    /// Marks a snapshot deleted; GC reclaims what only it referenced. May
+    /// use the metadata reserve: it is how a full store gets space back.
     pub fn delete_snapshot(&mut self, s: SnapRef) -> Result<()> {
-        self.update_snapshot(s, &|e| e.flags |= SNAP_DELETED)
+        let old = self.set_use_reserve(true);
+        let r = self.update_snapshot(s, &|e| e.flags |= SNAP_DELETED);
+        self.set_use_reserve(old);
+        r
     }
 
     /// Sets or replaces a snapshot's label.
     pub fn label_snapshot(&mut self, s: SnapRef, label: &str) -> Result<()> {
         self.check_new_label(label, Some(s))?;
         let field = make_name(label).ok_or_else(|| Error::msg("bad label"))?;
-        self.update_snapshot(s, &move |e| e.label = field)
+        let old = self.set_use_reserve(true);
+        let r = self.update_snapshot(s, &move |e| e.label = field);
+        self.set_use_reserve(old);
+        r
     }
 
     /// Creates a writable clone of snapshot `s` called `name`.

@@ -118,6 +118,11 @@ struct CachedNode {
     state: NodeState,
 }
 
+/// Metadata blocks that only operations freeing space may allocate, so
+/// that a store whose metadata is full can still delete or relabel a
+/// snapshot (a copied log block or two) and then gc.
+pub const METADATA_RESERVE: u64 = 16;
+
 /// Clean nodes kept in the cache before it is trimmed.
 const NODE_CACHE_MAX: usize = 16384;
 
@@ -144,6 +149,7 @@ pub struct Store {
     nodes: HashMap<u64, CachedNode>,
     pending_free: Vec<u64>,
     durable: bool,
+    use_reserve: bool,
 }
 
 impl Store {
@@ -219,6 +225,7 @@ impl Store {
             nodes: HashMap::new(),
             pending_free: Vec::new(),
             durable: true,
+            use_reserve: false,
         };
         store.write_catalogue()?;
         store.dev.sync()?;
@@ -269,45 +276,7 @@ impl Store {
                 sb.ro_compat
             )));
         }
-        let mut extents = Vec::with_capacity(sb.extent_count as usize);
-        for i in 0..u64::from(sb.catalogue_blocks) {
-            let nr = CATALOGUE_START + i;
-            dev.read_block(nr, &mut b)?;
-            let cat = CatalogueBlock::decode(&b, id, nr)?;
-            extents.extend_from_slice(&cat.entries);
-        }
-        extents.truncate(sb.extent_count as usize);
-        if extents.first().map(|e| e.kind) != Some(ExtentKind::System) {
-            return Err(Error::msg(format!(
-                "block {}: extent 0 is not the system extent",
-                CATALOGUE_START
-            )));
-        }
-        if let Some(i) = extents
-            .iter()
-            .skip(1)
-            .position(|e| e.kind == ExtentKind::System)
-        {
-            return Err(Error::msg(format!(
-                "block {}: extent {} claims to be a system extent",
-                sb.catalogue_pos(i as u32 + 1).0,
-                i + 1
-            )));
-        }
-        let mut raw = vec![0u8; sb.vdi_slots as usize * BLOCK_SIZE];
-        dev.read_blocks(sb.registry_start(), &mut raw)?;
-        let mut vdis = Vec::with_capacity(sb.vdi_slots as usize);
-        let mut bad_slots = Vec::new();
-        for (slot, chunk) in raw.chunks_exact(BLOCK_SIZE).enumerate() {
-            let blk: &Block = chunk.try_into().map_err(|_| Error::msg("short read"))?;
-            match VdiRecord::decode(blk, id, sb.vdi_block(slot as u32)) {
-                Ok(r) => vdis.push(r),
-                Err(e) => {
-                    bad_slots.push((slot as u32, format!("{} (VDI slot {})", e, slot)));
-                    vdis.push(VdiRecord::default());
-                }
-            }
-        }
+        let (extents, vdis, bad_slots) = read_tables(&dev, &sb)?;
         Ok(Store {
             dev,
             sb,
@@ -321,6 +290,7 @@ impl Store {
             nodes: HashMap::new(),
             pending_free: Vec::new(),
             durable: true,
+            use_reserve: false,
         })
     }
 
@@ -461,6 +431,35 @@ impl Store {
     /// Allocates a block from an extent of `kind` (metadata or data),
     /// claiming a free extent when the existing ones are full.
     pub fn alloc(&mut self, kind: ExtentKind) -> Result<u64> {
+        if kind == ExtentKind::Metadata && !self.use_reserve {
+            if self.meta_headroom()? <= METADATA_RESERVE {
+                return Err(Error::msg(
+                    "store is full: no free metadata block outside the reserve kept for delete, label and gc",
+                ));
+            }
+        }
+        self.alloc_from(kind)
+    }
+
+    /// Metadata blocks still allocatable: free blocks of metadata extents
+    /// plus the usable blocks of free extents.
+    fn meta_headroom(&mut self) -> Result<u64> {
+        let usable = u64::from(self.sb.usable_blocks_per_extent());
+        let mut n = 0;
+        for e in self.extents_of(ExtentKind::Metadata) {
+            n += u64::from(self.sb.extent_blocks - self.bitmap(e)?.used);
+        }
+        Ok(n + usable * self.extents_of(ExtentKind::Free).len() as u64)
+    }
+
+    /// Lets the allocator use the metadata reserve (operations that free
+    /// space: deleting or relabelling a snapshot) or not; returns the old
+    /// setting.
+    pub fn set_use_reserve(&mut self, on: bool) -> bool {
+        std::mem::replace(&mut self.use_reserve, on)
+    }
+
+    fn alloc_from(&mut self, kind: ExtentKind) -> Result<u64> {
         let eb = self.sb.extent_blocks;
         let candidates: Vec<u32> = (0..self.sb.extent_count)
             .filter(|&e| self.extents[e as usize].kind == kind)
@@ -494,11 +493,21 @@ impl Store {
                 kind.name()
             )));
         };
+        if kind == ExtentKind::Data {
+            // The last free extents stay available to metadata while the
+            // metadata extents are down to the reserve.
+            let usable = u64::from(self.sb.usable_blocks_per_extent());
+            if self.meta_headroom()? < METADATA_RESERVE + usable {
+                return Err(Error::msg(
+                    "store is full: no free data block, and the last free extent is kept for metadata",
+                ));
+            }
+        }
         self.extents[e as usize].kind = kind;
         self.cat_dirty.insert(self.sb.catalogue_pos(e).0);
         let bm = ExtentBitmap::fresh(&self.sb, e);
         self.bitmaps.insert(e, bm);
-        self.alloc(kind)
+        self.alloc_from(kind)
     }
 
     /// Frees `block` once the current transaction has committed.
@@ -734,6 +743,34 @@ impl Store {
         Ok(())
     }
 
+    /// Runs `f` as one transaction: committed by [`Store::flush`] if it
+    /// succeeds, thrown away if it (or the commit) fails, so that a failed
+    /// operation leaves nothing half-done for the next commit to write.
+    pub fn transact<T>(&mut self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        let r = f(self).and_then(|v| self.flush().map(|()| v));
+        if r.is_err() {
+            self.abort()?;
+        }
+        r
+    }
+
+    /// Forgets every change not yet committed: pending frees, new and
+    /// changed nodes, bitmaps, catalogue and registry go back to what the
+    /// disk holds. Blocks already written for the transaction are
+    /// unreachable (leaks for gc).
+    pub fn abort(&mut self) -> Result<()> {
+        self.pending_free.clear();
+        self.nodes.retain(|_, c| c.state == NodeState::Clean);
+        self.bitmaps.clear();
+        self.cat_dirty.clear();
+        self.vdi_dirty.clear();
+        let (extents, vdis, bad_slots) = read_tables(&self.dev, &self.sb)?;
+        self.extents = extents;
+        self.vdis = vdis;
+        self.bad_slots = bad_slots;
+        Ok(())
+    }
+
     /// Writes a block that is not a radix node (data, snapshot log) now.
     pub fn write_raw(&mut self, nr: u64, b: &Block) -> Result<()> {
         self.dev.write_block(nr, b)
@@ -750,6 +787,56 @@ impl Store {
             .filter(|&e| self.extents[e as usize].kind == kind)
             .collect()
     }
+}
+
+/// The catalogue and the registry as on disk: extent entries, VDI records
+/// by slot, and the slots that failed to decode.
+type Tables = (Vec<ExtentEntry>, Vec<VdiRecord>, Vec<(u32, String)>);
+
+/// Reads the catalogue and the registry of the store `sb` describes.
+fn read_tables(dev: &Dev, sb: &Superblock) -> Result<Tables> {
+    let id = sb.store_id();
+    let mut b = [0u8; BLOCK_SIZE];
+    let mut extents = Vec::with_capacity(sb.extent_count as usize);
+    for i in 0..u64::from(sb.catalogue_blocks) {
+        let nr = CATALOGUE_START + i;
+        dev.read_block(nr, &mut b)?;
+        let cat = CatalogueBlock::decode(&b, id, nr)?;
+        extents.extend_from_slice(&cat.entries);
+    }
+    extents.truncate(sb.extent_count as usize);
+    if extents.first().map(|e| e.kind) != Some(ExtentKind::System) {
+        return Err(Error::msg(format!(
+            "block {}: extent 0 is not the system extent",
+            CATALOGUE_START
+        )));
+    }
+    if let Some(i) = extents
+        .iter()
+        .skip(1)
+        .position(|e| e.kind == ExtentKind::System)
+    {
+        return Err(Error::msg(format!(
+            "block {}: extent {} claims to be a system extent",
+            sb.catalogue_pos(i as u32 + 1).0,
+            i + 1
+        )));
+    }
+    let mut raw = vec![0u8; sb.vdi_slots as usize * BLOCK_SIZE];
+    dev.read_blocks(sb.registry_start(), &mut raw)?;
+    let mut vdis = Vec::with_capacity(sb.vdi_slots as usize);
+    let mut bad_slots = Vec::new();
+    for (slot, chunk) in raw.chunks_exact(BLOCK_SIZE).enumerate() {
+        let blk: &Block = chunk.try_into().map_err(|_| Error::msg("short read"))?;
+        match VdiRecord::decode(blk, id, sb.vdi_block(slot as u32)) {
+            Ok(r) => vdis.push(r),
+            Err(e) => {
+                bad_slots.push((slot as u32, format!("{} (VDI slot {})", e, slot)));
+                vdis.push(VdiRecord::default());
+            }
+        }
+    }
+    Ok((extents, vdis, bad_slots))
 }
 
 /// The extent size `format` uses unless told: the largest power of two

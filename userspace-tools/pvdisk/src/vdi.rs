@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::format::block::make_name;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{capacity_blocks, height_for, make_ptr, RadixNode};
-use crate::format::vdi::{VdiRecord, VDI_DELETED};
+use crate::format::vdi::{VdiRecord, VDI_DELETED, VDI_NAME_LEN};
 use crate::format::{Block, BLOCK_SIZE};
 use crate::store::{now, Store};
 
@@ -102,6 +102,18 @@ impl Store {
         parent_seq: u64,
     ) -> Result<u32> {
         let name = make_name(name).ok_or_else(|| Error::msg("bad name"))?;
+        self.transact(|st| st.add_vdi_steps(name, size, height, root, parent, parent_seq))
+    }
+
+    fn add_vdi_steps(
+        &mut self,
+        name: [u8; VDI_NAME_LEN],
+        size: u64,
+        height: u32,
+        root: RadixNode,
+        parent: u64,
+        parent_seq: u64,
+    ) -> Result<u32> {
         let slot = self.free_slot()?;
         let root_block = self.alloc(ExtentKind::Metadata)?;
         self.insert_new_node(root_block, height, root);
@@ -117,7 +129,6 @@ impl Store {
             ..VdiRecord::default()
         };
         self.set_vdi(slot, rec);
-        self.flush()?;
         Ok(slot)
     }
 
@@ -125,8 +136,10 @@ impl Store {
     pub fn delete_vdi(&mut self, slot: u32) -> Result<()> {
         let mut rec = self.vdi(slot)?;
         rec.flags |= VDI_DELETED;
-        self.set_vdi(slot, rec);
-        self.flush()
+        self.transact(|st| {
+            st.set_vdi(slot, rec);
+            Ok(())
+        })
     }
 
     /// Writes one block of a VDI (durable at the next flush).
@@ -160,8 +173,10 @@ impl Store {
         }
         self.check_new_vdi_name(name)?;
         rec.name = make_name(name).ok_or_else(|| Error::msg("bad name"))?;
-        self.set_vdi(slot, rec);
-        self.flush()
+        self.transact(|st| {
+            st.set_vdi(slot, rec);
+            Ok(())
+        })
     }
 
     /// What deleting the VDI in `slot` takes with it: its live snapshots
@@ -192,7 +207,7 @@ impl Store {
     /// roots keep the old height). Shrinking needs `force` and nothing
     /// mapped past the new end.
     pub fn resize_vdi(&mut self, slot: u32, size: u64, force: bool) -> Result<()> {
-        let mut rec = self.vdi(slot)?;
+        let rec = self.vdi(slot)?;
         if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
             bail!("VDI size must be a positive multiple of 4096 bytes");
         }
@@ -222,6 +237,16 @@ impl Store {
         }
         let height = height_for(blocks)
             .ok_or_else(|| Error::msg(format!("VDI size {} is too large", size)))?;
+        self.transact(|st| st.resize_steps(slot, rec, size, height))
+    }
+
+    fn resize_steps(
+        &mut self,
+        slot: u32,
+        mut rec: VdiRecord,
+        size: u64,
+        height: u32,
+    ) -> Result<()> {
         if height > rec.height {
             if rec.snap_count > 0 {
                 bail!(
@@ -241,6 +266,6 @@ impl Store {
         }
         rec.size = size;
         self.set_vdi(slot, rec);
-        self.flush()
+        Ok(())
     }
 }

@@ -351,3 +351,38 @@ fn duplicate_snapshot_label_is_corruption() {
         err
     );
 }
+
+/// A store whose metadata is full can still delete and relabel snapshots
+/// and run gc, which gives the space back.
+#[test]
+fn full_metadata_can_still_delete_label_and_gc() {
+    let dir = TempDir::new("full-meta");
+    // System, metadata, data and one free extent of 1 MiB.
+    let (path, mut s) = new_store(&dir, 4);
+    let v = s.create_vdi("v", 64 << 10).unwrap();
+    s.vdi_write(v, 0, &pattern(1)).unwrap();
+    s.flush().unwrap();
+    let mut n = 0;
+    let err = loop {
+        match s.snapshot(v, &format!("s{}", n)) {
+            Ok(_) => n += 1,
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(err.contains("store is full"), "{}", err);
+    assert!(n > 300, "{}", n);
+    // The data extent cannot take the last free extent either.
+    s.label_snapshot(SnapRef { slot: v, seq: 1 }, "first")
+        .unwrap();
+    for seq in 2..=20 {
+        s.delete_snapshot(SnapRef { slot: v, seq }).unwrap();
+    }
+    drop(s);
+    assert_eq!(verdict(&path), Ok(()));
+    let mut s = reopen(&path);
+    let st = gc(&mut s, &mut Progress::silent()).unwrap();
+    assert!(st.freed >= 19, "{:?}", st);
+    s.snapshot(v, "again").unwrap();
+    drop(s);
+    assert_eq!(verdict(&path), Ok(()));
+}
