@@ -76,10 +76,11 @@ impl<'s> Importer<'s> {
     fn check_len(&self, len: u64) -> Result<()> {
         if len > self.rec.size {
             bail!(
-                "image is {} bytes but VDI '{}' holds only {}",
+                "image is {} ({} bytes) but VDI '{}' holds only {}",
+                crate::units::fmt_size(len),
                 len,
                 self.rec.name(),
-                self.rec.size
+                crate::units::fmt_size(self.rec.size)
             );
         }
         Ok(())
@@ -107,8 +108,8 @@ impl<'s> Importer<'s> {
         Ok(())
     }
 
-    /// Switches the VDI to the new tree (one commit) and frees the old
-    /// tree's private blocks after it.
+    /// Switches the VDI to the new tree (committed by the caller's
+    /// transaction) and frees the old tree's private blocks after it.
     fn finish(self, len: u64) -> Result<ImageStats> {
         let mut rec = self.store.vdi(self.slot)?;
         for b in self.store.private_blocks(rec.root, rec.height)? {
@@ -116,7 +117,6 @@ impl<'s> Importer<'s> {
         }
         rec.root = self.root;
         self.store.set_vdi(self.slot, rec);
-        self.store.flush()?;
         Ok(ImageStats {
             blocks: len.div_ceil(BLOCK_SIZE as u64),
             ..self.stats
@@ -138,18 +138,15 @@ fn stopped(e: Error, name: &str, done: u64) -> Error {
 
 /// Imports the regular file or block device `image` into the VDI in
 /// `slot`, reading only its data ranges. On failure the store's
-/// uncommitted state is thrown away ([`Store::abort`]).
+/// import is one transaction ([`Store::transact`]): on failure nothing of
+/// it is committed.
 pub fn import(
     store: &mut Store,
     slot: u32,
     image: &File,
     progress: &mut Progress,
 ) -> Result<ImageStats> {
-    let r = import_file(store, slot, image, progress);
-    if r.is_err() {
-        store.abort()?;
-    }
-    r
+    store.transact(|st| import_file(st, slot, image, progress))
 }
 
 fn import_file(
@@ -201,11 +198,7 @@ pub fn import_stream(
     input: &mut dyn Read,
     progress: &mut Progress,
 ) -> Result<ImageStats> {
-    let r = import_reader(store, slot, input, progress);
-    if r.is_err() {
-        store.abort()?;
-    }
-    r
+    store.transact(|st| import_reader(st, slot, input, progress))
 }
 
 fn import_reader(

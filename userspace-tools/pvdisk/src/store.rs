@@ -327,19 +327,14 @@ impl Store {
     }
 
     /// Refuses an offline change while a driver holds anything, unless
-    /// `force`, in which case it says on stderr what it overrides.
-    pub fn check_holds(&self, force: bool) -> Result<()> {
+    /// `force`; returns the holds that `force` overrides, for the caller
+    /// to say so.
+    pub fn check_holds(&self, force: bool) -> Result<Vec<String>> {
         let holds = self.holds();
-        if holds.is_empty() {
-            return Ok(());
+        if holds.is_empty() || force {
+            return Ok(holds);
         }
-        if force {
-            for h in &holds {
-                eprintln!("pvdisk: warning: --force: ignoring that {}", h);
-            }
-            return Ok(());
-        }
-        Err(Error::msg(format!(
+        Err(Error::Busy(format!(
             "store is in use: {}{} (detach it first, or use --force)",
             holds[0],
             if holds.len() > 1 {
@@ -431,12 +426,13 @@ impl Store {
     /// Allocates a block from an extent of `kind` (metadata or data),
     /// claiming a free extent when the existing ones are full.
     pub fn alloc(&mut self, kind: ExtentKind) -> Result<u64> {
-        if kind == ExtentKind::Metadata && !self.use_reserve {
-            if self.meta_headroom()? <= METADATA_RESERVE {
-                return Err(Error::msg(
-                    "store is full: no free metadata block outside the reserve kept for delete, label and gc",
-                ));
-            }
+        if kind == ExtentKind::Metadata
+            && !self.use_reserve
+            && self.meta_headroom()? <= METADATA_RESERVE
+        {
+            return Err(Error::msg(
+                "store is full: no free metadata block outside the reserve kept for delete, label and gc",
+            ));
         }
         self.alloc_from(kind)
     }

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::format::block::make_name;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{capacity_blocks, height_for, make_ptr, RadixNode};
-use crate::format::vdi::{VdiRecord, VDI_DELETED, VDI_NAME_LEN};
+use crate::format::vdi::{VdiRecord, VDI_DELETED};
 use crate::format::{Block, BLOCK_SIZE};
 use crate::store::{now, Store};
 
@@ -61,8 +61,12 @@ impl Store {
         if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
             bail!("VDI size must be a positive multiple of 4096 bytes");
         }
-        let height = height_for(size / BLOCK_SIZE as u64)
-            .ok_or_else(|| Error::msg(format!("VDI size {} is too large", size)))?;
+        let height = height_for(size / BLOCK_SIZE as u64).ok_or_else(|| {
+            Error::msg(format!(
+                "VDI size {} is too large",
+                crate::units::fmt_size(size)
+            ))
+        })?;
         self.add_vdi(name, size, height, RadixNode::default(), 0, 0)
     }
 
@@ -82,8 +86,8 @@ impl Store {
             || size / BLOCK_SIZE as u64 > capacity_blocks(height)
         {
             bail!(
-                "clone size must be a positive multiple of 4096 bytes of at most {} bytes",
-                capacity_blocks(height).saturating_mul(BLOCK_SIZE as u64)
+                "clone size must be a positive multiple of 4096 bytes of at most {}",
+                crate::units::fmt_size(capacity_blocks(height).saturating_mul(BLOCK_SIZE as u64))
             );
         }
         self.add_vdi(name, size, height, root_copy, parent, parent_seq)
@@ -102,34 +106,24 @@ impl Store {
         parent_seq: u64,
     ) -> Result<u32> {
         let name = make_name(name).ok_or_else(|| Error::msg("bad name"))?;
-        self.transact(|st| st.add_vdi_steps(name, size, height, root, parent, parent_seq))
-    }
-
-    fn add_vdi_steps(
-        &mut self,
-        name: [u8; VDI_NAME_LEN],
-        size: u64,
-        height: u32,
-        root: RadixNode,
-        parent: u64,
-        parent_seq: u64,
-    ) -> Result<u32> {
-        let slot = self.free_slot()?;
-        let root_block = self.alloc(ExtentKind::Metadata)?;
-        self.insert_new_node(root_block, height, root);
-        let rec = VdiRecord {
-            id: self.next_vdi_id(),
-            height,
-            size,
-            root: root_block,
-            parent,
-            parent_seq,
-            created: now(),
-            name,
-            ..VdiRecord::default()
-        };
-        self.set_vdi(slot, rec);
-        Ok(slot)
+        self.transact(|st| {
+            let slot = st.free_slot()?;
+            let root_block = st.alloc(ExtentKind::Metadata)?;
+            st.insert_new_node(root_block, height, root);
+            let rec = VdiRecord {
+                id: st.next_vdi_id(),
+                height,
+                size,
+                root: root_block,
+                parent,
+                parent_seq,
+                created: now(),
+                name,
+                ..VdiRecord::default()
+            };
+            st.set_vdi(slot, rec);
+            Ok(slot)
+        })
     }
 
     /// Marks the VDI in `slot` deleted; GC reclaims its blocks.
@@ -235,8 +229,12 @@ impl Store {
                 );
             }
         }
-        let height = height_for(blocks)
-            .ok_or_else(|| Error::msg(format!("VDI size {} is too large", size)))?;
+        let height = height_for(blocks).ok_or_else(|| {
+            Error::msg(format!(
+                "VDI size {} is too large",
+                crate::units::fmt_size(size)
+            ))
+        })?;
         self.transact(|st| st.resize_steps(slot, rec, size, height))
     }
 

@@ -178,7 +178,7 @@ impl Worker {
             10 if n > 0 => {
                 let i = pick(&mut self.rng, n);
                 let name = self.vdis.remove(i).name;
-                self.run(&["delete", &s, &name]);
+                self.run(&["delete", &s, &name, "--force"]);
             }
             11 if n > 0 => {
                 let i = pick(&mut self.rng, n);

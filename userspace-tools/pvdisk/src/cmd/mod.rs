@@ -135,7 +135,9 @@ pub fn open_ro(p: &Parsed) -> Result<Store, Failure> {
 /// refusing it while held.
 pub fn open_rw(p: &Parsed) -> Result<Store, Failure> {
     let store = Store::open_wait(Path::new(p.pos(0)), true, p.flag("wait"))?;
-    store.check_holds(p.flag("force"))?;
+    for h in store.check_holds(p.flag("force"))? {
+        eprintln!("pvdisk: warning: --force: ignoring that {}", h);
+    }
     Ok(store)
 }
 
