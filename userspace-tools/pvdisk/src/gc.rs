@@ -13,10 +13,11 @@
 //! is rewritten to exactly "its own bitmap blocks plus reachable blocks";
 //! an extent left with nothing reachable is returned to the free pool.
 
+use crate::alloc::ExtentBitmap;
 use crate::error::{Error, Result};
 use crate::format::vdi::VdiRecord;
 use crate::progress::Progress;
-use crate::store::{ExtentBitmap, Store};
+use crate::store::Store;
 use crate::walk::Walk;
 
 /// What a collection did.

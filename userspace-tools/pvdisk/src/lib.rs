@@ -7,8 +7,11 @@
 #[path = "../../../drivers/block/pvdisk/format/mod.rs"]
 pub mod format;
 
+pub mod alloc;
 pub mod args;
+pub mod cache;
 pub mod check;
+pub mod commit;
 pub mod dev;
 pub mod error;
 pub mod gc;

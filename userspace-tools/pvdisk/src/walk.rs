@@ -16,13 +16,14 @@
 //! the whole store; otherwise a write through that path would change data
 //! seen by another root (a snapshot, or another VDI).
 
+use crate::alloc::ExtentBitmap;
 use crate::dev::Dev;
 use crate::error::Result;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{ptr_block, ptr_is_ro, RadixNode, MAX_HEIGHT};
 use crate::format::{Block, StoreId, BLOCK_SIZE};
 use crate::progress::Progress;
-use crate::store::{ExtentBitmap, Store};
+use crate::store::Store;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -47,19 +47,19 @@ fn populated(dir: &TempDir) -> std::path::PathBuf {
 fn metadata_blocks(path: &Path) -> Vec<u64> {
     let mut s = Store::open(path, false).unwrap();
     let mut out = vec![0u64];
-    out.extend((0..u64::from(s.sb.catalogue_blocks)).map(|i| 1 + i));
-    let used = s.vdis.iter().filter(|r| !r.is_empty()).count() as u32;
-    out.extend((0..=used).map(|slot| s.sb.vdi_block(slot)));
+    out.extend((0..u64::from(s.sb().catalogue_blocks)).map(|i| 1 + i));
+    let used = s.records().iter().filter(|r| !r.is_empty()).count() as u32;
+    out.extend((0..=used).map(|slot| s.sb().vdi_block(slot)));
     for kind in [ExtentKind::Metadata, ExtentKind::Data] {
         for e in s.extents_of(kind) {
-            out.extend((0..s.sb.bitmap_blocks()).map(|i| s.sb.extent_start(e) + u64::from(i)));
+            out.extend((0..s.sb().bitmap_blocks()).map(|i| s.sb().extent_start(e) + u64::from(i)));
         }
     }
     let r = check(&mut s, &mut Progress::silent()).unwrap();
     assert!(r.clean() && r.leaks.is_empty(), "{:?}", r.corrupt);
     for e in s.extents_of(ExtentKind::Metadata) {
-        let start = s.sb.extent_start(e);
-        for off in s.sb.bitmap_blocks()..s.sb.extent_blocks {
+        let start = s.sb().extent_start(e);
+        for off in s.sb().bitmap_blocks()..s.sb().extent_blocks {
             if r.walk.reach.get(start + u64::from(off)) {
                 out.push(start + u64::from(off));
             }
@@ -260,7 +260,7 @@ fn block_from_another_store_is_refused() {
         s.vdi_write(v, second, &pattern(second + 1)).unwrap();
         s.flush().unwrap();
         let rec = s.vdi(v).unwrap();
-        (path, s.sb.vdi_block(v), rec.root)
+        (path, s.sb().vdi_block(v), rec.root)
     };
     let (da, db) = (TempDir::new("foreign-a"), TempDir::new("foreign-b"));
     // Same blocks, different mappings (lba order swapped) and sizes.
@@ -300,15 +300,15 @@ fn damaged_record_costs_that_record_only() {
     let dir = TempDir::new("damaged");
     let path = populated(&dir);
     let s = Store::open(&path, false).unwrap();
-    let used = s.vdis.iter().filter(|r| !r.is_empty()).count() as u32;
-    let empty_slot = s.sb.vdi_block(used + 2);
+    let used = s.records().iter().filter(|r| !r.is_empty()).count() as u32;
+    let empty_slot = s.sb().vdi_block(used + 2);
     let b = s.find_vdi("b").unwrap();
     let b_log = s.vdi(b).unwrap().snaplog;
     drop(s);
     flip(&path, empty_slot, 40, 1);
     flip(&path, b_log, 60, 1);
     let mut s = reopen(&path);
-    assert_eq!(s.bad_slots.len(), 1);
+    assert_eq!(s.bad_slots().len(), 1);
     assert!(pvdisk::tree::forest(&s).is_ok());
     let a = s.find_vdi("a").unwrap();
     let mut out = [0u8; BLOCK_SIZE];
@@ -318,7 +318,7 @@ fn damaged_record_costs_that_record_only() {
     s.clone_snapshot(SnapRef { slot: a, seq: 1 }, "d", None)
         .unwrap();
     let e = s.create_vdi("e", 4096).unwrap();
-    assert_ne!(s.sb.vdi_block(e), empty_slot);
+    assert_ne!(s.sb().vdi_block(e), empty_slot);
     drop(s);
     let err = verdict(&path).unwrap_err();
     assert!(err.contains(&format!("block {}", empty_slot)), "{}", err);

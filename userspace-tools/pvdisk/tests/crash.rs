@@ -61,9 +61,9 @@ fn crash_test(dir: &TempDir, base: &Path, op: &dyn Fn(&mut Store)) -> usize {
     std::fs::copy(base, &work).unwrap();
     let before = state(&mut reopen(&work));
     let mut s = reopen(&work);
-    s.dev.start_journal();
+    s.dev().start_journal();
     op(&mut s);
-    let journal = s.dev.take_journal();
+    let journal = s.dev().take_journal();
     let after = state(&mut s);
     drop(s);
     assert!(

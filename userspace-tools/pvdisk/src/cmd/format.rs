@@ -35,7 +35,7 @@ pub const CMD: Command = Command {
 fn run(p: &Parsed) -> Outcome {
     let extent = size_opt(p, "extent-size")?;
     let store = Store::format(Path::new(p.pos(0)), extent, p.flag("force"))?;
-    let sb = &store.sb;
+    let sb = &store.sb();
     println!(
         "formatted {}: {} in {} extents of {}, {} VDI slots",
         p.pos(0),

@@ -31,7 +31,7 @@ const KINDS: [ExtentKind; 4] = [
 
 fn run(p: &Parsed) -> Outcome {
     let mut store = open_ro(p)?;
-    let sb = store.sb;
+    let sb = *store.sb();
     let space = store_space(&mut store)?;
     let uuid: String = sb.uuid.iter().map(|b| format!("{:02x}", b)).collect();
     let device = sb.total_blocks * BLOCK_SIZE as u64;
@@ -42,11 +42,11 @@ fn run(p: &Parsed) -> Outcome {
         .collect();
     let live = store.live_vdis().len() as u64;
     let deleted = store
-        .vdis
+        .records()
         .iter()
         .filter(|r| !r.is_empty() && r.is_deleted())
         .count() as u64;
-    let damaged: Vec<String> = store.bad_slots.iter().map(|(_, w)| w.clone()).collect();
+    let damaged: Vec<String> = store.bad_slots().iter().map(|(_, w)| w.clone()).collect();
     let holds = store.holds();
     let warning = space.warning();
     if p.flag("json") {
