@@ -15,6 +15,7 @@ ktap_check "info" pvdisk info "$S"
 ktap_check "create golden --size 64M" pvdisk create "$S" golden --size 64M
 
 t_import_export() {
+	rm -f /tmp/img.out /tmp/vm1.out
 	dd if=/dev/urandom of=/tmp/img bs=1M count=8 iflag=fullblock 2>/dev/null &&
 	dd if=/dev/zero of=/tmp/img bs=1M seek=8 count=56 2>/dev/null &&
 	pvdisk import "$S" golden /tmp/img &&
@@ -41,6 +42,16 @@ t_gc() {
 	pvdisk delete "$S" vm1 && pvdisk gc "$S" && pvdisk check "$S"
 }
 ktap_check "delete, gc, check" t_gc
+
+t_self_export() {
+	if pvdisk export "$S" golden "$S" 2>/tmp/tool.err; then
+		echo "export onto its own store succeeded"
+		return 1
+	fi
+	cat /tmp/tool.err
+	grep -q "is the store itself" /tmp/tool.err && pvdisk check "$S"
+}
+ktap_check "export refuses to write onto its own store" t_self_export
 
 t_busy() {
 	local sectors=$(( $(bdev_bytes "$S") / 512 )) rc=0
