@@ -55,13 +55,11 @@ fn main() -> ExitCode {
     };
     match (c.run)(&parsed) {
         Ok(code) => ExitCode::from(code),
-        Err(cmd::Failure::Usage(msg)) => {
-            eprintln!("pvdisk {}: {}", name, msg);
-            eprintln!("Try 'pvdisk {} --help'.", name);
-            ExitCode::from(2)
-        }
-        Err(cmd::Failure::Op(e)) => {
+        Err(e) => {
             eprintln!("pvdisk {}: {}", name, e);
+            if matches!(e, pvdisk::Error::Usage(_)) {
+                eprintln!("Try 'pvdisk {} --help'.", name);
+            }
             ExitCode::from(e.exit_code())
         }
     }

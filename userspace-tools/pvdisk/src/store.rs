@@ -27,6 +27,17 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// How a command means to use a store (see [`Store::open_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Access {
+    /// The command changes the store.
+    pub write: bool,
+    /// Wait for another pvdisk command instead of failing.
+    pub wait: bool,
+    /// Act even though a driver holds the store.
+    pub force: bool,
+}
+
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
@@ -160,6 +171,26 @@ impl Store {
     /// another process has it locked.
     pub fn open(path: &Path, write: bool) -> Result<Store> {
         Store::open_wait(path, write, false)
+    }
+
+    /// Opens a store the way `access` says: the one place that decides
+    /// the lock (shared to read, exclusive to change), `O_EXCL` on a block
+    /// device opened for writing (a live driver or a mount refuses it),
+    /// and the holds policy (a change is refused while a driver holds
+    /// anything, unless `force`). Returns the store and the holds that
+    /// `force` overrides, for the caller to report.
+    ///
+    /// This is the offline path: the tool acts on the store directly. The
+    /// online path, asking a live driver through its ioctl, will branch
+    /// here for a store the kernel has attached.
+    pub fn open_for(path: &Path, access: Access) -> Result<(Store, Vec<String>)> {
+        let store = Store::open_wait(path, access.write, access.wait)?;
+        let overridden = if access.write {
+            store.check_holds(access.force)?
+        } else {
+            Vec::new()
+        };
+        Ok((store, overridden))
     }
 
     /// Opens an existing store, read-only unless `write`, with a shared

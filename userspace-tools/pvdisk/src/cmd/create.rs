@@ -2,9 +2,10 @@
 
 //! `pvdisk create STORE NAME [--size SIZE] [--from SNAPSHOT]`
 
-use super::{open_rw, size_opt, Command, Failure, Outcome, FORCE, WAIT};
+use super::{open_rw, size_opt, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::units::fmt_size;
+use pvdisk::Error;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -31,7 +32,7 @@ fn run(p: &Parsed) -> Outcome {
     let size = size_opt(p, "size")?;
     let from = p.value("from");
     if size.is_none() && from.is_none() {
-        return Err(Failure::Usage(
+        return Err(Error::Usage(
             "--size is required for a new empty VDI".into(),
         ));
     }

@@ -2,7 +2,7 @@
 
 //! `pvdisk delete STORE VDI|SNAPSHOT`
 
-use super::{open_rw, Command, Failure, Outcome, WAIT};
+use super::{open_rw, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::names::Named;
 use pvdisk::Error;
@@ -43,11 +43,11 @@ fn run(p: &Parsed) -> Outcome {
                 ));
             }
             if !also.is_empty() && !p.flag("force") {
-                return Err(Failure::Op(Error::msg(format!(
+                return Err(Error::msg(format!(
                     "VDI '{}' is not alone: {}; use --force to delete it",
                     target,
                     also.join("; ")
-                ))));
+                )));
             }
             store.delete_vdi(slot)?;
             if !also.is_empty() {

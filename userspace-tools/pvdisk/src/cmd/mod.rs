@@ -4,6 +4,7 @@
 //! library, and prints.
 
 use pvdisk::args::{Parsed, Spec};
+use pvdisk::store::Access;
 use pvdisk::units::parse_size;
 use pvdisk::{Error, Store};
 use std::path::Path;
@@ -24,19 +25,9 @@ mod snaps;
 mod snapshot;
 mod tree;
 
-/// How a command failed.
-pub enum Failure {
-    /// Bad usage (exit 2).
-    Usage(String),
-    /// The operation failed (exit 1).
-    Op(Error),
-}
-
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        Failure::Op(e)
-    }
-}
+/// How a command failed: the library's typed error, whose kind gives the
+/// exit status (2 for bad usage, 1 otherwise).
+pub type Failure = Error;
 
 /// A command's result: the exit status on success.
 pub type Outcome = Result<u8, Failure>;
@@ -124,18 +115,23 @@ pub fn size_text(p: &Parsed, bytes: u64) -> String {
 
 /// Opens a store read-only, under a shared lock.
 pub fn open_ro(p: &Parsed) -> Result<Store, Failure> {
-    Ok(Store::open_wait(
-        Path::new(p.pos(0)),
-        false,
-        p.flag("wait"),
-    )?)
+    open(p, false)
 }
 
 /// Opens a store for an offline change, under an exclusive lock,
-/// refusing it while held.
+/// refusing it while held (unless --force, which it reports).
 pub fn open_rw(p: &Parsed) -> Result<Store, Failure> {
-    let store = Store::open_wait(Path::new(p.pos(0)), true, p.flag("wait"))?;
-    for h in store.check_holds(p.flag("force"))? {
+    open(p, true)
+}
+
+fn open(p: &Parsed, write: bool) -> Result<Store, Failure> {
+    let access = Access {
+        write,
+        wait: p.flag("wait"),
+        force: p.flag("force"),
+    };
+    let (store, overridden) = Store::open_for(Path::new(p.pos(0)), access)?;
+    for h in overridden {
         eprintln!("pvdisk: warning: --force: ignoring that {}", h);
     }
     Ok(store)
@@ -146,7 +142,7 @@ pub fn size_opt(p: &Parsed, name: &str) -> Result<Option<u64>, Failure> {
     match p.value(name) {
         None => Ok(None),
         Some(v) => parse_size(v).map(Some).ok_or_else(|| {
-            Failure::Usage(format!(
+            Error::Usage(format!(
                 "bad size '{}' for --{} (a number with an optional K, M, G or T suffix)",
                 v, name
             ))

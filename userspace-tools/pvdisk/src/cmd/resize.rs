@@ -2,9 +2,10 @@
 
 //! `pvdisk resize STORE VDI SIZE [--force]`
 
-use super::{open_rw, Command, Failure, Outcome, WAIT};
+use super::{open_rw, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::units::{fmt_size, parse_size};
+use pvdisk::Error;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -27,7 +28,7 @@ pub const CMD: Command = Command {
 
 fn run(p: &Parsed) -> Outcome {
     let size = parse_size(p.pos(2)).ok_or_else(|| {
-        Failure::Usage(format!(
+        Error::Usage(format!(
             "bad size '{}' (a number with an optional K, M, G or T suffix)",
             p.pos(2)
         ))

@@ -46,15 +46,15 @@ fn run(p: &Parsed) -> Outcome {
 fn online_or_missing_vdi(path: &Path) -> Failure {
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => return Failure::Op(Error::io(path.display(), e)),
+        Err(e) => return Error::io(path.display(), e),
     };
     if meta.file_type().is_block_device() && !holds_store(path) {
-        return Failure::Op(Error::msg(format!(
+        return Error::msg(format!(
             "{}: not supported yet: the driver's snapshot ioctl is not built",
             path.display()
-        )));
+        ));
     }
-    Failure::Usage(format!(
+    Error::Usage(format!(
         "missing VDI: {} is a store, name the VDI to snapshot (pvdisk snapshot STORE VDI)",
         path.display()
     ))
