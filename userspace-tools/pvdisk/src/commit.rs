@@ -167,7 +167,7 @@ impl Store {
         self.bitmaps.clear();
         self.cat_dirty.clear();
         self.vdi_dirty.clear();
-        let (extents, vdis, bad_slots) = read_tables(&self.dev, &self.sb)?;
+        let (extents, vdis, bad_slots) = read_tables(&*self.dev, &self.sb)?;
         self.extents = extents;
         self.vdis = vdis;
         self.bad_slots = bad_slots;

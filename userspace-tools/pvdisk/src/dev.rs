@@ -20,15 +20,38 @@ const O_EXCL: i32 = 0o200;
 /// `EBUSY` on Linux.
 const EBUSY: i32 = 16;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-/// One entry of a write journal (see [`Dev::start_journal`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JournalEntry {
-    /// A block write.
-    Write(u64, Box<Block>),
-    /// A sync: every write before it is durable before any write after it.
-    Sync,
+/// Whole-block I/O on a store: all that the store's layers (allocator,
+/// node cache, commit) need from a device. [`Dev`] is the real one (a
+/// file or a block device); [`crate::journal::Journal`] wraps another and
+/// records every write and sync for the crash tests.
+pub trait BlockIo: Send + Sync + std::fmt::Debug {
+    /// Device size in blocks.
+    fn blocks(&self) -> u64;
+
+    /// Reads consecutive blocks starting at `nr` into `buf` (a multiple
+    /// of the block size).
+    fn read_blocks(&self, nr: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Writes block `nr`.
+    fn write_block(&self, nr: u64, buf: &Block) -> Result<()>;
+
+    /// Makes everything written so far durable.
+    fn sync(&self) -> Result<()>;
+
+    /// Marks an ordering point without making anything durable (stores
+    /// opened without durability, in tests).
+    fn barrier(&self) {}
+
+    /// True if `path` names this very device (see [`Dev::is_same_file`]).
+    fn is_same_file(&self, _path: &Path) -> bool {
+        false
+    }
+
+    /// Reads block `nr`.
+    fn read_block(&self, nr: u64, buf: &mut Block) -> Result<()> {
+        self.read_blocks(nr, buf)
+    }
 }
 
 /// An open store device.
@@ -38,7 +61,6 @@ pub struct Dev {
     path: PathBuf,
     blocks: u64,
     writable: bool,
-    journal: Mutex<Option<Vec<JournalEntry>>>,
 }
 
 impl Dev {
@@ -79,7 +101,6 @@ impl Dev {
             path: path.to_path_buf(),
             blocks: bytes / BLOCK_SIZE as u64,
             writable: write,
-            journal: Mutex::new(None),
         })
     }
 
@@ -92,11 +113,6 @@ impl Dev {
         same_file(&mine, &other)
     }
 
-    /// Device size in blocks.
-    pub fn blocks(&self) -> u64 {
-        self.blocks
-    }
-
     /// Path it was opened from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -106,15 +122,14 @@ impl Dev {
     pub fn writable(&self) -> bool {
         self.writable
     }
+}
 
-    /// Reads block `nr`.
-    pub fn read_block(&self, nr: u64, buf: &mut Block) -> Result<()> {
-        self.read_blocks(nr, buf)
+impl BlockIo for Dev {
+    fn blocks(&self) -> u64 {
+        self.blocks
     }
 
-    /// Reads consecutive blocks starting at `nr` into `buf` (a multiple of
-    /// the block size).
-    pub fn read_blocks(&self, nr: u64, buf: &mut [u8]) -> Result<()> {
+    fn read_blocks(&self, nr: u64, buf: &mut [u8]) -> Result<()> {
         let n = buf.len() as u64 / BLOCK_SIZE as u64;
         if nr.checked_add(n).is_none_or(|end| end > self.blocks) {
             return Err(Error::msg(format!(
@@ -127,57 +142,26 @@ impl Dev {
             .map_err(|e| Error::io(format_args!("block {}: read", nr), e))
     }
 
-    /// Writes block `nr`.
-    pub fn write_block(&self, nr: u64, buf: &Block) -> Result<()> {
+    fn write_block(&self, nr: u64, buf: &Block) -> Result<()> {
         if nr >= self.blocks {
             return Err(Error::msg(format!(
                 "block {}: beyond the end of the device ({} blocks)",
                 nr, self.blocks
             )));
         }
-        self.record(JournalEntry::Write(nr, Box::new(*buf)));
         self.file
             .write_all_at(buf, nr * BLOCK_SIZE as u64)
             .map_err(|e| Error::io(format_args!("block {}: write", nr), e))
     }
 
-    /// Starts recording every block write and sync (crash tests replay
-    /// the record to build every state a crash could leave).
-    pub fn start_journal(&self) {
-        if let Ok(mut j) = self.journal.lock() {
-            *j = Some(Vec::new());
-        }
-    }
-
-    /// Stops recording and returns the record.
-    pub fn take_journal(&self) -> Vec<JournalEntry> {
-        self.journal
-            .lock()
-            .ok()
-            .and_then(|mut j| j.take())
-            .unwrap_or_default()
-    }
-
-    fn record(&self, e: JournalEntry) {
-        if let Ok(mut j) = self.journal.lock() {
-            if let Some(list) = j.as_mut() {
-                list.push(e);
-            }
-        }
-    }
-
-    /// Marks an ordering point without fsync (stores opened without
-    /// durability, in tests).
-    pub fn barrier(&self) {
-        self.record(JournalEntry::Sync);
-    }
-
-    /// Makes everything written so far durable.
-    pub fn sync(&self) -> Result<()> {
-        self.record(JournalEntry::Sync);
+    fn sync(&self) -> Result<()> {
         self.file
             .sync_all()
             .map_err(|e| Error::io(format_args!("{}: sync", self.path.display()), e))
+    }
+
+    fn is_same_file(&self, path: &Path) -> bool {
+        Dev::is_same_file(self, path)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod dev;
 pub mod error;
 pub mod gc;
 pub mod image;
+pub mod journal;
 pub mod json;
 pub mod map;
 pub mod names;

@@ -8,12 +8,13 @@
 
 use crate::alloc::ExtentBitmap;
 use crate::cache::CachedNode;
-use crate::dev::Dev;
+use crate::dev::{BlockIo, Dev};
 use crate::error::{Error, Result};
 use crate::format::extent::{CatalogueBlock, ExtentEntry, ExtentKind};
 use crate::format::superblock::{Superblock, CATALOGUE_START, SUPERBLOCK_MAGIC};
 use crate::format::vdi::VdiRecord;
 use crate::format::{block, Block, StoreId, BLOCK_SIZE};
+use crate::journal::{Journal, JournalHandle};
 use crate::units::fmt_size;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -42,7 +43,7 @@ pub struct Access {
 #[derive(Debug)]
 pub struct Store {
     /// The device.
-    pub(crate) dev: Dev,
+    pub(crate) dev: Box<dyn BlockIo>,
     /// Its superblock.
     pub(crate) sb: Superblock,
     /// The identity its metadata checksums are bound to.
@@ -71,8 +72,17 @@ impl Store {
     }
 
     /// The device it is on.
-    pub fn dev(&self) -> &Dev {
-        &self.dev
+    pub fn dev(&self) -> &dyn BlockIo {
+        &*self.dev
+    }
+
+    /// Starts recording every block write and sync (crash tests); the
+    /// handle takes the record.
+    pub fn start_journal(&mut self) -> JournalHandle {
+        let inner = std::mem::replace(&mut self.dev, Box::new(Closed));
+        let (j, handle) = Journal::new(inner);
+        self.dev = Box::new(j);
+        handle
     }
 
     /// The VDI registry by slot (damaged slots read as empty).
@@ -143,7 +153,7 @@ impl Store {
         let mut extents = vec![ExtentEntry::FREE; sb.extent_count as usize];
         extents[0].kind = ExtentKind::System;
         let mut store = Store {
-            dev,
+            dev: Box::new(dev),
             sb,
             id,
             extents,
@@ -230,7 +240,7 @@ impl Store {
         }
         let (extents, vdis, bad_slots) = read_tables(&dev, &sb)?;
         Ok(Store {
-            dev,
+            dev: Box::new(dev),
             sb,
             id,
             extents,
@@ -303,7 +313,7 @@ impl Store {
 type Tables = (Vec<ExtentEntry>, Vec<VdiRecord>, Vec<(u32, String)>);
 
 /// Reads the catalogue and the registry of the store `sb` describes.
-pub(crate) fn read_tables(dev: &Dev, sb: &Superblock) -> Result<Tables> {
+pub(crate) fn read_tables(dev: &dyn BlockIo, sb: &Superblock) -> Result<Tables> {
     let id = sb.store_id();
     let mut b = [0u8; BLOCK_SIZE];
     let mut extents = Vec::with_capacity(sb.extent_count as usize);
@@ -378,4 +388,23 @@ fn make_uuid() -> [u8; 16] {
         chunk.copy_from_slice(&z.to_le_bytes());
     }
     out
+}
+
+/// Stands in for the device while it is being wrapped.
+#[derive(Debug)]
+struct Closed;
+
+impl BlockIo for Closed {
+    fn blocks(&self) -> u64 {
+        0
+    }
+    fn read_blocks(&self, nr: u64, _buf: &mut [u8]) -> Result<()> {
+        Err(Error::Io(format!("block {}: device closed", nr)))
+    }
+    fn write_block(&self, nr: u64, _buf: &Block) -> Result<()> {
+        Err(Error::Io(format!("block {}: device closed", nr)))
+    }
+    fn sync(&self) -> Result<()> {
+        Err(Error::Io("device closed".to_string()))
+    }
 }

@@ -17,7 +17,7 @@
 //! seen by another root (a snapshot, or another VDI).
 
 use crate::alloc::ExtentBitmap;
-use crate::dev::Dev;
+use crate::dev::BlockIo;
 use crate::error::Result;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{ptr_block, ptr_is_ro, RadixNode, MAX_HEIGHT};
@@ -141,7 +141,7 @@ impl Walk {
             let n = readable.len();
             let done = AtomicUsize::new(0);
             let share = n.div_ceil(threads).max(1024);
-            let dev = &store.dev;
+            let dev: &dyn BlockIo = &*store.dev;
             let id = store.id;
             let outs: Vec<LevelOut> = std::thread::scope(|sc| {
                 let mut parts = readable.chunks(share);
@@ -254,7 +254,7 @@ struct LevelOut {
 /// Reads and decodes the sorted nodes `items` at `level`, coalescing runs of
 /// consecutive blocks into one read of up to 1 MiB.
 fn read_level(
-    dev: &Dev,
+    dev: &dyn BlockIo,
     id: StoreId,
     level: u32,
     items: &[(u64, bool)],

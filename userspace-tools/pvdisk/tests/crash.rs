@@ -15,9 +15,9 @@ mod common;
 
 use common::{new_store, pattern, reopen, Rng, TempDir};
 use pvdisk::check::check;
-use pvdisk::dev::JournalEntry;
 use pvdisk::format::crc32c::crc32c;
 use pvdisk::format::BLOCK_SIZE;
+use pvdisk::journal::JournalEntry;
 use pvdisk::progress::Progress;
 use pvdisk::snapshot::SnapRef;
 use pvdisk::Store;
@@ -61,9 +61,9 @@ fn crash_test(dir: &TempDir, base: &Path, op: &dyn Fn(&mut Store)) -> usize {
     std::fs::copy(base, &work).unwrap();
     let before = state(&mut reopen(&work));
     let mut s = reopen(&work);
-    s.dev().start_journal();
+    let recorder = s.start_journal();
     op(&mut s);
-    let journal = s.dev().take_journal();
+    let journal = recorder.take();
     let after = state(&mut s);
     drop(s);
     assert!(
