@@ -146,6 +146,15 @@ fn read_vdi(s: &mut pvdisk::Store, slot: u32, lba: u64) -> [u8; BLOCK_SIZE] {
     b
 }
 
+/// Writes an image of `blocks` blocks, block `lba` holding
+/// `pattern(lba + first)`.
+fn pattern_image(path: &std::path::Path, blocks: u64, first: u64) {
+    let f = File::create(path).unwrap();
+    for lba in 0..blocks {
+        f.write_all_at(&pattern(lba + first), lba * 4096).unwrap();
+    }
+}
+
 /// Blocks marked allocated in metadata and data extents.
 fn allocated(s: &mut pvdisk::Store) -> u64 {
     let r = pvdisk::check::check(s, &mut Progress::silent()).unwrap();
@@ -160,18 +169,10 @@ fn failed_import_leaves_the_vdi_as_it_was() {
     let (path, mut s) = new_store(&dir, 8);
     let slot = s.create_vdi("v", 16 << 20).unwrap();
     let small = dir.file("small.raw");
-    let f = File::create(&small).unwrap();
-    for lba in 0..8u64 {
-        f.write_all_at(&pattern(lba + 1), lba * 4096).unwrap();
-    }
-    drop(f);
+    pattern_image(&small, 8, 1);
     import_file(&mut s, slot, &small).unwrap();
     let big = dir.file("big.raw");
-    let f = File::create(&big).unwrap();
-    for lba in 0..(12 << 8) as u64 {
-        f.write_all_at(&pattern(lba + 100), lba * 4096).unwrap();
-    }
-    drop(f);
+    pattern_image(&big, 12 << 8, 100);
     let e = import_file(&mut s, slot, &big).unwrap_err().to_string();
     assert!(e.contains("store is full"), "{}", e);
     assert!(e.contains("VDI 'v' is unchanged"), "{}", e);
@@ -195,11 +196,7 @@ fn smaller_image_leaves_nothing_of_the_old_one() {
     let (_, mut s) = new_store(&dir, 32);
     let slot = s.create_vdi("v", 16 << 20).unwrap();
     let first = dir.file("first.raw");
-    let f = File::create(&first).unwrap();
-    for lba in 0..(8 << 8) as u64 {
-        f.write_all_at(&pattern(lba + 1), lba * 4096).unwrap();
-    }
-    drop(f);
+    pattern_image(&first, 8 << 8, 1);
     import_file(&mut s, slot, &first).unwrap();
     let before = allocated(&mut s);
     let second = dir.file("second.raw");
@@ -243,11 +240,7 @@ fn sparse_image_reads_only_its_data_and_zeros_cost_nothing() {
     // no block is allocated for them.
     let v2 = s.create_vdi("w", 8 << 20).unwrap();
     let data = dir.file("data.raw");
-    let f = File::create(&data).unwrap();
-    for lba in 0..(8 << 8) as u64 {
-        f.write_all_at(&pattern(lba + 1), lba * 4096).unwrap();
-    }
-    drop(f);
+    pattern_image(&data, 8 << 8, 1);
     import_file(&mut s, v2, &data).unwrap();
     s.snapshot(v2, "shared").unwrap();
     let zeros = dir.file("zeros.raw");
