@@ -16,6 +16,7 @@
 //! and `gc` reclaims them.
 
 use crate::error::Result;
+use crate::finding::{Finding, Problem};
 use crate::format::extent::ExtentKind;
 use crate::progress::Progress;
 use crate::store::Store;
@@ -28,7 +29,7 @@ pub struct Report {
     /// The walk (reachability and counts).
     pub walk: Walk,
     /// Corruption, one sentence each.
-    pub corrupt: Vec<String>,
+    pub corrupt: Vec<Finding>,
     /// Leaked (allocated, unreachable) blocks.
     pub leaks: Vec<u64>,
     /// Blocks allocated in metadata and data extents.
@@ -53,10 +54,16 @@ pub fn check(store: &mut Store, progress: &mut Progress) -> Result<Report> {
         }
         let nr = store.sb.vdi_block(slot as u32);
         if !ids.insert(r.id) {
-            corrupt.push(format!("block {}: duplicate VDI id {}", nr, r.id));
+            corrupt.push(Finding::new(
+                Problem::Registry,
+                format!("block {}: duplicate VDI id {}", nr, r.id),
+            ));
         }
         if !r.is_deleted() && !names.insert(r.name().to_string()) {
-            corrupt.push(format!("block {}: duplicate VDI name '{}'", nr, r.name()));
+            corrupt.push(Finding::new(
+                Problem::Registry,
+                format!("block {}: duplicate VDI name '{}'", nr, r.name()),
+            ));
         }
     }
     check_labels(store, &names, &mut corrupt);
@@ -80,11 +87,14 @@ pub fn check(store: &mut Store, progress: &mut Progress) -> Result<Report> {
     for e in 0..store.sb.extent_count {
         let x = store.extents[e as usize];
         if x.kind == ExtentKind::Free && x.owner != 0 {
-            corrupt.push(format!(
-                "block {}: free extent {} has an owner ({})",
-                store.sb.catalogue_pos(e).0,
-                e,
-                x.owner
+            corrupt.push(Finding::new(
+                Problem::Registry,
+                format!(
+                    "block {}: free extent {} has an owner ({})",
+                    store.sb.catalogue_pos(e).0,
+                    e,
+                    x.owner
+                ),
             ));
         }
     }
@@ -98,7 +108,7 @@ pub fn check(store: &mut Store, progress: &mut Progress) -> Result<Report> {
 
 /// Labels of live snapshots are unique and distinct from live VDI names
 /// (`names`). A damaged log is skipped here: the walk reports it.
-fn check_labels(store: &Store, names: &HashSet<String>, corrupt: &mut Vec<String>) {
+fn check_labels(store: &Store, names: &HashSet<String>, corrupt: &mut Vec<Finding>) {
     let mut labels: HashMap<String, String> = HashMap::new();
     for (_, rec) in store.live_vdis() {
         let Ok(log) = store.read_log(&rec) else {
@@ -111,19 +121,25 @@ fn check_labels(store: &Store, names: &HashSet<String>, corrupt: &mut Vec<String
                 }
                 let me = format!("{}@{}", rec.name(), l.first_seq + i as u64);
                 if let Some(other) = labels.get(e.label()) {
-                    corrupt.push(format!(
-                        "block {}: snapshot {} has the label '{}' of snapshot {}",
-                        nr,
-                        me,
-                        e.label(),
-                        other
+                    corrupt.push(Finding::new(
+                        Problem::Label,
+                        format!(
+                            "block {}: snapshot {} has the label '{}' of snapshot {}",
+                            nr,
+                            me,
+                            e.label(),
+                            other
+                        ),
                     ));
                 } else if names.contains(e.label()) {
-                    corrupt.push(format!(
-                        "block {}: snapshot {} is labelled '{}', the name of a VDI",
-                        nr,
-                        me,
-                        e.label()
+                    corrupt.push(Finding::new(
+                        Problem::Label,
+                        format!(
+                            "block {}: snapshot {} is labelled '{}', the name of a VDI",
+                            nr,
+                            me,
+                            e.label()
+                        ),
                     ));
                 } else {
                     labels.insert(e.label().to_string(), me);

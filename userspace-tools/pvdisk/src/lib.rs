@@ -14,6 +14,7 @@ pub mod check;
 pub mod commit;
 pub mod dev;
 pub mod error;
+pub mod finding;
 pub mod gc;
 pub mod image;
 pub mod journal;

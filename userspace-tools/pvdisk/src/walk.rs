@@ -19,6 +19,7 @@
 use crate::alloc::ExtentBitmap;
 use crate::dev::BlockIo;
 use crate::error::Result;
+use crate::finding::{Finding, Problem};
 use crate::format::extent::ExtentKind;
 use crate::format::radix::{ptr_block, ptr_is_ro, RadixNode, MAX_HEIGHT};
 use crate::format::{Block, StoreId, BLOCK_SIZE};
@@ -70,7 +71,7 @@ pub struct Walk {
     /// Live snapshots walked.
     pub snapshots: u64,
     /// Corruption found, one sentence each, block number first.
-    pub corrupt: Vec<String>,
+    pub corrupt: Vec<Finding>,
     /// Bitmaps of metadata and data extents (those that decoded).
     pub bitmaps: BTreeMap<u32, ExtentBitmap>,
 }
@@ -98,12 +99,18 @@ impl Walk {
                     Ok(bm) => {
                         w.bitmaps.insert(e, bm);
                     }
-                    Err(err) => w.corrupt.push(err.to_string()),
+                    Err(err) => w
+                        .corrupt
+                        .push(Finding::new(Problem::Damaged, err.to_string())),
                 }
             }
         }
-        w.corrupt
-            .extend(store.bad_slots.iter().map(|(_, why)| why.clone()));
+        w.corrupt.extend(
+            store
+                .bad_slots
+                .iter()
+                .map(|(_, why)| Finding::new(Problem::Damaged, why.clone())),
+        );
         let mut frontier: Vec<Frontier> = vec![Vec::new(); MAX_HEIGHT as usize + 1];
         for (slot, rec) in store.live_vdis() {
             w.vdis += 1;
@@ -119,7 +126,10 @@ impl Walk {
                         }
                     }
                 }
-                Err(err) => w.corrupt.push(format!("{} (VDI slot {})", err, slot)),
+                Err(err) => w.corrupt.push(Finding::new(
+                    Problem::Damaged,
+                    format!("{} (VDI slot {})", err, slot),
+                )),
             }
         }
         let threads = std::thread::available_parallelism()
@@ -162,7 +172,10 @@ impl Walk {
                 )];
                 for h in handles {
                     outs.push(h.join().unwrap_or_else(|_| LevelOut {
-                        corrupt: vec!["internal error: walker thread panicked".into()],
+                        corrupt: vec![Finding::new(
+                            Problem::Damaged,
+                            "internal error: walker thread panicked",
+                        )],
                         ..LevelOut::default()
                     }));
                 }
@@ -189,44 +202,50 @@ impl Walk {
     /// reached; false if it must not be followed.
     fn claim(&mut self, store: &Store, blk: u64, kind: ExtentKind, what: &str) -> bool {
         let Some(e) = store.sb.extent_of(blk) else {
-            self.corrupt.push(format!(
-                "block {}: {} pointer beyond the last extent",
-                blk, what
+            self.corrupt.push(Finding::new(
+                Problem::Pointer,
+                format!("block {}: {} pointer beyond the last extent", blk, what),
             ));
             return false;
         };
         let actual = store.extents[e as usize].kind;
         if actual != kind {
-            self.corrupt.push(format!(
-                "block {}: {} pointer into {} extent {}",
-                blk,
-                what,
-                actual.name(),
-                e
+            self.corrupt.push(Finding::new(
+                Problem::Pointer,
+                format!(
+                    "block {}: {} pointer into {} extent {}",
+                    blk,
+                    what,
+                    actual.name(),
+                    e
+                ),
             ));
             return false;
         }
         let off = (blk - store.sb.extent_start(e)) as u32;
         if off < store.sb.bitmap_blocks() {
-            self.corrupt.push(format!(
-                "block {}: {} pointer onto a bitmap block",
-                blk, what
+            self.corrupt.push(Finding::new(
+                Problem::Pointer,
+                format!("block {}: {} pointer onto a bitmap block", blk, what),
             ));
             return false;
         }
         if self.reach.get(blk) {
-            self.corrupt.push(format!(
-                "block {}: reached as a {} and as something else",
-                blk, what
+            self.corrupt.push(Finding::new(
+                Problem::Pointer,
+                format!("block {}: reached as a {} and as something else", blk, what),
             ));
             return false;
         }
         self.reach.set(blk);
         if let Some(bm) = self.bitmaps.get(&e) {
             if !bm.get(off) {
-                self.corrupt.push(format!(
-                    "block {}: {} in use but marked free in the bitmap",
-                    blk, what
+                self.corrupt.push(Finding::new(
+                    Problem::Bitmap,
+                    format!(
+                        "block {}: {} in use but marked free in the bitmap",
+                        blk, what
+                    ),
                 ));
             }
         }
@@ -235,10 +254,12 @@ impl Walk {
 
     fn check_shared(&mut self, blk: u64, refs: u32, writable: bool) {
         if writable && refs > 1 {
-            self.corrupt.push(format!(
+            self.corrupt.push(Finding::new(
+                Problem::Sharing,
+                format!(
                 "block {}: writable from a live VDI but referenced {} times (shared blocks must be read-only)",
                 blk, refs
-            ));
+            )));
         }
     }
 }
@@ -247,7 +268,7 @@ impl Walk {
 #[derive(Default)]
 struct LevelOut {
     children: Frontier,
-    corrupt: Vec<String>,
+    corrupt: Vec<Finding>,
     nodes: u64,
 }
 
@@ -272,7 +293,8 @@ fn read_level(
         }
         let run = &mut buf[..(j - i) * BLOCK_SIZE];
         if let Err(err) = dev.read_blocks(start, run) {
-            out.corrupt.push(err.to_string());
+            out.corrupt
+                .push(Finding::new(Problem::Damaged, err.to_string()));
             i = j;
             continue;
         }
@@ -288,7 +310,9 @@ fn read_level(
                         out.children.push((ptr_block(p), writable && !ptr_is_ro(p)));
                     }
                 }
-                Err(err) => out.corrupt.push(err.to_string()),
+                Err(err) => out
+                    .corrupt
+                    .push(Finding::new(Problem::Damaged, err.to_string())),
             }
         }
         let total = done.fetch_add(j - i, Ordering::Relaxed) + (j - i);

@@ -190,6 +190,12 @@ fn corrupt_store_check_exits_1() {
         "{}",
         e
     );
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("(1 problems: 1 damaged)"), "{}", e);
+    let j = pvdisk(&["check", &s, "--json"]);
+    assert_eq!(j.status.code(), Some(1));
+    let v = common::json::parse(&String::from_utf8_lossy(&j.stdout)).unwrap();
+    assert_eq!(v.get("corrupt").arr()[0].get("problem").str(), "damaged");
 }
 
 #[test]

@@ -88,7 +88,12 @@ fn verdict(path: &Path) -> Result<(), String> {
     if r.clean() {
         Ok(())
     } else {
-        Err(r.corrupt.join("; "))
+        Err(r
+            .corrupt
+            .iter()
+            .map(|f| f.text.as_str())
+            .collect::<Vec<_>>()
+            .join("; "))
     }
 }
 

@@ -1,22 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `pvdisk check STORE`
+//! `pvdisk check STORE [--json]`
 
-use super::{open_ro, Command, Outcome, WAIT};
+use super::{open_ro, Command, Outcome, JSON, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::check::check;
 use pvdisk::format::BLOCK_SIZE;
+use pvdisk::json::Json;
 use pvdisk::progress::Progress;
 use pvdisk::units::fmt_size;
+use std::collections::BTreeMap;
 
 pub const CMD: Command = Command {
     spec: Spec {
         name: "check",
-        usage: "STORE",
+        usage: "STORE [--json]",
         about: "Verify a store read-only; exit 1 on corruption (leaks are reported, exit 0).",
         positional: &["STORE"],
         optional: &[],
-        options: &[WAIT],
+        options: &[JSON, WAIT],
     },
     run,
 };
@@ -27,6 +29,37 @@ fn run(p: &Parsed) -> Outcome {
     let mut store = open_ro(p)?;
     let r = check(&mut store, &mut Progress::new("check"))?;
     let w = &r.walk;
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &r.corrupt {
+        *kinds.entry(f.problem.name()).or_default() += 1;
+    }
+    if p.flag("json") {
+        let corrupt = r
+            .corrupt
+            .iter()
+            .map(|f| {
+                Json::Obj(vec![
+                    ("problem", Json::str(f.problem.name())),
+                    ("text", Json::str(&f.text)),
+                ])
+            })
+            .collect();
+        let out = Json::Obj(vec![
+            ("clean", Json::Bool(r.clean())),
+            ("vdis", Json::Num(w.vdis)),
+            ("snapshots", Json::Num(w.snapshots)),
+            ("radix_nodes", Json::Num(w.nodes)),
+            ("log_blocks", Json::Num(w.logs)),
+            ("data_blocks", Json::Num(w.data)),
+            ("corrupt", Json::Arr(corrupt)),
+            (
+                "leaked",
+                Json::Arr(r.leaks.iter().map(|&b| Json::Num(b)).collect()),
+            ),
+        ]);
+        println!("{}", out.render());
+        return Ok(if r.clean() { 0 } else { 1 });
+    }
     println!(
         "{}: {} VDIs, {} snapshots, {} radix nodes, {} snapshot-log blocks, {} data blocks",
         p.pos(0),
@@ -63,10 +96,12 @@ fn run(p: &Parsed) -> Outcome {
         );
         Ok(0)
     } else {
+        let by_kind: Vec<String> = kinds.iter().map(|(k, n)| format!("{} {}", n, k)).collect();
         eprintln!(
-            "pvdisk check: {}: store is corrupt ({} problems)",
+            "pvdisk check: {}: store is corrupt ({} problems: {})",
             p.pos(0),
-            r.corrupt.len()
+            r.corrupt.len(),
+            by_kind.join(", ")
         );
         Ok(1)
     }
