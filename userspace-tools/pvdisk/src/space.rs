@@ -7,7 +7,9 @@
 use crate::error::Result;
 use crate::format::extent::ExtentKind;
 use crate::format::radix::ptr_block;
+use crate::format::superblock::Superblock;
 use crate::format::BLOCK_SIZE;
+use crate::snapshot::SnapRef;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
 
@@ -177,4 +179,112 @@ pub fn vdi_space(store: &mut Store) -> HashMap<u32, Option<VdiSpace>> {
             (slot, space)
         })
         .collect()
+}
+
+/// One VDI as `list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VdiRow {
+    /// Its name.
+    pub name: String,
+    /// Its id.
+    pub id: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Bytes its live tree maps (`None` if its metadata is damaged).
+    pub mapped: Option<u64>,
+    /// Bytes deleting it would free (`None` if its metadata is damaged).
+    pub exclusive: Option<u64>,
+    /// Its radix tree height.
+    pub height: u32,
+    /// Snapshots in its log.
+    pub snapshots: u64,
+    /// The snapshot it was cloned from, as `VDI@N`.
+    pub parent: Option<String>,
+    /// Host that has it attached, 0 if none.
+    pub attached_by: u64,
+}
+
+/// The live VDIs with their space, in registry order.
+pub fn listing(store: &mut Store) -> Vec<VdiRow> {
+    let space = vdi_space(store);
+    store
+        .live_vdis()
+        .into_iter()
+        .map(|(slot, r)| {
+            let parent = (r.parent != 0).then(|| match store.vdi_by_id(r.parent) {
+                Some((slot, _)) => store.snap_name(SnapRef {
+                    slot,
+                    seq: r.parent_seq,
+                }),
+                None => format!("(deleted VDI {})@{}", r.parent, r.parent_seq),
+            });
+            let s = space.get(&slot).copied().flatten();
+            VdiRow {
+                name: r.name().to_string(),
+                id: r.id,
+                size: r.size,
+                mapped: s.map(|s| s.mapped),
+                exclusive: s.map(|s| s.exclusive),
+                height: r.height,
+                snapshots: r.snap_count,
+                parent,
+                attached_by: r.attached_by,
+            }
+        })
+        .collect()
+}
+
+/// What `info` shows about a store.
+#[derive(Debug, Clone)]
+pub struct StoreInfo {
+    /// The superblock.
+    pub sb: Superblock,
+    /// The UUID in hex.
+    pub uuid: String,
+    /// Device size at format time, bytes.
+    pub device: u64,
+    /// Extent size, bytes.
+    pub extent: u64,
+    /// Number of extents of each kind.
+    pub extents: Vec<(ExtentKind, usize)>,
+    /// Space use.
+    pub space: StoreSpace,
+    /// Live VDIs.
+    pub live: u64,
+    /// Deleted VDIs not yet collected.
+    pub deleted: u64,
+    /// Damaged registry slots, as sentences.
+    pub damaged: Vec<String>,
+    /// Holds, as sentences.
+    pub holds: Vec<String>,
+}
+
+/// Gathers what `info` shows.
+pub fn store_info(store: &mut Store) -> Result<StoreInfo> {
+    let sb = *store.sb();
+    let kinds = [
+        ExtentKind::System,
+        ExtentKind::Metadata,
+        ExtentKind::Data,
+        ExtentKind::Free,
+    ];
+    Ok(StoreInfo {
+        sb,
+        uuid: sb.uuid.iter().map(|b| format!("{:02x}", b)).collect(),
+        device: sb.total_blocks * BS,
+        extent: u64::from(sb.extent_blocks) * BS,
+        extents: kinds
+            .iter()
+            .map(|&k| (k, store.extents_of(k).len()))
+            .collect(),
+        space: store_space(store)?,
+        live: store.live_vdis().len() as u64,
+        deleted: store
+            .records()
+            .iter()
+            .filter(|r| !r.is_empty() && r.is_deleted())
+            .count() as u64,
+        damaged: store.bad_slots().iter().map(|(_, w)| w.clone()).collect(),
+        holds: store.holds(),
+    })
 }

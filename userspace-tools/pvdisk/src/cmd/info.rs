@@ -4,10 +4,8 @@
 
 use super::{open_ro, size_text, Command, Outcome, BYTES, JSON, WAIT};
 use pvdisk::args::{Parsed, Spec};
-use pvdisk::format::extent::ExtentKind;
-use pvdisk::format::BLOCK_SIZE;
 use pvdisk::json::Json;
-use pvdisk::space::store_space;
+use pvdisk::space::{store_info, StoreInfo};
 use pvdisk::units::fmt_time;
 
 pub const CMD: Command = Command {
@@ -22,32 +20,20 @@ pub const CMD: Command = Command {
     run,
 };
 
-const KINDS: [ExtentKind; 4] = [
-    ExtentKind::System,
-    ExtentKind::Metadata,
-    ExtentKind::Data,
-    ExtentKind::Free,
-];
-
 fn run(p: &Parsed) -> Outcome {
     let mut store = open_ro(p)?;
-    let sb = *store.sb();
-    let space = store_space(&mut store)?;
-    let uuid: String = sb.uuid.iter().map(|b| format!("{:02x}", b)).collect();
-    let device = sb.total_blocks * BLOCK_SIZE as u64;
-    let extent = u64::from(sb.extent_blocks) * BLOCK_SIZE as u64;
-    let counts: Vec<(ExtentKind, usize)> = KINDS
-        .iter()
-        .map(|&k| (k, store.extents_of(k).len()))
-        .collect();
-    let live = store.live_vdis().len() as u64;
-    let deleted = store
-        .records()
-        .iter()
-        .filter(|r| !r.is_empty() && r.is_deleted())
-        .count() as u64;
-    let damaged: Vec<String> = store.bad_slots().iter().map(|(_, w)| w.clone()).collect();
-    let holds = store.holds();
+    let StoreInfo {
+        sb,
+        uuid,
+        device,
+        extent,
+        extents: counts,
+        space,
+        live,
+        deleted,
+        damaged,
+        holds,
+    } = store_info(&mut store)?;
     let warning = space.warning();
     if p.flag("json") {
         let strs = |v: &[String]| Json::Arr(v.iter().map(Json::str).collect());

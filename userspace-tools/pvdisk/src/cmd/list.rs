@@ -5,8 +5,7 @@
 use super::{open_ro, size_text, Command, Outcome, BYTES, JSON, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::json::Json;
-use pvdisk::snapshot::SnapRef;
-use pvdisk::space::{store_space, vdi_space};
+use pvdisk::space::{listing, store_space};
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -20,45 +19,10 @@ pub const CMD: Command = Command {
     run,
 };
 
-/// One line of the listing.
-struct Row {
-    name: String,
-    id: u64,
-    size: u64,
-    mapped: Option<u64>,
-    exclusive: Option<u64>,
-    height: u32,
-    snaps: u64,
-    parent: Option<String>,
-    attached_by: u64,
-}
-
 fn run(p: &Parsed) -> Outcome {
     let mut store = open_ro(p)?;
-    let space = vdi_space(&mut store);
+    let rows = listing(&mut store);
     let warning = store_space(&mut store)?.warning();
-    let mut rows = Vec::new();
-    for (slot, r) in store.live_vdis() {
-        let parent = (r.parent != 0).then(|| match store.vdi_by_id(r.parent) {
-            Some((slot, _)) => store.snap_name(SnapRef {
-                slot,
-                seq: r.parent_seq,
-            }),
-            None => format!("(deleted VDI {})@{}", r.parent, r.parent_seq),
-        });
-        let s = space.get(&slot).copied().flatten();
-        rows.push(Row {
-            name: r.name().to_string(),
-            id: r.id,
-            size: r.size,
-            mapped: s.map(|s| s.mapped),
-            exclusive: s.map(|s| s.exclusive),
-            height: r.height,
-            snaps: r.snap_count,
-            parent,
-            attached_by: r.attached_by,
-        });
-    }
     if p.flag("json") {
         let vdis = rows
             .iter()
@@ -71,7 +35,7 @@ fn run(p: &Parsed) -> Outcome {
                     ("mapped", opt(r.mapped)),
                     ("exclusive", opt(r.exclusive)),
                     ("height", Json::Num(r.height.into())),
-                    ("snapshots", Json::Num(r.snaps)),
+                    ("snapshots", Json::Num(r.snapshots)),
                     ("parent", Json::opt_str(r.parent.clone())),
                     (
                         "attached_by",
@@ -105,7 +69,7 @@ fn run(p: &Parsed) -> Outcome {
             opt(r.mapped),
             opt(r.exclusive),
             r.height,
-            r.snaps,
+            r.snapshots,
             r.parent.as_deref().unwrap_or("-"),
             if r.attached_by == 0 {
                 "-".to_string()
