@@ -7,6 +7,8 @@
 //!     backing   rw  path of the backing block device
 //!     power     rw  1 creates /dev/pvdiskN, 0 removes it
 //!     name      ro  pvdiskN while powered, empty otherwise
+//!     fail_alloc rw (root only) testing: the next N requests of the
+//!               powered disk fail to allocate and are requeued
 //! ```
 //!
 //! Every write is checked before anything changes: a rejected write leaves
@@ -36,6 +38,10 @@ const MAX_PATH: usize = 4095;
 const BACKING: usize = 0;
 const POWER: usize = 1;
 const NAME: usize = 2;
+const FAIL_ALLOC: usize = 3;
+
+/// Most allocation failures one write to `fail_alloc` may ask for.
+const MAX_FAIL_ALLOC: u32 = 1_000_000;
 
 /// A disk declared by `mkdir`.
 #[pin_data]
@@ -122,14 +128,39 @@ impl DiskConfig {
                 Ok(())
             }
             (false, true) => {
-                if state.powered.as_ref().is_some_and(|p| p.disk.is_open()) {
+                if let Some(Err(e)) = state.powered.as_ref().map(|p| p.disk.close()) {
                     warn_ratelimited!("{}: power: disk is open\n", &*this.name);
-                    return Err(EBUSY);
+                    return Err(e);
                 }
                 if let Some(powered) = state.powered.take() {
                     powered.power_off();
                 }
                 Ok(())
+            }
+        }
+    }
+
+    fn store_fail_alloc(&self, data: &[u8]) -> Result {
+        let count = core::str::from_utf8(trim_newline(data))
+            .ok()
+            .and_then(|text| text.parse::<u32>().ok())
+            .filter(|&n| n <= MAX_FAIL_ALLOC);
+        let Some(count) = count else {
+            warn_ratelimited!(
+                "{}: fail_alloc: write a count from 0 to {}\n",
+                &*self.name,
+                MAX_FAIL_ALLOC
+            );
+            return Err(EINVAL);
+        };
+        match self.state.lock().powered.as_ref() {
+            Some(powered) => {
+                powered.disk.inject_allocation_failures(count);
+                Ok(())
+            }
+            None => {
+                warn_ratelimited!("{}: fail_alloc: power the disk on first\n", &*self.name);
+                Err(EINVAL)
             }
         }
     }
@@ -140,7 +171,7 @@ impl DiskConfig {
             return Err(EINVAL);
         };
         // Exclusive: a second disk (or a mount) on the same device gets EBUSY.
-        let backing = BdevFile::open_exclusive(path, self).inspect_err(|e| {
+        let backing = BdevFile::open_exclusive(path).inspect_err(|e| {
             warn_ratelimited!("{}: open {}: {}\n", &*self.name, &**path, errname(*e));
         })?;
         let no_rmdir = item.depend()?;
@@ -182,6 +213,10 @@ impl configfs::ItemOperations for DiskConfig {
             name: c_str!("name"),
             mode: 0o444,
         },
+        Attribute {
+            name: c_str!("fail_alloc"),
+            mode: 0o600,
+        },
     ];
 
     fn make(_parent: &(), name: &CStr) -> Result<impl PinInit<Self, Error>> {
@@ -215,6 +250,14 @@ impl configfs::ItemOperations for DiskConfig {
                 }
                 None => show_text(page, b"\n"),
             },
+            FAIL_ALLOC => {
+                let pending = state
+                    .powered
+                    .as_ref()
+                    .map_or(0, |p| p.disk.pending_allocation_failures());
+                let text = CString::try_from_fmt(fmt!("{}\n", pending))?;
+                show_text(page, text.as_bytes())
+            }
             _ => Err(EINVAL),
         }
     }
@@ -223,6 +266,7 @@ impl configfs::ItemOperations for DiskConfig {
         match attribute {
             BACKING => this.store_backing(data),
             POWER => Self::store_power(&this, data),
+            FAIL_ALLOC => this.store_fail_alloc(data),
             _ => Err(EINVAL),
         }
     }

@@ -29,6 +29,7 @@ const MAX_REQUEST_SECTORS: u32 = 2048;
 /// A powered disk: `/dev/pvdisk<index>` over its backing device.
 pub(crate) struct Disk {
     gendisk: GenDisk<PassThrough>,
+    backend: Arc<Backend>,
     index: usize,
 }
 
@@ -41,6 +42,7 @@ impl Disk {
         if sectors == 0 || bdev.logical_block_size() > BLOCK_SIZE {
             return Err(EINVAL);
         }
+        let fua = bdev.fua();
         let discard_sectors = bdev.max_discard_sectors();
         let discard_granularity = bdev.discard_granularity();
         let write_zeroes_sectors = bdev.max_write_zeroes_sectors();
@@ -53,22 +55,40 @@ impl Disk {
             .rotational(false)
             .max_hw_sectors(MAX_REQUEST_SECTORS)
             .write_cache(true)
-            .fua(true)
+            // FUA only if the backing device does it. Without, the block
+            // layer emulates it here (write, then flush) instead of below:
+            // the same cost, but every backing flush is then one of ours.
+            .fua(fua)
             // Pass-through: discard and write-zeroes go down as they are,
             // so the disk offers what the backing device offers.
             .max_discard_sectors(discard_sectors)
             .discard_granularity(discard_granularity)
             .max_write_zeroes_sectors(write_zeroes_sectors)
-            .build(format_args!("pvdisk{}", index), tagset, backend)?;
-        Ok(Self { gendisk, index })
+            .build(format_args!("pvdisk{}", index), tagset, backend.clone())?;
+        Ok(Self {
+            gendisk,
+            backend,
+            index,
+        })
     }
 
     pub(crate) fn index(&self) -> usize {
         self.index
     }
 
-    /// Whether a file is open on the disk right now.
-    pub(crate) fn is_open(&self) -> bool {
-        self.gendisk.openers() > 0
+    /// Refuse new opens, unless the disk is open (`EBUSY`): what power-off
+    /// does before removing the disk.
+    pub(crate) fn close(&self) -> Result {
+        self.gendisk.try_close()
+    }
+
+    /// Test hook: the next `count` requests are requeued as if bios ran out.
+    pub(crate) fn inject_allocation_failures(&self, count: u32) {
+        self.backend.inject_allocation_failures(count);
+    }
+
+    /// Injected allocation failures not yet consumed by a request.
+    pub(crate) fn pending_allocation_failures(&self) -> u32 {
+        self.backend.pending_allocation_failures()
     }
 }

@@ -2,12 +2,13 @@
 
 //! The data path: blk-mq requests become bios on the backing device.
 //!
-//! Each bio of a request is cloned for the backing device (same pages,
-//! same flags, so FUA travels down; a discard or write-zeroes bio is
-//! cloned the same way) and each clone holds a reference on
-//! the request; whichever clone completes last ends the request with the
-//! first error any clone saw. A flush request has no bios and becomes an
-//! empty `REQ_PREFLUSH` bio. Nothing here takes a lock; `queue_rq` may
+//! The bios of a request are cloned for the backing device all at once
+//! (same pages, same flags, so FUA travels down; a discard or write-zeroes
+//! bio is cloned the same way) before any is submitted, so a request is
+//! either wholly in flight or, when bios run out, requeued untouched. Each
+//! clone holds a reference on the request; whichever completes last ends
+//! the request with the first error any clone saw. A flush request becomes
+//! an empty `REQ_PREFLUSH` bio. Nothing here takes a lock; `queue_rq` may
 //! sleep (the tag set is blocking) because submitting to the backing
 //! device may wait for its tags.
 //!
@@ -15,16 +16,18 @@
 //! aimed at. The radix map will choose the sector (and split requests at
 //! block boundaries) at the one marked place in [`PassThrough::queue_rq`].
 
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     alloc::flags::GFP_NOWAIT,
     block::{
         bdev::BdevFile,
-        bio::{BioSet, EndIo, OwnedBio},
+        bio::{BioSet, EndIo, OwnedBio, RequestClones},
         mq::{Operations, Request},
     },
     prelude::*,
     sync::{Arc, ArcBorrow},
     types::ARef,
+    ThisModule,
 };
 
 use crate::ratelimit::{errname, warn_ratelimited};
@@ -36,17 +39,37 @@ const BIO_POOL_SIZE: u32 = 64;
 /// What a powered disk sends its I/O to.
 #[pin_data]
 pub(crate) struct Backend {
-    file: BdevFile,
+    /// Bios for the backing device, which the set owns.
     #[pin]
     bios: BioSet,
+    /// Fault injection for tests: this many of the next requests pretend
+    /// to run out of bios after cloning, and are requeued.
+    fail_allocations: AtomicU32,
 }
 
 impl Backend {
     pub(crate) fn new(file: BdevFile) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            file,
-            bios <- BioSet::new(BIO_POOL_SIZE),
+            bios <- BioSet::new(file, BIO_POOL_SIZE),
+            fail_allocations: AtomicU32::new(0),
         }? Error)
+    }
+
+    /// Make the next `count` requests fail to allocate, as if out of bios.
+    pub(crate) fn inject_allocation_failures(&self, count: u32) {
+        self.fail_allocations.store(count, Ordering::Relaxed);
+    }
+
+    /// Injected allocation failures not yet consumed.
+    pub(crate) fn pending_allocation_failures(&self) -> u32 {
+        self.fail_allocations.load(Ordering::Relaxed)
+    }
+
+    /// Consume one injected allocation failure, if any is pending.
+    fn injected_allocation_failure(&self) -> bool {
+        self.fail_allocations
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 }
 
@@ -55,6 +78,7 @@ pub(crate) struct PassThrough;
 
 #[vtable]
 impl Operations for PassThrough {
+    const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     type QueueData = Arc<Backend>;
 
     fn queue_rq(
@@ -62,34 +86,27 @@ impl Operations for PassThrough {
         rq: ARef<Request<Self>>,
         _is_last: bool,
     ) -> Result {
-        let bdev = backend.file.bdev();
-        let mut submitted = 0usize;
-
-        if rq.bios().next().is_none() {
-            // A flush: discard and write-zeroes requests carry bios
-            // (without pages), so this is the only request with none.
-            let bio = OwnedBio::flush(&backend.bios, bdev, GFP_NOWAIT)?;
-            bio.submit::<EndRequest>(rq.clone());
-            submitted += 1;
+        if backend.bios.target_is_dead() {
+            warn_ratelimited!("backing device is gone; failing I/O\n");
+            return Err(EIO);
         }
-        for bio in rq.bios() {
-            let mut clone = match OwnedBio::clone_of(&backend.bios, bio, bdev, GFP_NOWAIT) {
-                Ok(clone) => clone,
-                // Nothing in flight yet: blk-mq requeues on ENOMEM.
-                Err(e) if submitted == 0 => return Err(e),
-                Err(e) => {
-                    warn_ratelimited!("out of bios mid-request: {}\n", errname(e));
-                    Request::end_when_last(rq, Err(EIO));
-                    return Ok(());
-                }
-            };
+        if rq.is_flush() {
+            // ENOMEM here leaves nothing in flight: blk-mq requeues.
+            let bio = OwnedBio::flush(&backend.bios, GFP_NOWAIT)?;
+            bio.submit::<EndRequest>(rq);
+            return Ok(());
+        }
+        // Every clone or none: on ENOMEM blk-mq requeues the request.
+        let clones = RequestClones::new(&backend.bios, &rq, GFP_NOWAIT)?;
+        if backend.injected_allocation_failure() {
+            return Err(ENOMEM);
+        }
+        for mut clone in clones {
             // The radix map chooses the backing sector here.
-            clone.set_sector(bio.sector());
-            clone.submit::<EndRequest>(rq.clone());
-            submitted += 1;
+            let sector = clone.sector();
+            clone.set_sector(sector);
+            clone.submit::<EndRequest>();
         }
-        // Drop our own reference; ends the request if every bio is done.
-        Request::end_when_last(rq, Ok(()));
         Ok(())
     }
 

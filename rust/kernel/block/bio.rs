@@ -4,9 +4,16 @@
 //!
 //! A driver that stacks on another block device (a remapper, a
 //! copy-on-write store) turns its own requests into bios for the lower
-//! device. [`OwnedBio`] is such a bio before submission; [`OwnedBio::submit`]
-//! hands it to the block layer together with a context, and the context
-//! comes back to [`EndIo::end_io`] when the bio completes.
+//! device. It allocates them from a [`BioSet`], which owns the lower device
+//! and outlives every bio allocated from it: dropping the set waits until
+//! its submitted bios have completed, and only then lets the device go.
+//!
+//! [`OwnedBio`] is a new bio before submission; [`OwnedBio::submit`] hands it
+//! to the block layer together with a context, and the context comes back to
+//! [`EndIo::end_io`] when the bio completes. [`RequestClones`] clones every
+//! bio of a blk-mq request at once; each clone holds a reference on the
+//! request, so the request, whose pages the clone shares, cannot end before
+//! the clone completed.
 //!
 //! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
 //! C header: [`include/linux/blk_types.h`](srctree/include/linux/blk_types.h)
@@ -14,12 +21,16 @@
 use crate::{
     alloc::Flags,
     bindings,
-    block::bdev::BlockDevice,
-    error::{to_result, Error, Result},
+    block::bdev::{BdevFile, BlockDevice},
+    block::mq::{Operations, Request},
+    error::{code::ENOMEM, to_result, Error, Result},
     init::{self, PinInit},
-    types::{ForeignOwnable, Opaque},
+    types::{ARef, ForeignOwnable, Opaque},
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{
+    ptr::{addr_of_mut, NonNull},
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 /// A borrowed `struct bio`, for example one of the bios of a request.
 ///
@@ -64,67 +75,118 @@ impl Bio {
 
 /// What to do when a submitted bio completes.
 pub trait EndIo {
-    /// Handed to [`OwnedBio::submit`] and given back to [`EndIo::end_io`].
-    type Context: ForeignOwnable;
+    /// Handed to [`OwnedBio::submit`] and given back to [`EndIo::end_io`],
+    /// on whichever CPU the bio completes.
+    type Context: ForeignOwnable + Send;
 
     /// Called once per bio, from the bio's completion (interrupt or softirq
     /// context: must not sleep), with the bio's status. The bio is gone.
+    ///
+    /// The context must not hold the last reference to the [`BioSet`] the
+    /// bio came from: dropping a set sleeps.
     fn end_io(context: Self::Context, status: Result);
 }
 
-/// A pool of bios that a stacking driver allocates from, so that it never
-/// waits on a pool that the I/O above it already drew from.
+/// A pool of bios for one lower block device, which a stacking driver
+/// allocates from so that it never waits on a pool that the I/O above it
+/// already drew from.
+///
+/// The set owns the device its bios are aimed at. Dropping the set waits
+/// for the bios submitted from it to complete, then frees the pool, then
+/// releases the device, so neither can go while a bio still uses it.
 ///
 /// C header: [`include/linux/bio.h`](srctree/include/linux/bio.h) (`struct bio_set`)
 ///
 /// # Invariants
 ///
-/// `self.0` was initialised by `bioset_init`, is pinned, and is exited on
-/// drop.
-#[repr(transparent)]
-pub struct BioSet(Opaque<bindings::bio_set>);
+/// - `set` was initialised by `bioset_init`, is pinned, and is exited on
+///   drop, after `in_flight` dropped to zero.
+/// - `in_flight` counts the bios from `set` that were submitted and whose
+///   completion has not yet run to its end.
+/// - Every bio allocated from `set` is aimed at `target`.
+#[repr(C)]
+pub struct BioSet {
+    // First field: a `struct bio_set` pointer is a pointer to the `BioSet`.
+    set: Opaque<bindings::bio_set>,
+    in_flight: AtomicUsize,
+    target: BdevFile,
+}
 
-// SAFETY: A `bio_set` is used from any CPU; its mempools lock internally.
+// SAFETY: A `bio_set` is used from any CPU; its mempools lock internally. The
+// counter is atomic and `BdevFile` is `Send`.
 unsafe impl Send for BioSet {}
 // SAFETY: As above, all operations on a `bio_set` are internally synchronised.
 unsafe impl Sync for BioSet {}
 
 impl BioSet {
-    /// A pool that keeps `pool_size` bios in reserve.
-    pub fn new(pool_size: u32) -> impl PinInit<Self, Error> {
+    /// A pool that keeps `pool_size` bios in reserve, for bios aimed at
+    /// `target`.
+    pub fn new(target: BdevFile, pool_size: u32) -> impl PinInit<Self, Error> {
         let init = move |slot: *mut Self| {
+            // SAFETY: `slot` is valid for writes of a `BioSet`.
+            unsafe {
+                addr_of_mut!((*slot).target).write(target);
+                addr_of_mut!((*slot).in_flight).write(AtomicUsize::new(0));
+            }
             // SAFETY: `slot` is valid for writes. `bioset_init` expects a
             // zeroed set (it leaves optional parts, like the rescuer, alone).
-            unsafe { core::ptr::write_bytes(slot, 0, 1) };
-            // SAFETY: `slot` is valid for writes and `BioSet` is a
-            // transparent wrapper of `struct bio_set`. `bioset_init` sets up
-            // the zeroed set, and cleans up after itself on failure.
-            to_result(unsafe {
+            let set = unsafe { addr_of_mut!((*slot).set) };
+            // SAFETY: As above.
+            unsafe { core::ptr::write_bytes(set, 0, 1) };
+            // SAFETY: `set` is valid for writes and `Opaque` is a transparent
+            // wrapper of `struct bio_set`. `bioset_init` sets up the zeroed
+            // set, and cleans up after itself on failure.
+            let ret = to_result(unsafe {
                 bindings::bioset_init(
-                    slot.cast(),
+                    set.cast(),
                     pool_size,
                     0,
                     bindings::BIOSET_NEED_BVECS as crate::ffi::c_int,
                 )
-            })
+            });
+            if ret.is_err() {
+                // SAFETY: `target` was written above and is dropped once.
+                unsafe { core::ptr::drop_in_place(addr_of_mut!((*slot).target)) };
+            }
+            ret
         };
-        // SAFETY: On success the slot is fully initialised by `bioset_init`;
-        // on failure nothing is left to clean up. The set is never moved: it
-        // is only used through the pinned slot.
+        // SAFETY: On success the slot is fully initialised; on failure
+        // nothing is left to clean up. The set is never moved: it is only
+        // used through the pinned slot.
         unsafe { init::pin_init_from_closure(init) }
     }
 
+    /// The device the set's bios are aimed at.
+    pub fn target(&self) -> &BlockDevice {
+        self.target.bdev()
+    }
+
+    /// Whether the target device went away (see [`BdevFile::is_dead`]).
+    pub fn target_is_dead(&self) -> bool {
+        self.target.is_dead()
+    }
+
     fn as_ptr(&self) -> *mut bindings::bio_set {
-        self.0.get()
+        self.set.get()
     }
 }
 
 impl Drop for BioSet {
     fn drop(&mut self) {
-        // SAFETY: By type invariant the set was initialised. No bio from it
-        // is outstanding: each `OwnedBio` borrows the set, and the owner of
-        // the set (a disk) waits for submitted bios before letting it go.
-        unsafe { bindings::bioset_exit(self.0.get()) };
+        // Waiting sleeps (and so does `bioset_exit`): dropping the last
+        // reference to a set from a completion is a bug that
+        // CONFIG_DEBUG_ATOMIC_SLEEP reports. Bios complete in interrupt context, where nothing may wait for
+        // us; a short sleep loop is enough for a path that only runs when a
+        // device is torn down with I/O still in flight, which is rare.
+        while self.in_flight.load(Ordering::Acquire) != 0 {
+            // SAFETY: We are in process context (checked above).
+            unsafe { bindings::msleep(1) };
+        }
+        // SAFETY: By type invariant the set was initialised and no bio from
+        // it is in flight any more; unsubmitted bios borrow the set, so
+        // none exists either.
+        unsafe { bindings::bioset_exit(self.set.get()) };
+        // `target` is released after this, with no bio aimed at it left.
     }
 }
 
@@ -132,64 +194,40 @@ impl Drop for BioSet {
 ///
 /// # Invariants
 ///
-/// `self.bio` is a valid bio with one reference owned by `self`.
+/// `self.bio` is a valid bio from `self.set` with one reference owned by
+/// `self`.
 pub struct OwnedBio<'a> {
     bio: NonNull<bindings::bio>,
-    _set: PhantomData<&'a BioSet>,
+    set: &'a BioSet,
 }
 
 impl<'a> OwnedBio<'a> {
-    /// A bio for `bdev` with room for `nr_vecs` pages, doing `opf`.
-    pub fn new(
-        set: &'a BioSet,
-        bdev: &BlockDevice,
-        nr_vecs: u16,
-        opf: u32,
-        gfp: Flags,
-    ) -> Result<Self> {
-        // SAFETY: `bdev` and `set` are valid; the call returns a new bio or
-        // null.
+    /// A bio for the set's device with room for `nr_vecs` pages, doing
+    /// `opf`.
+    pub fn new(set: &'a BioSet, nr_vecs: u16, opf: u32, gfp: Flags) -> Result<Self> {
+        // SAFETY: The device and `set` are valid; the call returns a new bio
+        // or null.
         let bio = unsafe {
-            bindings::bio_alloc_bioset(bdev.as_ptr(), nr_vecs, opf, gfp.as_raw(), set.as_ptr())
+            bindings::bio_alloc_bioset(
+                set.target().as_ptr(),
+                nr_vecs,
+                opf,
+                gfp.as_raw(),
+                set.as_ptr(),
+            )
         };
         // INVARIANT: a non-null result is a new bio with one reference.
-        NonNull::new(bio)
-            .map(|bio| Self {
-                bio,
-                _set: PhantomData,
-            })
-            .ok_or(crate::error::code::ENOMEM)
+        NonNull::new(bio).map(|bio| Self { bio, set }).ok_or(ENOMEM)
     }
 
-    /// An empty bio that flushes the volatile write cache of `bdev`.
-    pub fn flush(set: &'a BioSet, bdev: &BlockDevice, gfp: Flags) -> Result<Self> {
+    /// An empty bio that flushes the volatile write cache of the device.
+    pub fn flush(set: &'a BioSet, gfp: Flags) -> Result<Self> {
         Self::new(
             set,
-            bdev,
             0,
             bindings::req_op_REQ_OP_WRITE | bindings::REQ_PREFLUSH,
             gfp,
         )
-    }
-
-    /// A bio for `bdev` that transfers the same pages, at the same sector,
-    /// with the same operation and flags as `source`.
-    ///
-    /// The clone shares the page vector of `source`, so `source` must not
-    /// complete before the clone does; a request that submits clones of
-    /// its own bios and ends only when they completed guarantees that.
-    pub fn clone_of(set: &'a BioSet, source: &Bio, bdev: &BlockDevice, gfp: Flags) -> Result<Self> {
-        // SAFETY: All pointers are valid; the call returns a new bio or null.
-        let bio = unsafe {
-            bindings::bio_alloc_clone(bdev.as_ptr(), source.0.get(), gfp.as_raw(), set.as_ptr())
-        };
-        // INVARIANT: a non-null result is a new bio with one reference.
-        NonNull::new(bio)
-            .map(|bio| Self {
-                bio,
-                _set: PhantomData,
-            })
-            .ok_or(crate::error::code::ENOMEM)
     }
 
     /// Point the bio at `sector` (512-byte units) of its device.
@@ -201,15 +239,10 @@ impl<'a> OwnedBio<'a> {
     /// Submit the bio. `E::end_io` gets `context` back when it completes.
     pub fn submit<E: EndIo>(self, context: E::Context) {
         let bio = self.bio.as_ptr();
+        let set = self.set;
         core::mem::forget(self);
-        // SAFETY: We own the unsubmitted bio (type invariant). Setting the
-        // completion fields and submitting passes our reference to the
-        // block layer, which calls `end_io_callback` exactly once.
-        unsafe {
-            (*bio).bi_private = context.into_foreign().cast_mut();
-            (*bio).bi_end_io = Some(end_io_callback::<E>);
-            bindings::submit_bio(bio);
-        }
+        // SAFETY: `bio` is an unsubmitted bio from `set` that we own.
+        unsafe { submit_raw::<E>(set, bio, context) };
     }
 }
 
@@ -221,17 +254,198 @@ impl Drop for OwnedBio<'_> {
     }
 }
 
-/// The `bi_end_io` of bios submitted through [`OwnedBio::submit`].
+/// Clones of every bio of a blk-mq request, aimed at a [`BioSet`]'s device,
+/// allocated together before any is submitted: a request is either wholly
+/// in flight or not at all, so a failed allocation can be retried by
+/// requeueing the request.
+///
+/// A clone shares the pages of its source bio. Each clone keeps an
+/// [`ARef`] on the request until it completes, and the request (with its
+/// bios) cannot end while an [`ARef`] to it exists.
+///
+/// `REQ_PREFLUSH` is cleared on the clones: blk-mq sends the flush of a
+/// `REQ_PREFLUSH` write to the driver as a flush request of its own before
+/// the data, so passing the flag on would flush the lower device twice.
+/// `REQ_FUA` is cleared too unless the request still has it: a disk without
+/// FUA gets the flush that emulates it as a request of its own as well.
+///
+/// # Invariants
+///
+/// `head` is a list, linked through `bi_next`, of unsubmitted clones from
+/// `set` of bios of `request`, each with one reference owned by `self`.
+pub struct RequestClones<'a, T: Operations> {
+    head: *mut bindings::bio,
+    set: &'a BioSet,
+    request: ARef<Request<T>>,
+}
+
+impl<'a, T: Operations + 'static> RequestClones<'a, T> {
+    /// Clone every bio of `request` for the device of `set`, at the same
+    /// sector, with the same operation and flags (but the flush flags the
+    /// request no longer has).
+    /// Fails with `ENOMEM` if any clone cannot be allocated, freeing the
+    /// others.
+    pub fn new(set: &'a BioSet, request: &ARef<Request<T>>, gfp: Flags) -> Result<Self> {
+        let mut clones = Self {
+            head: core::ptr::null_mut(),
+            set,
+            request: request.clone(),
+        };
+        // The flush machinery clears `REQ_FUA` on the request (but not on
+        // its bios) when this disk emulates FUA with a flush of its own.
+        let strip = if request.opf() & bindings::REQ_FUA != 0 {
+            bindings::REQ_PREFLUSH
+        } else {
+            bindings::REQ_PREFLUSH | bindings::REQ_FUA
+        };
+        let mut tail: *mut *mut bindings::bio = &mut clones.head;
+        for source in request.bios() {
+            // SAFETY: All pointers are valid; the call returns a new bio or
+            // null.
+            let clone = unsafe {
+                bindings::bio_alloc_clone(
+                    set.target().as_ptr(),
+                    source.0.get(),
+                    gfp.as_raw(),
+                    set.as_ptr(),
+                )
+            };
+            if clone.is_null() {
+                // `clones` puts the clones made so far.
+                return Err(ENOMEM);
+            }
+            // SAFETY: `clone` is a new bio we own; `tail` points to the
+            // `bi_next` of the last clone of the list, or to its head.
+            unsafe {
+                (*clone).bi_opf &= !strip;
+                (*clone).bi_next = core::ptr::null_mut();
+                *tail = clone;
+                tail = addr_of_mut!((*clone).bi_next);
+            }
+        }
+        Ok(clones)
+    }
+}
+
+impl<'a, T: Operations + 'static> Iterator for RequestClones<'a, T> {
+    type Item = ClonedBio<'a, T>;
+
+    fn next(&mut self) -> Option<ClonedBio<'a, T>> {
+        let bio = NonNull::new(self.head)?;
+        // SAFETY: By type invariant `bio` is a clone we own; unlinking it
+        // moves its reference to the `ClonedBio`.
+        unsafe {
+            self.head = (*bio.as_ptr()).bi_next;
+            (*bio.as_ptr()).bi_next = core::ptr::null_mut();
+        }
+        Some(ClonedBio {
+            bio,
+            set: self.set,
+            request: self.request.clone(),
+        })
+    }
+}
+
+impl<T: Operations> Drop for RequestClones<'_, T> {
+    fn drop(&mut self) {
+        while let Some(bio) = NonNull::new(self.head) {
+            // SAFETY: By type invariant we own the unsubmitted clone.
+            unsafe {
+                self.head = (*bio.as_ptr()).bi_next;
+                bindings::bio_put(bio.as_ptr());
+            }
+        }
+    }
+}
+
+/// One clone from [`RequestClones`], not yet submitted.
+///
+/// # Invariants
+///
+/// `bio` is an unsubmitted clone from `set` of a bio of `request`, with one
+/// reference owned by `self`.
+pub struct ClonedBio<'a, T: Operations> {
+    bio: NonNull<bindings::bio>,
+    set: &'a BioSet,
+    request: ARef<Request<T>>,
+}
+
+impl<T: Operations + 'static> ClonedBio<'_, T> {
+    /// The sector (512-byte units) the clone is aimed at.
+    pub fn sector(&self) -> u64 {
+        // SAFETY: By type invariant we own the unsubmitted bio.
+        unsafe { (*self.bio.as_ptr()).bi_iter.bi_sector }
+    }
+
+    /// Point the clone at `sector` (512-byte units) of its device.
+    pub fn set_sector(&mut self, sector: u64) {
+        // SAFETY: By type invariant we own the unsubmitted bio.
+        unsafe { (*self.bio.as_ptr()).bi_iter.bi_sector = sector };
+    }
+
+    /// Submit the clone. `E::end_io` gets the request back when the clone
+    /// completes; dropping it there ends the request if it was the last
+    /// part (see [`Request::end_when_last`]).
+    pub fn submit<E: EndIo<Context = ARef<Request<T>>>>(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We take the request out of `this`, which is never used or
+        // dropped again.
+        let request = unsafe { core::ptr::read(&this.request) };
+        // SAFETY: By type invariant `bio` is an unsubmitted bio from `set`
+        // that we own. Its pages belong to `request`, which the context
+        // keeps from ending until the clone completed.
+        unsafe { submit_raw::<E>(this.set, this.bio.as_ptr(), request) };
+    }
+}
+
+impl<T: Operations> Drop for ClonedBio<'_, T> {
+    fn drop(&mut self) {
+        // SAFETY: By type invariant we own the unsubmitted clone.
+        unsafe { bindings::bio_put(self.bio.as_ptr()) };
+    }
+}
+
+/// Submit `bio` with `context` for `E::end_io`.
 ///
 /// # Safety
 ///
-/// Called by the block layer once, for a bio whose `bi_private` came from
-/// `E::Context::into_foreign` in [`OwnedBio::submit`].
+/// `bio` is an unsubmitted bio allocated from `set`, whose one reference
+/// the caller owns and hands over.
+unsafe fn submit_raw<E: EndIo>(set: &BioSet, bio: *mut bindings::bio, context: E::Context) {
+    // INVARIANT: counted until `end_io_callback` is done with the bio; the
+    // set cannot be dropped meanwhile.
+    set.in_flight.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: We own the unsubmitted bio. Setting the completion fields and
+    // submitting passes our reference to the block layer, which calls
+    // `end_io_callback` exactly once.
+    unsafe {
+        (*bio).bi_private = context.into_foreign().cast_mut();
+        (*bio).bi_end_io = Some(end_io_callback::<E>);
+        bindings::submit_bio(bio);
+    }
+}
+
+/// The `bi_end_io` of bios submitted through [`submit_raw`].
+///
+/// # Safety
+///
+/// Called by the block layer once, for a bio from a [`BioSet`] whose
+/// `bi_private` came from `E::Context::into_foreign` in [`submit_raw`].
 unsafe extern "C" fn end_io_callback<E: EndIo>(bio: *mut bindings::bio) {
-    // SAFETY: The bio is valid until we drop our reference below.
-    let (private, status) = unsafe { ((*bio).bi_private, (*bio).bi_status) };
-    // SAFETY: We own the reference `submit` passed to the block layer.
+    // SAFETY: The bio is valid until we drop our reference below. Its pool
+    // is the `struct bio_set` at the start of a `BioSet` (`repr(C)`).
+    let (private, status, set) = unsafe {
+        (
+            (*bio).bi_private,
+            (*bio).bi_status,
+            (*bio).bi_pool.cast::<BioSet>(),
+        )
+    };
+    // SAFETY: We own the reference `submit_raw` passed to the block layer.
     unsafe { bindings::bio_put(bio) };
+    // SAFETY: The set cannot be dropped while this bio counts as in flight.
+    // After the decrement it may be gone: it is not touched again.
+    unsafe { (*set).in_flight.fetch_sub(1, Ordering::Release) };
     let status = if status == bindings::BLK_STS_OK as bindings::blk_status_t {
         Ok(())
     } else {
@@ -240,8 +454,8 @@ unsafe extern "C" fn end_io_callback<E: EndIo>(bio: *mut bindings::bio) {
             bindings::blk_status_to_errno(status)
         }))
     };
-    // SAFETY: `private` came from `into_foreign` in `submit`, and this is
-    // the only place it is taken back.
+    // SAFETY: `private` came from `into_foreign` in `submit_raw`, and this
+    // is the only place it is taken back.
     let context = unsafe { E::Context::from_foreign(private) };
     E::end_io(context, status);
 }
