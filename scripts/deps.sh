@@ -9,7 +9,7 @@ debs=(
 	"$PVDISK_KERNEL_PKG=$PVDISK_KERNEL_DEB_VERSION"
 	clang lld llvm bc bison flex libelf-dev libssl-dev cpio xz-utils
 	qemu-system-x86 busybox-static fio dmsetup thin-provisioning-tools
-	kmod
+	kmod e2fsprogs gcc libc6-dev
 )
 
 missing=()

@@ -75,8 +75,10 @@ vmdir=$PVDISK_CACHE/vm
 mkdir -p "$vmdir"
 
 # Host programs copied into the guest, with their shared libraries
-# (util-linux blkdiscard for its -z, which busybox's lacks).
-guest_bins=(/usr/bin/fio /usr/sbin/dmsetup /usr/sbin/pdata_tools /usr/sbin/blkdiscard)
+# (util-linux blkdiscard for its -z, which busybox's lacks; mke2fs for
+# a journaling file system on pvdisk).
+guest_bins=(/usr/bin/fio /usr/sbin/dmsetup /usr/sbin/pdata_tools /usr/sbin/blkdiscard
+	/usr/sbin/mke2fs)
 pdata_links=(thin_check thin_dump thin_repair thin_restore thin_ls thin_delta
 	thin_trim cache_check era_check)
 
@@ -237,6 +239,11 @@ trap cleanup EXIT
 ov=$run/overlay
 mkdir -p "$ov"
 cp -r "$repo/tests" "$ov/tests"
+# The tests' C helpers, static so they need nothing from the guest.
+for c in "$repo"/tests/*.c; do
+	[ -f "$c" ] || continue
+	gcc -static -O2 -Wall -Werror -o "$ov/tests/$(basename "$c" .c)" "$c"
+done
 make -s -C "$repo/tests" list >"$ov/tests/kselftest-list.txt"
 printf '%s\n' "$*" >"$ov/run.sh"
 [ $shell = 1 ] && touch "$ov/pvdisk-shell"

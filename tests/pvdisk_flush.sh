@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Flush and FUA requests complete: fio with fsync/fdatasync after every
-# write and with O_SYNC (FUA writes), blockdev --flushbufs, sync.
+# write and with O_SYNC (FUA writes), blockdev --flushbufs, sync, and a
+# journaling file system whose flushes reach the backing device once.
 . "$(dirname "$0")/ktap"
 
 pvdisk_available || ktap_skip_all "pvdisk module not built"
@@ -49,6 +50,27 @@ t_fsync_dd() {
 	dd if=/dev/zero of="$dev" bs=4k count=16 oflag=direct conv=fsync 2>/dev/null
 }
 ktap_check "dd conv=fsync, buffered and direct" t_fsync_dd
+
+# A journaling file system on pvdisk: jbd2 commits are REQ_PREFLUSH (and
+# FUA) writes, which blk-mq splits into a flush request and the data. The
+# backing device must see one flush per pvdisk flush, not two.
+flushes() { awk '{ print $16 }' "/sys/block/$1/stat"; }
+t_journal_flushes() {
+	local name=${dev#/dev/} back=${PVDISK_DISK#/dev/} p0 b0 p1 b1 i=0
+	# The full path: busybox sh prefers its own applets to $PATH.
+	/usr/sbin/mke2fs -q -F -t ext4 "$dev" 64M || return 1
+	mkdir -p /mnt/pv && mount -t ext4 "$dev" /mnt/pv || return 1
+	p0=$(flushes "$name") b0=$(flushes "$back")
+	while [ $i -lt 50 ]; do
+		dd if=/dev/urandom of=/mnt/pv/f$i bs=4k count=1 conv=fsync 2>/dev/null || break
+		i=$((i + 1))
+	done
+	p1=$(flushes "$name") b1=$(flushes "$back")
+	umount /mnt/pv || return 1
+	echo "50 fsyncs on ext4: $((p1 - p0)) pvdisk flushes, $((b1 - b0)) backing flushes"
+	[ $i = 50 ] && [ $((p1 - p0)) -ge 50 ] && [ $((b1 - b0)) -le $((p1 - p0)) ]
+}
+ktap_check "ext4 journal: one backing flush per pvdisk flush" t_journal_flushes
 
 ktap_check "power off and remove" pvdisk_del flush
 ktap_finished
