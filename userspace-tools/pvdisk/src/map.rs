@@ -113,23 +113,24 @@ impl Store {
     /// node and data block reached from it through writable links (a
     /// read-only link leads to blocks shared with a snapshot).
     pub fn private_blocks(&mut self, root: u64, height: u32) -> Result<Vec<u64>> {
-        let mut out = vec![root];
-        let mut level_nodes = vec![root];
-        for level in (1..=height).rev() {
-            let mut next = Vec::new();
-            for blk in level_nodes {
-                let node = self.node(blk, level)?;
-                next.extend(
-                    node.ptrs
-                        .iter()
-                        .filter(|&&p| ptr_block(p) != 0 && !ptr_is_ro(p))
-                        .map(|&p| ptr_block(p)),
-                );
+        struct Private(Vec<u64>);
+        impl TreeVisitor for Private {
+            fn node(&mut self, blk: u64, _level: u32, private: bool) -> Result<bool> {
+                if private {
+                    self.0.push(blk);
+                }
+                Ok(private)
             }
-            out.extend_from_slice(&next);
-            level_nodes = if level > 1 { next } else { Vec::new() };
+            fn data(&mut self, _lba: u64, blk: u64, private: bool) -> Result<()> {
+                if private {
+                    self.0.push(blk);
+                }
+                Ok(())
+            }
         }
-        Ok(out)
+        let mut v = Private(Vec::new());
+        self.visit_tree(root, height, &mut v)?;
+        Ok(v.0)
     }
 
     /// Calls `f(lba, data_block)` for every mapped block of the tree, in
@@ -140,15 +141,35 @@ impl Store {
         height: u32,
         f: &mut dyn FnMut(u64, u64) -> Result<()>,
     ) -> Result<()> {
-        self.walk_mapped(root, height, 0, f)
+        struct Mapped<'f>(&'f mut dyn FnMut(u64, u64) -> Result<()>);
+        impl TreeVisitor for Mapped<'_> {
+            fn data(&mut self, lba: u64, blk: u64, _private: bool) -> Result<()> {
+                (self.0)(lba, blk)
+            }
+        }
+        self.visit_tree(root, height, &mut Mapped(f))
     }
 
-    fn walk_mapped(
+    /// Walks the tree at `root` of `height` depth first, in increasing
+    /// logical order, reporting every node and mapped data block to `v`
+    /// (see [`TreeVisitor`]). Shared by export, import (the old tree's
+    /// private blocks) and space accounting; check and gc use the
+    /// level-by-level walk of [`crate::walk`], which visits each block of
+    /// the whole store once.
+    pub fn visit_tree(&mut self, root: u64, height: u32, v: &mut dyn TreeVisitor) -> Result<()> {
+        if v.node(root, height, true)? {
+            self.visit_below(root, height, 0, true, v)?;
+        }
+        Ok(())
+    }
+
+    fn visit_below(
         &mut self,
         blk: u64,
         level: u32,
         base: u64,
-        f: &mut dyn FnMut(u64, u64) -> Result<()>,
+        private: bool,
+        v: &mut dyn TreeVisitor,
     ) -> Result<()> {
         let node = self.node(blk, level)?.clone();
         let span = (FANOUT as u64).saturating_pow(level - 1);
@@ -158,12 +179,27 @@ impl Store {
                 continue;
             }
             let lba = base + i as u64 * span;
+            let private = private && !ptr_is_ro(p);
             if level == 1 {
-                f(lba, b)?;
-            } else {
-                self.walk_mapped(b, level - 1, lba, f)?;
+                v.data(lba, b, private)?;
+            } else if v.node(b, level - 1, private)? {
+                self.visit_below(b, level - 1, lba, private, v)?;
             }
         }
+        Ok(())
+    }
+}
+
+/// What [`Store::visit_tree`] reports. `private` is true when every link
+/// from the root down is writable (the block belongs to this tree only).
+pub trait TreeVisitor {
+    /// A radix node at `level`; returns whether to walk below it.
+    fn node(&mut self, _blk: u64, _level: u32, _private: bool) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// A mapped data block at logical block `lba`.
+    fn data(&mut self, _lba: u64, _blk: u64, _private: bool) -> Result<()> {
         Ok(())
     }
 }

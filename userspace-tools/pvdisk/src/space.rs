@@ -6,9 +6,9 @@
 
 use crate::error::Result;
 use crate::format::extent::ExtentKind;
-use crate::format::radix::ptr_block;
 use crate::format::superblock::Superblock;
 use crate::format::BLOCK_SIZE;
+use crate::map::TreeVisitor;
 use crate::snapshot::SnapRef;
 use crate::store::Store;
 use std::collections::{HashMap, HashSet};
@@ -108,8 +108,35 @@ fn mark(owner: &mut HashMap<u64, u32>, blk: u64, who: u32) {
         .or_insert(who);
 }
 
-/// Walks the tree at `root` for VDI `who`, marking every block not yet
-/// `seen` by it; returns the data blocks newly reached.
+/// Marks, for VDI `who`, every block of a tree not yet `seen` by it, and
+/// counts the data blocks newly reached.
+struct Owners<'a> {
+    owner: &'a mut HashMap<u64, u32>,
+    seen: &'a mut HashSet<u64>,
+    who: u32,
+    data: u64,
+}
+
+impl TreeVisitor for Owners<'_> {
+    fn node(&mut self, blk: u64, _level: u32, _private: bool) -> Result<bool> {
+        if !self.seen.insert(blk) {
+            return Ok(false);
+        }
+        mark(self.owner, blk, self.who);
+        Ok(true)
+    }
+
+    fn data(&mut self, _lba: u64, blk: u64, _private: bool) -> Result<()> {
+        if self.seen.insert(blk) {
+            mark(self.owner, blk, self.who);
+            self.data += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Walks the tree at `root` for VDI `who`; returns the data blocks newly
+/// reached.
 fn walk(
     store: &mut Store,
     owner: &mut HashMap<u64, u32>,
@@ -118,32 +145,14 @@ fn walk(
     root: u64,
     height: u32,
 ) -> Result<u64> {
-    let mut data = 0;
-    let mut stack = vec![(root, height)];
-    while let Some((blk, level)) = stack.pop() {
-        if !seen.insert(blk) {
-            continue;
-        }
-        mark(owner, blk, who);
-        let node = store.node(blk, level)?;
-        let kids: Vec<u64> = node
-            .ptrs
-            .iter()
-            .map(|&p| ptr_block(p))
-            .filter(|&b| b != 0)
-            .collect();
-        for b in kids {
-            if level == 1 {
-                if seen.insert(b) {
-                    mark(owner, b, who);
-                    data += 1;
-                }
-            } else {
-                stack.push((b, level - 1));
-            }
-        }
-    }
-    Ok(data)
+    let mut v = Owners {
+        owner,
+        seen,
+        who,
+        data: 0,
+    };
+    store.visit_tree(root, height, &mut v)?;
+    Ok(v.data)
 }
 
 /// Space of every live VDI, by slot; `None` for a VDI whose metadata
