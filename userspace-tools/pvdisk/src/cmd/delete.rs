@@ -10,7 +10,7 @@ use pvdisk::Error;
 pub const CMD: Command = Command {
     spec: Spec {
         name: "delete",
-        usage: "STORE VDI|SNAPSHOT",
+        usage: "STORE VDI|SNAPSHOT [--force]",
         about: "Delete a VDI (and its snapshots) or one snapshot; gc reclaims the space.",
         positional: &["STORE", "VDI|SNAPSHOT"],
         optional: &[],

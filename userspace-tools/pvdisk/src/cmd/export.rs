@@ -12,7 +12,7 @@ use std::path::Path;
 pub const CMD: Command = Command {
     spec: Spec {
         name: "export",
-        usage: "STORE VDI|SNAPSHOT IMAGE",
+        usage: "STORE VDI|SNAPSHOT IMAGE [--force]",
         about: "Write a VDI or snapshot out as a raw image (sparse where zero).",
         positional: &["STORE", "VDI|SNAPSHOT", "IMAGE"],
         optional: &[],
