@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Build check: the on-disk format module must compile as it is in a
-//! `#![no_std]` crate without `alloc`, the way the kernel driver includes it.
+//! Build check: the on-disk format module and the radix map built on it
+//! must compile as they are in a `#![no_std]` crate without `alloc`, the
+//! way the kernel driver includes them.
 //! Lints approximate the kernel's Rust flags; any warning fails the build.
 
 #![no_std]
@@ -18,3 +19,6 @@
 
 #[path = "../../../drivers/block/pvdisk/format/mod.rs"]
 pub mod format;
+
+#[path = "../../../drivers/block/pvdisk/map/mod.rs"]
+pub mod map;

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Reads: where a logical block lives, and the physically contiguous
+//! extents of a range (one backing bio each).
+
+use super::path::{node_of, span_len, writable, Path};
+use super::{MapError, NodeSource, Tree};
+use crate::format::radix::{index_at, ptr_block};
+
+/// Where one logical block lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    /// Data block, 0 if sparse (reads as zeros).
+    pub block: u64,
+    /// True when every link from the root to the data block is writable:
+    /// a write may go there in place. Always false when sparse.
+    pub writable: bool,
+}
+
+/// A run of logical blocks that one bio serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    /// First logical block.
+    pub lba: u64,
+    /// Number of blocks, at least 1.
+    pub count: u64,
+    /// Data block of `lba`; `lba + i` lives at `block + i`. 0 for a sparse
+    /// extent (zero-fill).
+    pub block: u64,
+    /// Writability of every block of the extent (see [`Mapping`]).
+    pub writable: bool,
+}
+
+impl Extent {
+    /// Extends the extent by `next`, the mapping of the block after it,
+    /// if that keeps it contiguous and of one kind.
+    fn extend(&mut self, next: Mapping) -> bool {
+        let contiguous = match (self.block, next.block) {
+            (0, 0) => true,
+            (0, _) | (_, 0) => false,
+            (b, n) => b.checked_add(self.count) == Some(n),
+        };
+        if contiguous && next.writable == self.writable {
+            self.count += 1;
+        }
+        contiguous && next.writable == self.writable
+    }
+}
+
+/// Looks up logical block `lba` of `tree`.
+pub fn lookup<S: NodeSource + ?Sized>(src: &S, tree: &Tree, lba: u64) -> Result<Mapping, MapError> {
+    let e = extent(src, tree, lba, 1)?;
+    Ok(Mapping {
+        block: e.block,
+        writable: e.writable,
+    })
+}
+
+/// The longest extent that starts at `lba`, is at most `max` blocks long,
+/// and is either sparse or physically contiguous with one writability.
+/// The caller loops from `lba + count` until its range is covered.
+pub fn extent<S: NodeSource + ?Sized>(
+    src: &S,
+    tree: &Tree,
+    lba: u64,
+    max: u64,
+) -> Result<Extent, MapError> {
+    tree.check_range(lba, max)?;
+    let end = lba + max;
+    let mut found: Option<Extent> = None;
+    let mut cur = lba;
+    while cur < end {
+        let path = Path::walk(src, tree, cur)?;
+        let leaf = match path.leaf() {
+            0 => None,
+            b => Some(node_of(src, b, 1)?),
+        };
+        let path_writable = path.first_unwritable().is_none();
+        let first = index_at(cur, 1);
+        let span = span_len(cur, end - cur);
+        for i in 0..span as usize {
+            let ptr = leaf.map_or(0, |n| n.get(first + i));
+            let m = Mapping {
+                block: ptr_block(ptr),
+                writable: path_writable && writable(ptr),
+            };
+            match found.as_mut() {
+                None => {
+                    found = Some(Extent {
+                        lba,
+                        count: 1,
+                        block: m.block,
+                        writable: m.writable,
+                    })
+                }
+                Some(e) => {
+                    if !e.extend(m) {
+                        return Ok(*e);
+                    }
+                }
+            }
+        }
+        cur += span;
+    }
+    found.ok_or(MapError::OutOfRange { lba, count: max })
+}
