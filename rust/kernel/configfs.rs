@@ -6,13 +6,16 @@
 //! A driver registers a [`Subsystem`], which appears as a directory under
 //! `/sys/kernel/config/`. Each `mkdir` in that directory asks the driver
 //! for a new item ([`ItemOperations::make`]); the item's attributes are files
-//! in the new directory whose reads and writes call
-//! [`ItemOperations::show`] and [`ItemOperations::store`]; `rmdir` calls
+//! in the new directory, each implemented by one
+//! [`AttributeOperations<ID>`] impl and listed, with [`attribute`], in the
+//! static table [`ItemOperations::ATTRIBUTES`]; `rmdir` calls
 //! [`ItemOperations::drop_item`] and the item is freed once the last open
 //! file on it is closed.
 //!
-//! Each item type may have up to [`MAX_ATTRIBUTES`] attributes, described by
-//! [`ItemOperations::ATTRIBUTES`] and addressed by their index there.
+//! As upstream's configfs abstraction (6.15 onwards), with two additions:
+//! an attribute declares its file mode (so a test-only attribute can be
+//! root-only), and [`ItemRef::depend`] keeps an item from `rmdir` while it
+//! is in use.
 //!
 //! C header: [`include/linux/configfs.h`](srctree/include/linux/configfs.h)
 
@@ -32,12 +35,46 @@ use macros::pin_data;
 /// The most attributes one item type can have.
 pub const MAX_ATTRIBUTES: usize = 16;
 
-/// The name and file mode of an attribute of an item.
-pub struct Attribute {
+/// One attribute file of the items of type `C`: attribute `ID`.
+///
+/// Reading the file calls [`Self::show`] if the mode lets anyone read it;
+/// writing it calls [`Self::store`] if the mode lets anyone write it.
+pub trait AttributeOperations<const ID: usize>: ItemOperations {
     /// File name in the item's directory.
-    pub name: &'static CStr,
+    const NAME: &'static CStr;
+
     /// File mode, e.g. `0o644` for read-write, `0o444` for read-only.
-    pub mode: u16,
+    const MODE: u16;
+
+    /// Fill `page` (one page) with the text of the attribute, returning the
+    /// number of bytes written.
+    fn show(&self, _page: &mut [u8]) -> Result<usize> {
+        Err(EINVAL)
+    }
+
+    /// Take `data` written to the attribute. Returning an error makes the
+    /// `write(2)` fail with that errno.
+    fn store(_this: ItemRef<'_, Self>, _data: &[u8]) -> Result {
+        Err(EINVAL)
+    }
+}
+
+/// An entry of [`ItemOperations::ATTRIBUTES`], made by [`attribute`].
+pub struct Attribute {
+    name: &'static CStr,
+    mode: u16,
+    show: ShowFn,
+    store: StoreFn,
+}
+
+/// The table entry of attribute `ID` of items of type `C`.
+pub const fn attribute<C: AttributeOperations<ID>, const ID: usize>() -> Attribute {
+    Attribute {
+        name: C::NAME,
+        mode: C::MODE,
+        show: ItemVTable::<C>::show::<ID>,
+        store: ItemVTable::<C>::store::<ID>,
+    }
 }
 
 /// What an item created by `mkdir` in a [`Subsystem`] can do.
@@ -45,20 +82,12 @@ pub trait ItemOperations: Send + Sync + Sized + 'static {
     /// Data the subsystem keeps for all its items, given to [`Self::make`].
     type Parent: Send + Sync + 'static;
 
-    /// The attributes of every item; their index is the `attribute`
-    /// argument of [`Self::show`] and [`Self::store`].
+    /// The attributes of every item, one [`attribute`] entry each (at most
+    /// [`MAX_ATTRIBUTES`]).
     const ATTRIBUTES: &'static [Attribute];
 
     /// Create the item for `mkdir NAME`.
     fn make(parent: &Self::Parent, name: &CStr) -> Result<impl PinInit<Self, Error>>;
-
-    /// Fill `page` (one page) with the text of `attribute`, returning the
-    /// number of bytes written.
-    fn show(&self, attribute: usize, page: &mut [u8]) -> Result<usize>;
-
-    /// Take `data` written to `attribute`. Returning an error makes the
-    /// `write(2)` fail with that errno.
-    fn store(this: ItemRef<'_, Self>, attribute: usize, data: &[u8]) -> Result;
 
     /// Called on `rmdir`, before the item goes away. Open attribute files
     /// may still hold the item until they are closed.
@@ -207,24 +236,14 @@ impl<C: ItemOperations> Subsystem<C> {
             let inner =
                 Pin::get_ref(inner.as_ref()) as *const SubsystemInner<C> as *mut SubsystemInner<C>;
             let owner = module.as_ptr();
-            let shows = ItemVTable::<C>::SHOWS;
-            let stores = ItemVTable::<C>::STORES;
             for (i, a) in C::ATTRIBUTES.iter().enumerate() {
                 let attr = (*inner).attrs[i].get();
                 attr.write(bindings::configfs_attribute {
                     ca_name: a.name.as_char_ptr(),
                     ca_owner: owner,
                     ca_mode: a.mode,
-                    show: if a.mode & 0o444 != 0 {
-                        Some(shows[i])
-                    } else {
-                        None
-                    },
-                    store: if a.mode & 0o222 != 0 {
-                        Some(stores[i])
-                    } else {
-                        None
-                    },
+                    show: (a.mode & 0o444 != 0).then_some(a.show),
+                    store: (a.mode & 0o222 != 0).then_some(a.store),
                 });
                 (*inner).attr_ptrs[i] = attr;
             }
@@ -380,6 +399,9 @@ impl<C: ItemOperations> ItemVTable<C> {
         drop(unsafe { KBox::from_raw(item.cast::<Item<C>>()) });
     }
 
+    /// configfs does not tell a callback which attribute it serves, so each
+    /// attribute `ID` gets its own instance of the callback.
+    ///
     /// # Safety
     ///
     /// Called by configfs for attribute `ID` of a live item, with `page` a
@@ -387,13 +409,16 @@ impl<C: ItemOperations> ItemVTable<C> {
     unsafe extern "C" fn show<const ID: usize>(
         item: *mut bindings::config_item,
         page: *mut crate::ffi::c_char,
-    ) -> isize {
+    ) -> isize
+    where
+        C: AttributeOperations<ID>,
+    {
         // SAFETY: See the safety requirements.
         let item = unsafe { Self::item(item) };
         // SAFETY: configfs gives a page-sized buffer that nothing else uses.
         let page =
             unsafe { core::slice::from_raw_parts_mut(page.cast::<u8>(), bindings::PAGE_SIZE) };
-        match item.data.show(ID, page) {
+        match <C as AttributeOperations<ID>>::show(&item.data, page) {
             Ok(len) => len.min(bindings::PAGE_SIZE) as isize,
             Err(e) => e.to_errno() as isize,
         }
@@ -407,53 +432,17 @@ impl<C: ItemOperations> ItemVTable<C> {
         item: *mut bindings::config_item,
         page: *const crate::ffi::c_char,
         count: usize,
-    ) -> isize {
+    ) -> isize
+    where
+        C: AttributeOperations<ID>,
+    {
         // SAFETY: See the safety requirements.
         let item = unsafe { Self::item(item) };
         // SAFETY: configfs gives `count` readable bytes.
         let data = unsafe { core::slice::from_raw_parts(page.cast::<u8>(), count) };
-        match C::store(ItemRef(item), ID, data) {
+        match <C as AttributeOperations<ID>>::store(ItemRef(item), data) {
             Ok(()) => count as isize,
             Err(e) => e.to_errno() as isize,
         }
     }
-
-    // configfs does not tell a callback which attribute it serves, so each
-    // attribute index gets its own instance of the callback.
-    const SHOWS: [ShowFn; MAX_ATTRIBUTES] = [
-        Self::show::<0>,
-        Self::show::<1>,
-        Self::show::<2>,
-        Self::show::<3>,
-        Self::show::<4>,
-        Self::show::<5>,
-        Self::show::<6>,
-        Self::show::<7>,
-        Self::show::<8>,
-        Self::show::<9>,
-        Self::show::<10>,
-        Self::show::<11>,
-        Self::show::<12>,
-        Self::show::<13>,
-        Self::show::<14>,
-        Self::show::<15>,
-    ];
-    const STORES: [StoreFn; MAX_ATTRIBUTES] = [
-        Self::store::<0>,
-        Self::store::<1>,
-        Self::store::<2>,
-        Self::store::<3>,
-        Self::store::<4>,
-        Self::store::<5>,
-        Self::store::<6>,
-        Self::store::<7>,
-        Self::store::<8>,
-        Self::store::<9>,
-        Self::store::<10>,
-        Self::store::<11>,
-        Self::store::<12>,
-        Self::store::<13>,
-        Self::store::<14>,
-        Self::store::<15>,
-    ];
 }

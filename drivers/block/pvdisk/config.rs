@@ -19,7 +19,7 @@ use kernel::{
     alloc::flags::GFP_KERNEL,
     block::bdev::{self, BdevFile},
     c_str,
-    configfs::{self, Attribute, Dependency, ItemRef},
+    configfs::{self, attribute, Attribute, AttributeOperations, Dependency, ItemRef},
     fmt, new_mutex,
     prelude::*,
     str::CString,
@@ -35,6 +35,7 @@ use crate::{
 /// Longest backing path accepted (`PATH_MAX` without the NUL).
 const MAX_PATH: usize = 4095;
 
+// The attributes, in the order their files are listed.
 const BACKING: usize = 0;
 const POWER: usize = 1;
 const NAME: usize = 2;
@@ -201,22 +202,10 @@ impl configfs::ItemOperations for DiskConfig {
     type Parent = ();
 
     const ATTRIBUTES: &'static [Attribute] = &[
-        Attribute {
-            name: c_str!("backing"),
-            mode: 0o644,
-        },
-        Attribute {
-            name: c_str!("power"),
-            mode: 0o644,
-        },
-        Attribute {
-            name: c_str!("name"),
-            mode: 0o444,
-        },
-        Attribute {
-            name: c_str!("fail_alloc"),
-            mode: 0o600,
-        },
+        attribute::<Self, BACKING>(),
+        attribute::<Self, POWER>(),
+        attribute::<Self, NAME>(),
+        attribute::<Self, FAIL_ALLOC>(),
     ];
 
     fn make(_parent: &(), name: &CStr) -> Result<impl PinInit<Self, Error>> {
@@ -227,55 +216,76 @@ impl configfs::ItemOperations for DiskConfig {
         }? Error))
     }
 
-    fn show(&self, attribute: usize, page: &mut [u8]) -> Result<usize> {
-        let state = self.state.lock();
-        match attribute {
-            BACKING => {
-                let path = state.backing.as_ref().map_or(&b""[..], |p| p.as_bytes());
-                let len = show_text(page, path)?;
-                Ok(len + show_text(page.get_mut(len..).ok_or(EINVAL)?, b"\n")?)
-            }
-            POWER => show_text(
-                page,
-                if state.powered.is_some() {
-                    b"1\n"
-                } else {
-                    b"0\n"
-                },
-            ),
-            NAME => match state.powered.as_ref() {
-                Some(p) => {
-                    let text = CString::try_from_fmt(fmt!("pvdisk{}\n", p.disk.index()))?;
-                    show_text(page, text.as_bytes())
-                }
-                None => show_text(page, b"\n"),
-            },
-            FAIL_ALLOC => {
-                let pending = state
-                    .powered
-                    .as_ref()
-                    .map_or(0, |p| p.disk.pending_allocation_failures());
-                let text = CString::try_from_fmt(fmt!("{}\n", pending))?;
-                show_text(page, text.as_bytes())
-            }
-            _ => Err(EINVAL),
-        }
-    }
-
-    fn store(this: ItemRef<'_, Self>, attribute: usize, data: &[u8]) -> Result {
-        match attribute {
-            BACKING => this.store_backing(data),
-            POWER => Self::store_power(&this, data),
-            FAIL_ALLOC => this.store_fail_alloc(data),
-            _ => Err(EINVAL),
-        }
-    }
-
     fn drop_item(&self) {
         // A powered disk cannot be removed (see `Powered::_no_rmdir`), so
         // this finds it off; power off anyway rather than leak a disk.
         if let Some(powered) = self.state.lock().powered.take() {
             powered.power_off();
         }
+    }
+}
+
+impl AttributeOperations<BACKING> for DiskConfig {
+    const NAME: &'static CStr = c_str!("backing");
+    const MODE: u16 = 0o644;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let state = self.state.lock();
+        let path = state.backing.as_ref().map_or(&b""[..], |p| p.as_bytes());
+        let len = show_text(page, path)?;
+        Ok(len + show_text(page.get_mut(len..).ok_or(EINVAL)?, b"\n")?)
+    }
+
+    fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
+        this.store_backing(data)
+    }
+}
+
+impl AttributeOperations<POWER> for DiskConfig {
+    const NAME: &'static CStr = c_str!("power");
+    const MODE: u16 = 0o644;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let powered = self.state.lock().powered.is_some();
+        show_text(page, if powered { b"1\n" } else { b"0\n" })
+    }
+
+    fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
+        Self::store_power(&this, data)
+    }
+}
+
+impl AttributeOperations<NAME> for DiskConfig {
+    const NAME: &'static CStr = c_str!("name");
+    const MODE: u16 = 0o444;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        match self.state.lock().powered.as_ref() {
+            Some(p) => {
+                let text = CString::try_from_fmt(fmt!("pvdisk{}\n", p.disk.index()))?;
+                show_text(page, text.as_bytes())
+            }
+            None => show_text(page, b"\n"),
+        }
+    }
+}
+
+impl AttributeOperations<FAIL_ALLOC> for DiskConfig {
+    const NAME: &'static CStr = c_str!("fail_alloc");
+    const MODE: u16 = 0o600;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let pending = self
+            .state
+            .lock()
+            .powered
+            .as_ref()
+            .map_or(0, |p| p.disk.pending_allocation_failures());
+        let text = CString::try_from_fmt(fmt!("{}\n", pending))?;
+        show_text(page, text.as_bytes())
+    }
+
+    fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
+        this.store_fail_alloc(data)
     }
 }
