@@ -84,13 +84,15 @@ pub struct Stats {
     pub commit_writes: u64,
 }
 
-/// A write whose data is on disk and whose mapping is not linked yet.
+/// A write request whose data is on disk and whose new blocks are not
+/// linked yet.
 #[derive(Debug)]
 pub struct PendingWrite {
     vdi: usize,
-    plan: WritePlan,
+    /// The plan of each span, in order, with the first of its data blocks.
+    plans: Vec<(WritePlan, u64)>,
+    /// Node blocks for the whole request, used from the front.
     nodes: Vec<u64>,
-    data: u64,
     /// Content of each fresh block, in logical order.
     fresh: Vec<(u64, u64)>,
 }
@@ -252,37 +254,46 @@ impl Store {
 
     /// Plans a write of `contents` at `lba` of `vdi`, allocates and writes
     /// the data (in-place blocks and fresh ones). Returns the in-place
-    /// writes done, visible at once, and the pending links of the fresh
-    /// blocks, for [`Store::finish_write`].
+    /// writes done, visible at once, and the request whose fresh blocks
+    /// [`Store::finish_write`] links.
     ///
-    /// Every span is planned before anything is allocated, so the fresh
-    /// blocks of the whole range come from one run: consecutive logical
-    /// blocks get consecutive data blocks even across leaf nodes.
+    /// Every span is planned before anything is allocated, as the kernel
+    /// does: the fresh blocks of the whole request come from one run, so
+    /// consecutive logical blocks get consecutive data blocks even across
+    /// leaf nodes, and a new node shared by two spans is allocated once.
     pub fn begin_write(
         &mut self,
         vdi: usize,
         lba: u64,
         contents: &[u64],
-    ) -> (Vec<(u64, u64)>, Vec<PendingWrite>) {
+    ) -> (Vec<(u64, u64)>, PendingWrite) {
         let tree = self.tree(vdi);
         let end = lba + contents.len() as u64;
-        let mut plans = Vec::new();
+        let mut plans: Vec<WritePlan> = Vec::new();
+        let mut nodes = 0;
         let mut cur = lba;
         while cur < end {
             let plan = self
                 .retry(|s| map::plan_write(s, &tree, cur, end - cur))
                 .expect("plan_write");
+            nodes += match plans.last() {
+                Some(prev) => plan.new_nodes_after(prev),
+                None => plan.new_nodes(),
+            };
             cur += plan.count();
             plans.push(plan);
         }
+        let mut p = PendingWrite {
+            vdi,
+            plans: Vec::new(),
+            nodes: (0..nodes).map(|_| self.alloc.alloc()).collect(),
+            fresh: Vec::new(),
+        };
         let mut data = self
             .alloc
             .alloc_run(plans.iter().map(WritePlan::new_data).sum());
         let mut in_place = Vec::new();
-        let mut pending = Vec::new();
         for plan in plans {
-            let nodes: Vec<u64> = (0..plan.new_nodes()).map(|_| self.alloc.alloc()).collect();
-            let mut fresh = Vec::new();
             for seg in plan.segments() {
                 for i in 0..u64::from(seg.count) {
                     let l = seg.lba + i;
@@ -294,51 +305,52 @@ impl Store {
                         }
                         Target::Fresh { first } => {
                             self.disk.data.insert(data + u64::from(first) + i, c);
-                            fresh.push((l, c));
+                            p.fresh.push((l, c));
                         }
                     }
                 }
             }
             let next = data + u64::from(plan.new_data());
-            pending.push(PendingWrite {
-                vdi,
-                plan,
-                nodes,
-                data,
-                fresh,
-            });
+            p.plans.push((plan, data));
             data = next;
         }
-        (in_place, pending)
+        (in_place, p)
     }
 
-    /// Links a pending write's fresh blocks (its data is written) into the
-    /// tree as it is now; returns the logical blocks it linked.
+    /// Links a write request's fresh blocks (its data is written) into
+    /// the tree as it is now, span by span in order; returns the logical
+    /// blocks it linked. Node blocks left over (the tree changed since
+    /// the plans) go back to the allocator.
     pub fn finish_write(&mut self, mut p: PendingWrite) -> Vec<(u64, u64)> {
         let tree = self.tree(p.vdi);
-        let change = loop {
-            let r = self.retry(|s| map::apply_write(s, &tree, &p.plan, &p.nodes, p.data));
-            match r {
-                Err(MapError::NeedBlocks { nodes, .. }) => {
-                    self.stats.replans += 1;
-                    while p.nodes.len() < nodes as usize {
-                        p.nodes.push(self.alloc.alloc());
+        let mut used = 0;
+        for (plan, data) in &p.plans {
+            let change = loop {
+                let r = self.retry(|s| map::apply_write(s, &tree, plan, &p.nodes[used..], *data));
+                match r {
+                    Err(MapError::NeedBlocks { nodes, .. }) => {
+                        self.stats.replans += 1;
+                        while p.nodes.len() < used + nodes as usize {
+                            p.nodes.push(self.alloc.alloc());
+                        }
                     }
+                    r => break r.expect("apply_write"),
                 }
-                r => break r.expect("apply_write"),
-            }
-        };
-        self.give_back_spares(&p.nodes, &change);
-        self.apply(p.vdi, &change);
+            };
+            used += change.nodes_used() as usize;
+            self.apply(p.vdi, &change);
+        }
+        for &b in &p.nodes[used..] {
+            self.stats.spare_nodes += 1;
+            self.alloc.free(b);
+        }
         p.fresh
     }
 
     /// Writes `contents` at `lba` of `vdi`: plan, data, apply.
     pub fn write(&mut self, vdi: usize, lba: u64, contents: &[u64]) {
         let (_, pending) = self.begin_write(vdi, lba, contents);
-        for p in pending {
-            self.finish_write(p);
-        }
+        self.finish_write(pending);
     }
 
     /// Unmaps `lba..lba + count` of `vdi`.
@@ -358,7 +370,10 @@ impl Store {
                     r => break r.expect("unmap"),
                 }
             };
-            self.give_back_spares(&nodes, &change);
+            for &b in &nodes[change.nodes_used() as usize..] {
+                self.stats.spare_nodes += 1;
+                self.alloc.free(b);
+            }
             self.apply(vdi, &change);
             done += change.count();
         }
@@ -390,13 +405,6 @@ impl Store {
             .expect("clone");
         self.apply(vdi, &change);
         vdi
-    }
-
-    fn give_back_spares(&mut self, nodes: &[u64], change: &Change) {
-        for &b in &nodes[change.nodes_used() as usize..] {
-            self.stats.spare_nodes += 1;
-            self.alloc.free(b);
-        }
     }
 
     fn insert_new(&mut self, block: u64, level: u32, node: RadixNode) {

@@ -167,6 +167,24 @@ fn concurrent_plans_share_the_new_node() {
 }
 
 #[test]
+fn spans_of_one_request_share_their_new_nodes() {
+    let mut s = Store::new(3, F * F * 2);
+    s.write(0, F - 1, &[1, 2]);
+    s.snapshot(0);
+    // Both spans copy the level-2 node and their own leaf: 3 nodes, not 4.
+    let tree = s.tree(0);
+    let a = plan_write(&s, &tree, F - 1, 2).unwrap();
+    let b = plan_write(&s, &tree, F, 1).unwrap();
+    assert_eq!((a.count(), a.new_nodes(), b.new_nodes()), (1, 2, 2));
+    assert_eq!(b.new_nodes_after(&a), 1);
+    let far = plan_write(&s, &tree, F * F, 1).unwrap();
+    assert_eq!(far.new_nodes_after(&a), far.new_nodes());
+    let before = s.stats.spare_nodes;
+    s.write(0, F - 1, &[3, 4]);
+    assert_eq!(s.stats.spare_nodes, before);
+}
+
+#[test]
 fn a_snapshot_between_plan_and_apply_asks_for_nodes() {
     let mut s = Store::new(2, F * 2);
     s.write(0, 1, &[1]);
@@ -246,4 +264,16 @@ fn snapshot_copies_the_cached_root() {
         ..s.tree(0)
     };
     assert_eq!(read_only_root(&s, &empty, 9).unwrap_err(), MapError::NoRoot);
+}
+
+#[test]
+fn results_fit_on_a_kernel_stack() {
+    // The worker keeps a plan and a change on its stack (16 KiB in all).
+    assert!(std::mem::size_of::<map::Change>() <= 1536);
+    assert!(std::mem::size_of::<map::WritePlan>() <= 512);
+    eprintln!(
+        "Change: {} bytes, WritePlan: {} bytes",
+        std::mem::size_of::<map::Change>(),
+        std::mem::size_of::<map::WritePlan>()
+    );
 }

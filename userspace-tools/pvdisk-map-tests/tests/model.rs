@@ -127,7 +127,10 @@ impl World {
         match *op {
             Op::Write { vdi, lba, count } => {
                 let c = self.contents(count);
+                let spares = self.store.stats.spare_nodes;
                 self.store.write(vdi % n, lba, &c);
+                // Alone, a request allocates each new node exactly once.
+                assert_eq!(self.store.stats.spare_nodes, spares, "spare nodes");
                 for (i, &c) in c.iter().enumerate() {
                     self.model[vdi % n].set(lba + i as u64, c);
                 }
@@ -195,10 +198,8 @@ impl World {
         if !clashes {
             self.run(other);
         }
-        for p in pending {
-            for (l, c) in self.store.finish_write(p) {
-                self.model[vdi].set(l, c);
-            }
+        for (l, c) in self.store.finish_write(pending) {
+            self.model[vdi].set(l, c);
         }
     }
 

@@ -9,7 +9,7 @@ use super::bounded::Bounded;
 use super::change::{Change, Rebuild, Update};
 use super::path::{node_of, span_len, writable, Path};
 use super::{MapError, NodeSource, Tree};
-use crate::format::radix::{index_at, ptr_block};
+use crate::format::radix::{capacity_blocks, index_at, ptr_block};
 
 /// Most segments in one [`WritePlan`]; a span that alternates between in
 /// place and new blocks more often is cut short.
@@ -86,6 +86,16 @@ impl WritePlan {
         self.new_data
     }
 
+    /// Node blocks this plan needs when `prev`, the plan of the span just
+    /// before it in the same request, is applied first: the new nodes of
+    /// the path the two share are created once, by `prev`.
+    pub fn new_nodes_after(&self, prev: &WritePlan) -> u32 {
+        let shared = (2..=self.new_nodes.min(prev.new_nodes))
+            .filter(|&level| same_node(self.lba, prev.lba, level))
+            .count() as u32;
+        self.new_nodes.saturating_sub(shared)
+    }
+
     /// True when every block is written in place: no allocation, no
     /// change to the tree, nothing to commit.
     pub fn is_in_place(&self) -> bool {
@@ -121,6 +131,13 @@ impl WritePlan {
         }
         merged
     }
+}
+
+/// True when logical blocks `a` and `b` are below the same node at
+/// `level`.
+fn same_node(a: u64, b: u64, level: u32) -> bool {
+    let covered = capacity_blocks(level);
+    a / covered == b / covered
 }
 
 /// True when `next` is the target of the block after `seg`.
