@@ -2,7 +2,8 @@
 
 //! An in-memory stand-in for the kernel's store layer around the map: a
 //! node cache (clean, dirty and new nodes, clean ones evictable) over a
-//! simulated disk, VDI records, and the commit of DESIGN section 5:
+//! simulated disk, VDI records, and the commit of
+//! Documentation/data-path-map.rst:
 //! new nodes, flush, commit nodes in place, VDI records, flush, then the
 //! blocks the commit unlinked are freed.
 //!
