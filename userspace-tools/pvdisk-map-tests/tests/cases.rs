@@ -84,7 +84,12 @@ fn overwrite_in_place_needs_nothing() {
     assert!(matches!(segs[1].target, Target::InPlace { .. }) && segs[1].count == 3);
     assert!(matches!(segs[2].target, Target::Fresh { first: 1 }));
     assert_eq!((plan.new_nodes(), plan.new_data()), (0, 2));
-    assert!(plan_write(&s, &tree, 5, 3).unwrap().is_in_place());
+    let in_place = plan_write(&s, &tree, 5, 3).unwrap();
+    assert!(in_place.is_in_place());
+    // Applying it links nothing, even if a snapshot came in between.
+    s.snapshot(0);
+    let change = apply_write(&s, &s.tree(0), &in_place, &[], 0).unwrap();
+    assert_eq!((change.updates(), change.count()), (&[][..], 3));
 }
 
 #[test]

@@ -211,6 +211,10 @@ pub fn apply_write<S: NodeSource + ?Sized>(
     data: u64,
 ) -> Result<Change, MapError> {
     tree.check_range(plan.lba, plan.count)?;
+    if plan.is_in_place() {
+        // Nothing to link, whatever happened to the path since.
+        return Ok(Change::new(plan.count));
+    }
     let path = Path::walk(src, tree, plan.lba)?;
     let rebuild = Rebuild::new(src, &path, 1, nodes)?;
     let (leaf, leaf_is_new) = rebuild.bottom_node();
