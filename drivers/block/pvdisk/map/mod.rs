@@ -24,21 +24,24 @@
 //! *commit node*, written in place only after the new nodes are durable),
 //! which is all the commit of Documentation/data-path-map.rst needs.
 //!
-//! Every operation works on at most one leaf node's worth of logical
-//! blocks at a time (the *span* of `lba`: up to the end of its level-1
-//! node), so every path it touches is one root-to-leaf path and all the
-//! sizes are bounded by [`MAX_HEIGHT`] and [`MAX_SEGMENTS`]. The result
-//! says how many blocks it covers; the caller calls again for the rest.
+//! Every operation but [`extent`] works on at most one leaf node's worth
+//! of logical blocks at a time (the *span* of `lba`: up to the end of its
+//! level-1 node), so every path it touches is one root-to-leaf path and
+//! all the sizes are bounded by [`MAX_HEIGHT`] and [`MAX_SEGMENTS`]. The
+//! result says how many blocks it covers; the caller calls again for the
+//! rest.
 //!
 //! The order for each request:
 //!
 //! * read: [`extent`] until the range is covered (one bio per extent,
 //!   sparse extents zero-filled);
-//! * write: [`plan_write`]; if [`WritePlan::is_in_place`], write the data
-//!   to the planned blocks and stop. Otherwise allocate
-//!   [`WritePlan::new_nodes`] node blocks and [`WritePlan::new_data`]
-//!   consecutive data blocks, write the data, then [`apply_write`] and make
-//!   its updates in memory;
+//! * write: [`plan_write`] for every span of the request; if all are
+//!   [`WritePlan::is_in_place`], write the data to the planned blocks and
+//!   stop. Otherwise allocate the plans' [`WritePlan::new_data`] as one
+//!   run of consecutive data blocks and their node blocks
+//!   ([`WritePlan::new_nodes`], then [`WritePlan::new_nodes_after`] the
+//!   previous plan), write the data, then [`apply_write`] each plan in
+//!   order and make its updates in memory;
 //! * discard / write-zeroes: [`unmap`] (allocate and call again on
 //!   [`MapError::NeedBlocks`]), make its updates, free its
 //!   [`Update::Free`] blocks after the commit;
