@@ -25,6 +25,12 @@ mod disk;
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod format;
 mod io;
+// The radix map (lookup, copy-on-write plans, unmap, snapshot roots), pure
+// logic shared with the host tests; compiled here so the kernel's lints
+// and `no_std` see the code the driver will run. The store layer is its
+// first user.
+#[allow(dead_code, unreachable_pub, unused_imports)]
+mod map;
 mod ratelimit;
 mod registry;
 
