@@ -101,10 +101,9 @@ impl Operations for PassThrough {
         if backend.injected_allocation_failure() {
             return Err(ENOMEM);
         }
-        for mut clone in clones {
-            // The radix map chooses the backing sector here.
-            let sector = clone.sector();
-            clone.set_sector(sector);
+        for clone in clones {
+            // The radix map will choose the backing sector here
+            // (`ClonedBio::set_sector`); pass-through keeps the clone's.
             clone.submit::<EndRequest>();
         }
         Ok(())
