@@ -11,6 +11,8 @@
  *   pvdisk_model verify --state FILE [--dev I] [--max-report N] TARGET...
  *   pvdisk_model derive --state IN --out OUT I1 [I2 ...]
  *   pvdisk_model show --state FILE
+ *   pvdisk_model superblock STORE --set-incompat N  (or compat, ro-compat)
+ *   pvdisk_model superblock STORE --flip-byte OFF
  *
  * Every 4 KiB block written holds a self-describing pattern: a 32-byte
  * header {magic, tag, lba, gen, seed, crc} and a pseudo-random fill drawn
@@ -27,7 +29,7 @@
  * device from being in flight together, so the expected content is always
  * defined. Only the first --blocks blocks of each device are used (default:
  * all). At the end every device is fsync()ed and the model written to
- * FILE. --resume loads FILE first and goes on from it (the devices must
+ * FILE (to FILE.failed if an operation failed or a read mismatched). --resume loads FILE first and goes on from it (the devices must
  * be in the same order): the way to write more after a power cycle.
  *
  * verify: reads every block of each TARGET (a block device or a regular
@@ -125,7 +127,9 @@ static void usage(void)
 		"                        [--discard-pct P] [--read-pct P] [--max-blocks N] [--resume] DEV...\n"
 		"       pvdisk_model verify --state FILE [--dev I] [--max-report N] TARGET...\n"
 		"       pvdisk_model derive --state IN --out OUT I...\n"
-		"       pvdisk_model show --state FILE\n");
+		"       pvdisk_model show --state FILE\n"
+		"       pvdisk_model superblock STORE --set-compat|--set-ro-compat|--set-incompat N\n"
+		"       pvdisk_model superblock STORE --flip-byte OFF\n");
 	exit(2);
 }
 
@@ -535,7 +539,15 @@ static int cmd_run(int argc, char **argv)
 		close(devs[d].fd);
 	}
 	t1 = now();
-	save_state(state);
+	/* A failed run leaves the state as it was (its model is in FILE.failed). */
+	if (failed || read_mismatches) {
+		char f[4096];
+
+		snprintf(f, sizeof(f), "%s.failed", state);
+		save_state(f);
+	} else {
+		save_state(state);
+	}
 	printf("run: seed %" PRIu64 ", %d devices, %" PRIu64 " threads: %" PRIu64
 	       " writes (%" PRIu64 " MiB), %" PRIu64 " discards (%" PRIu64 " MiB), %"
 	       PRIu64 " reads, %" PRIu64 " read mismatches in %.1fs\n",
@@ -797,6 +809,69 @@ static int cmd_show(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * superblock STORE --set-FIELD VALUE: set a feature word of a pvdisk
+ * superblock (compat at byte 24, ro_compat 32, incompat 40, little-endian)
+ * and recompute its checksum (crc32c of bytes 0..4 and 8..4096, stored at
+ * 4), for the tests of features a driver does not know.
+ * superblock STORE --flip-byte OFF: invert byte OFF of the superblock and
+ * leave the checksum alone (twice restores it).
+ */
+static int cmd_superblock(int argc, char **argv)
+{
+	static const struct { const char *opt; size_t off; } fields[] = {
+		{ "--set-compat", 24 }, { "--set-ro-compat", 32 }, { "--set-incompat", 40 },
+	};
+	uint8_t *b;
+	uint64_t val, old;
+	uint32_t crc;
+	size_t off = 0;
+	int fd;
+
+	int flip = 0;
+
+	if (argc != 3)
+		usage();
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (!strcmp(argv[1], fields[i].opt))
+			off = fields[i].off;
+	if (!strcmp(argv[1], "--flip-byte"))
+		flip = 1;
+	else if (!off)
+		usage();
+	val = num_arg(argv[1], argv[2]);
+	if (flip && val >= BS)
+		usage();
+	crc_init();
+	if (posix_memalign((void **)&b, BS, BS))
+		die("out of memory");
+	fd = open(argv[0], O_RDWR | O_DIRECT);
+	if (fd < 0 && errno == EINVAL)
+		fd = open(argv[0], O_RDWR);
+	if (fd < 0)
+		die("%s: %s", argv[0], strerror(errno));
+	if (pread(fd, b, BS, 0) != BS)
+		die("%s: cannot read the superblock", argv[0]);
+	if (memcmp(b, "PVSB", 4))
+		die("%s: no pvdisk superblock", argv[0]);
+	if (flip) {
+		b[val] ^= 0xff;
+		printf("superblock: byte %" PRIu64 " flipped, checksum left as it was\n", val);
+	} else {
+		memcpy(&old, b + off, 8);
+		memcpy(b + off, &val, 8);
+		memcpy(b + 4, b, 4);	/* crc32c over bytes 0..4 then 8..4096 */
+		crc = crc32c(b + 4, BS - 4);
+		memcpy(b + 4, &crc, 4);
+		printf("superblock: %s %#" PRIx64 " -> %#" PRIx64 "\n", argv[1] + 6, old, val);
+	}
+	if (pwrite(fd, b, BS, 0) != BS || fsync(fd) < 0)
+		die("%s: cannot write the superblock: %s", argv[0], strerror(errno));
+	close(fd);
+	free(b);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -808,6 +883,8 @@ int main(int argc, char **argv)
 		return cmd_verify(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "derive"))
 		return cmd_derive(argc - 2, argv + 2);
+	if (!strcmp(argv[1], "superblock"))
+		return cmd_superblock(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "show"))
 		return cmd_show(argc - 2, argv + 2);
 	usage();
