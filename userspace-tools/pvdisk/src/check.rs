@@ -14,6 +14,13 @@
 //! snapshots not yet collected, or blocks orphaned by a crash) are
 //! reported but do not fail it: they are the expected state after a crash
 //! and `gc` reclaims them.
+//!
+//! A store with holds may be in use by a live driver, which commits while
+//! check reads: the driver's pre-claimed reserve and its uncommitted new
+//! blocks are leaks, and a commit that lands between two of check's reads
+//! can look like damage (a node linking a block whose bitmap was read
+//! before the block was claimed). [`confirm`] keeps only the findings that
+//! a second, fresh read shows again: real damage stays, a race does not.
 
 use crate::error::Result;
 use crate::finding::{Finding, Problem};
@@ -106,6 +113,32 @@ pub fn check(store: &mut Store, progress: &mut Progress) -> Result<Report> {
     })
 }
 
+/// How many times `pvdisk check` reads a store in use before it reports
+/// corruption: a finding counts only if every read shows it.
+pub const LIVE_READS: usize = 3;
+
+/// Combines two checks of the same live store, `earlier` then `later`:
+/// the corruption both show (the same sentence), the walk and the leaks
+/// of the later one.
+pub fn confirm(earlier: &Report, later: Report) -> Report {
+    let Report {
+        walk,
+        corrupt,
+        leaks,
+        allocated,
+    } = later;
+    let corrupt = corrupt
+        .into_iter()
+        .filter(|f| earlier.corrupt.contains(f))
+        .collect();
+    Report {
+        walk,
+        corrupt,
+        leaks,
+        allocated,
+    }
+}
+
 /// Labels of live snapshots are unique and distinct from live VDI names
 /// (`names`). A damaged log is skipped here: the walk reports it.
 fn check_labels(store: &Store, names: &HashSet<String>, corrupt: &mut Vec<Finding>) {
@@ -146,5 +179,47 @@ fn check_labels(store: &Store, names: &HashSet<String>, corrupt: &mut Vec<Findin
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::walk::Bits;
+    use std::collections::BTreeMap;
+
+    fn report(corrupt: &[&str], leaks: &[u64]) -> Report {
+        Report {
+            walk: Walk {
+                reach: Bits::new(64),
+                nodes: 0,
+                logs: 0,
+                data: 0,
+                vdis: 0,
+                snapshots: 0,
+                corrupt: Vec::new(),
+                bitmaps: BTreeMap::new(),
+            },
+            corrupt: corrupt
+                .iter()
+                .map(|t| Finding::new(Problem::Bitmap, *t))
+                .collect(),
+            leaks: leaks.to_vec(),
+            allocated: 0,
+        }
+    }
+
+    #[test]
+    fn confirm_keeps_what_both_reads_show() {
+        let first = report(&["block 9: a race", "block 5: real"], &[1]);
+        let second = report(&["block 5: real", "block 7: another race"], &[2, 3]);
+        let r = confirm(&first, second);
+        assert_eq!(
+            r.corrupt,
+            vec![Finding::new(Problem::Bitmap, "block 5: real")]
+        );
+        assert_eq!(r.leaks, vec![2, 3]);
+        let r = confirm(&r, report(&["block 8: a third race"], &[]));
+        assert!(r.clean());
     }
 }

@@ -71,8 +71,26 @@ impl Dev {
     /// A block device opened for writing is opened with `O_EXCL`, which
     /// the kernel refuses while a driver, a mount or another exclusive
     /// opener holds the device: the tool never writes behind a live
-    /// driver's back.
+    /// driver's back. A block device opened for reading is opened plainly,
+    /// so the commands that only read work beside a live driver.
     pub fn open(path: &Path, write: bool, wait: bool) -> Result<Dev> {
+        Dev::open_unless_claimed(path, write, wait)?.ok_or_else(|| {
+            Error::Busy(format!(
+                "{}: device is busy (held by a driver or a mount); detach it first",
+                path.display()
+            ))
+        })
+    }
+
+    /// Like [`Dev::open`], but `Ok(None)` when `path` is a block device
+    /// that the kernel refuses to open exclusively for writing (`EBUSY`:
+    /// a driver or a mount has claimed it), so that the caller can say
+    /// who holds the store.
+    ///
+    /// A block device's page cache is dropped at open (`POSIX_FADV_DONTNEED`):
+    /// the driver writes around it, so pages cached by an earlier command
+    /// may be older than what the driver has committed since.
+    pub fn open_unless_claimed(path: &Path, write: bool, wait: bool) -> Result<Option<Dev>> {
         let bdev = std::fs::metadata(path)
             .map(|m| m.file_type().is_block_device())
             .unwrap_or(false);
@@ -81,27 +99,25 @@ impl Dev {
         if write && bdev {
             opts.custom_flags(O_EXCL);
         }
-        let mut file = opts.open(path).map_err(|e| {
-            if e.raw_os_error() == Some(EBUSY) {
-                Error::Busy(format!(
-                    "{}: device is busy (held by a driver or a mount); detach it first",
-                    path.display()
-                ))
-            } else {
-                Error::io(path.display(), e)
-            }
-        })?;
+        let mut file = match opts.open(path) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(EBUSY) && write && bdev => return Ok(None),
+            Err(e) => return Err(Error::io(path.display(), e)),
+        };
         lock(&file, path, write, wait)?;
+        if bdev {
+            crate::sys::drop_cache(&file);
+        }
         // Works for block devices too, where metadata().len() is 0.
         let bytes = file
             .seek(SeekFrom::End(0))
             .map_err(|e| Error::io(path.display(), e))?;
-        Ok(Dev {
+        Ok(Some(Dev {
             file,
             path: path.to_path_buf(),
             blocks: bytes / BLOCK_SIZE as u64,
             writable: write,
-        })
+        }))
     }
 
     /// True if `path` names this very store: the same inode (a hard or

@@ -16,6 +16,7 @@ pub mod dev;
 pub mod error;
 pub mod finding;
 pub mod gc;
+pub mod host;
 pub mod image;
 pub mod journal;
 pub mod json;

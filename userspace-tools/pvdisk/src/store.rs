@@ -190,16 +190,23 @@ impl Store {
     /// anything, unless `force`). Returns the store and the holds that
     /// `force` overrides, for the caller to report.
     ///
+    /// A change to a block device the kernel has claimed (a powered disk's
+    /// driver has it open exclusively) is refused even with `force`; the
+    /// refusal names the holds, read through a plain read-only open, so it
+    /// says which host holds what.
+    ///
     /// This is the offline path: the tool acts on the store directly. The
     /// online path, asking a live driver through its ioctl, will branch
     /// here for a store the kernel has attached.
     pub fn open_for(path: &Path, access: Access) -> Result<(Store, Vec<String>)> {
-        let store = Store::open_wait(path, access.write, access.wait)?;
-        let overridden = if access.write {
-            store.check_holds(access.force)?
-        } else {
-            Vec::new()
+        if !access.write {
+            return Ok((Store::open_wait(path, false, access.wait)?, Vec::new()));
+        }
+        let Some(dev) = Dev::open_unless_claimed(path, true, access.wait)? else {
+            return Err(claimed(path, access));
         };
+        let store = Store::on_dev(dev, path, true)?;
+        let overridden = store.check_holds(access.force)?;
         Ok((store, overridden))
     }
 
@@ -207,7 +214,12 @@ impl Store {
     /// (read) or exclusive (write) lock; if `wait`, waits for a busy store
     /// instead of failing.
     pub fn open_wait(path: &Path, write: bool, wait: bool) -> Result<Store> {
-        let dev = Dev::open(path, write, wait)?;
+        Store::on_dev(Dev::open(path, write, wait)?, path, write)
+    }
+
+    /// Reads the superblock and the tables of the store on `dev`, opened
+    /// from `path`, for writing if `write`.
+    fn on_dev(dev: Dev, path: &Path, write: bool) -> Result<Store> {
         let mut b = [0u8; BLOCK_SIZE];
         if dev.blocks() == 0 {
             return Err(Error::msg(format!(
@@ -263,8 +275,27 @@ impl Store {
 
     // ---- holds ------------------------------------------------------
 
-    /// Describes every hold on the store (VDIs attached, extents owned).
+    /// The distinct hosts that hold anything on the store (VDIs attached,
+    /// extents owned), in ascending order.
+    pub fn holders(&self) -> Vec<u64> {
+        let mut hosts: BTreeSet<u64> = self
+            .vdis
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| r.attached_by)
+            .collect();
+        hosts.extend(self.extents.iter().map(|e| e.owner));
+        hosts.remove(&0);
+        hosts.into_iter().collect()
+    }
+
+    /// Describes every hold on the store: one sentence per attached VDI,
+    /// then one per host owning extents, e.g. `VDI 'v' is attached by
+    /// host 42 (this host)`, `extents 3-5, 9 are held by host 42`. A host
+    /// is marked `(this host)` when its id is this host's
+    /// ([`crate::host::this_host`]).
     pub fn holds(&self) -> Vec<String> {
+        let me = crate::host::this_host();
         let mut out = Vec::new();
         for r in self
             .vdis
@@ -272,18 +303,24 @@ impl Store {
             .filter(|r| !r.is_empty() && r.attached_by != 0)
         {
             out.push(format!(
-                "VDI '{}' is attached by host {}",
+                "VDI '{}' is attached by {}",
                 r.name(),
-                r.attached_by
+                crate::host::describe(r.attached_by, me)
             ));
         }
-        for (i, e) in self
-            .extents
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.owner != 0)
-        {
-            out.push(format!("extent {} is held by host {}", i, e.owner));
+        let mut owned: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        for (i, e) in self.extents.iter().enumerate() {
+            if e.owner != 0 {
+                owned.entry(e.owner).or_default().push(i as u32);
+            }
+        }
+        for (host, extents) in owned {
+            out.push(format!(
+                "{} {} held by {}",
+                extent_ranges(&extents),
+                if extents.len() == 1 { "is" } else { "are" },
+                crate::host::describe(host, me)
+            ));
         }
         out
     }
@@ -297,15 +334,79 @@ impl Store {
             return Ok(holds);
         }
         Err(Error::Busy(format!(
-            "store is in use: {}{} (detach it first, or use --force)",
-            holds[0],
-            if holds.len() > 1 {
-                format!(" and {} more holds", holds.len() - 1)
-            } else {
-                String::new()
-            }
+            "store is in use: {} (power the disks off first, or use --force)",
+            holds_text(&holds)
         )))
     }
+}
+
+/// The refusal of a change to a block device the kernel has claimed:
+/// with the holds if a plain read-only open can read them, else the
+/// device-busy sentence (a mount, or a driver that holds nothing).
+fn claimed(path: &Path, access: Access) -> Error {
+    let holds = Store::open_wait(path, false, access.wait)
+        .map(|s| s.holds())
+        .unwrap_or_default();
+    if holds.is_empty() {
+        return Error::Busy(format!(
+            "{}: device is busy (held by a driver or a mount); detach it first",
+            path.display()
+        ));
+    }
+    Error::Busy(format!(
+        "store is in use: {}; the kernel has {} open (power the disks off first{})",
+        holds_text(&holds),
+        path.display(),
+        if access.force {
+            "; --force cannot override a device the kernel holds open"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// Holds as one clause: the first few joined with "; ", then how many
+/// more.
+fn holds_text(holds: &[String]) -> String {
+    const SHOW: usize = 4;
+    let mut s = holds
+        .iter()
+        .take(SHOW)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if holds.len() > SHOW {
+        s.push_str(&format!(" and {} more holds", holds.len() - SHOW));
+    }
+    s
+}
+
+/// `extent 3` or `extents 3-5, 9` for extent numbers in ascending order.
+pub fn extent_ranges(extents: &[u32]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while let Some(&first) = extents.get(i) {
+        let mut last = first;
+        while extents.get(i + 1) == Some(&(last + 1)) {
+            last += 1;
+            i += 1;
+        }
+        parts.push(if last == first {
+            first.to_string()
+        } else {
+            format!("{}-{}", first, last)
+        });
+        i += 1;
+    }
+    format!(
+        "{} {}",
+        if extents.len() == 1 {
+            "extent"
+        } else {
+            "extents"
+        },
+        parts.join(", ")
+    )
 }
 
 /// The catalogue and the registry as on disk: extent entries, VDI records

@@ -2,8 +2,9 @@
 
 //! The tool's only foreign calls, for what std does not offer (there is
 //! no libc crate at runtime): `lseek` with `SEEK_DATA`/`SEEK_HOLE`, so that
-//! an import reads only the data of a sparse image. The online snapshot
-//! ioctl will live here too.
+//! an import reads only the data of a sparse image, and `posix_fadvise`,
+//! to drop a block device's stale page cache. The online snapshot ioctl
+//! will live here too.
 
 #![allow(unsafe_code)]
 
@@ -17,8 +18,28 @@ const SEEK_HOLE: i32 = 4;
 /// `ENXIO` on Linux: no data at or after the offset.
 const ENXIO: i32 = 6;
 
+/// `POSIX_FADV_DONTNEED` on Linux (6 on 64-bit s390, 4 elsewhere).
+#[cfg(target_arch = "s390x")]
+const POSIX_FADV_DONTNEED: i32 = 6;
+#[cfg(not(target_arch = "s390x"))]
+const POSIX_FADV_DONTNEED: i32 = 4;
+
 extern "C" {
     fn lseek(fd: i32, offset: i64, whence: i32) -> i64;
+    fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
+}
+
+/// Drops the clean cached pages of `f` (a block device), so that what is
+/// read next comes from the device. A driver writes to the device with
+/// bios that go around its page cache: pages an earlier command read or
+/// wrote may be older than what the driver has committed since. Best
+/// effort: an error only means the cache stays.
+pub fn drop_cache(f: &File) {
+    // SAFETY: `posix_fadvise` only reads its integer arguments and does
+    // not touch memory of ours; the descriptor is owned by `f`, which is
+    // borrowed and so stays open for the call. Offset 0 and length 0 mean
+    // the whole file.
+    let _ = unsafe { posix_fadvise(f.as_raw_fd(), 0, 0, POSIX_FADV_DONTNEED) };
 }
 
 /// Where `lseek(fd, off, whence)` lands; `Ok(None)` for ENXIO (no more

@@ -2,7 +2,7 @@
 
 //! `pvdisk gc STORE`
 
-use super::{open_rw, Command, Outcome, FORCE, WAIT};
+use super::{open_rw, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::format::BLOCK_SIZE;
 use pvdisk::gc::gc;
@@ -16,7 +16,14 @@ pub const CMD: Command = Command {
         about: "Reclaim blocks of deleted VDIs and snapshots and orphaned blocks.",
         positional: &["STORE"],
         optional: &[],
-        options: &[FORCE, WAIT],
+        options: &[
+            (
+                "force",
+                false,
+                "collect even though holds are set: frees the blocks a crashed host had reserved (never on a store in use)",
+            ),
+            WAIT,
+        ],
     },
     run,
 };

@@ -92,6 +92,10 @@ fn run(p: &Parsed) -> Outcome {
             ),
             ("damaged", strs(&damaged)),
             ("holds", strs(&holds)),
+            (
+                "this_host",
+                pvdisk::host::this_host().map_or(Json::Null, Json::Num),
+            ),
             ("warning", Json::opt_str(warning)),
         ]);
         println!("{}", out.render());

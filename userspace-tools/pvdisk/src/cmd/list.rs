@@ -60,6 +60,7 @@ fn run(p: &Parsed) -> Outcome {
         "NAME", "ID", "SIZE", "MAPPED", "EXCL", "HEIGHT", "SNAPS", "PARENT"
     );
     let opt = |v: Option<u64>| v.map_or("?".to_string(), |b| size_text(p, b));
+    let me = pvdisk::host::this_host();
     for r in &rows {
         println!(
             "{:<20} {:>5} {:>8} {:>8} {:>8} {:>6} {:>6}  {:<20} {}",
@@ -74,7 +75,7 @@ fn run(p: &Parsed) -> Outcome {
             if r.attached_by == 0 {
                 "-".to_string()
             } else {
-                format!("host {}", r.attached_by)
+                pvdisk::host::describe(r.attached_by, me)
             }
         );
     }
