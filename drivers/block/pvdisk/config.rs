@@ -4,9 +4,15 @@
 //!
 //! ```text
 //! /sys/kernel/config/pvdisk/NAME/
-//!     backing   rw  path of the backing block device
+//!     backing   rw  path of the store's block device
+//!     vdi       rw  VDI name (read-write disk), or snapshot label or
+//!                   VDI@N (read-only disk); empty: pass-through of the
+//!                   raw device
+//!     cache_mb  rw  node cache size in MiB, 1..4096, default 64
 //!     power     rw  1 creates /dev/pvdiskN, 0 removes it
 //!     name      ro  pvdiskN while powered, empty otherwise
+//!     size      ro  disk size in bytes while powered, else 0
+//!     stats     ro  cache and commit counters, one `key value` a line
 //!     fail_alloc rw (root only) testing: the next N requests of the
 //!               powered disk fail to allocate and are requeued
 //! ```
@@ -27,10 +33,13 @@ use kernel::{
 };
 
 use crate::{
-    disk::Disk,
+    disk::{Disk, Source},
     ratelimit::{errname, warn_ratelimited},
     registry,
+    vdi::{Vdi, CACHE_MB_DEFAULT, CACHE_MB_MAX, CACHE_MB_MIN},
+    Shared,
 };
+use kernel::sync::Arc;
 
 /// Longest backing path accepted (`PATH_MAX` without the NUL).
 const MAX_PATH: usize = 4095;
@@ -40,6 +49,13 @@ const BACKING: usize = 0;
 const POWER: usize = 1;
 const NAME: usize = 2;
 const FAIL_ALLOC: usize = 3;
+const VDI: usize = 4;
+const CACHE_MB: usize = 5;
+const SIZE: usize = 6;
+const STATS: usize = 7;
+
+/// Longest `vdi` value: a VDI name (63 bytes), `@` and a number.
+const MAX_VDI_SPEC: usize = 96;
 
 /// Most allocation failures one write to `fail_alloc` may ask for.
 const MAX_FAIL_ALLOC: u32 = 1_000_000;
@@ -49,12 +65,15 @@ const MAX_FAIL_ALLOC: u32 = 1_000_000;
 pub(crate) struct DiskConfig {
     /// The directory name, for log lines.
     name: CString,
+    shared: Arc<Shared>,
     #[pin]
     state: Mutex<DiskState>,
 }
 
 struct DiskState {
     backing: Option<CString>,
+    vdi: Option<KVec<u8>>,
+    cache_mb: u32,
     powered: Option<Powered>,
 }
 
@@ -66,13 +85,23 @@ struct Powered {
 }
 
 impl Powered {
-    fn power_off(self) {
+    fn power_off(self, shared: &Shared) {
         let index = self.disk.index();
-        // Removes /dev/pvdiskN (waiting for its requests) and then releases
-        // the backing device, before the number can be reused.
-        drop(self.disk);
+        // Removes /dev/pvdiskN (waiting for its requests), then commits and
+        // detaches the VDI (the last disk of a store closes it) or releases
+        // the raw device, before the number can be reused.
+        if let Some(vdi) = self.disk.remove() {
+            vdi.detach(&shared.stores);
+        }
         registry::give_back(index);
     }
+}
+
+/// Parses a decimal number from an attribute write.
+fn parse_u32(data: &[u8]) -> Option<u32> {
+    core::str::from_utf8(trim_newline(data))
+        .ok()
+        .and_then(|text| text.parse::<u32>().ok())
 }
 
 /// `data` without one trailing newline, as `echo` writes it.
@@ -111,6 +140,50 @@ impl DiskConfig {
         Ok(())
     }
 
+    fn store_vdi(&self, data: &[u8]) -> Result {
+        let mut state = self.state.lock();
+        if state.powered.is_some() {
+            warn_ratelimited!("{}: vdi: cannot change while powered\n", &*self.name);
+            return Err(EBUSY);
+        }
+        let spec = trim_newline(data);
+        if spec.len() > MAX_VDI_SPEC || spec.iter().any(|&c| c <= b' ' || c == 0x7f) {
+            warn_ratelimited!("{}: vdi: not a VDI or snapshot name\n", &*self.name);
+            return Err(EINVAL);
+        }
+        state.vdi = if spec.is_empty() {
+            None
+        } else {
+            let mut bytes = KVec::with_capacity(spec.len(), GFP_KERNEL)?;
+            bytes.extend_from_slice(spec, GFP_KERNEL)?;
+            Some(bytes)
+        };
+        Ok(())
+    }
+
+    fn store_cache_mb(&self, data: &[u8]) -> Result {
+        let mut state = self.state.lock();
+        if state.powered.is_some() {
+            warn_ratelimited!("{}: cache_mb: cannot change while powered\n", &*self.name);
+            return Err(EBUSY);
+        }
+        match parse_u32(data).filter(|mb| (CACHE_MB_MIN..=CACHE_MB_MAX).contains(mb)) {
+            Some(mb) => {
+                state.cache_mb = mb;
+                Ok(())
+            }
+            None => {
+                warn_ratelimited!(
+                    "{}: cache_mb: write a size in MiB from {} to {}\n",
+                    &*self.name,
+                    CACHE_MB_MIN,
+                    CACHE_MB_MAX
+                );
+                Err(EINVAL)
+            }
+        }
+    }
+
     fn store_power(this: &ItemRef<'_, Self>, data: &[u8]) -> Result {
         let on = match trim_newline(data) {
             b"0" => false,
@@ -134,7 +207,7 @@ impl DiskConfig {
                     return Err(e);
                 }
                 if let Some(powered) = state.powered.take() {
-                    powered.power_off();
+                    powered.power_off(&this.shared);
                 }
                 Ok(())
             }
@@ -142,10 +215,7 @@ impl DiskConfig {
     }
 
     fn store_fail_alloc(&self, data: &[u8]) -> Result {
-        let count = core::str::from_utf8(trim_newline(data))
-            .ok()
-            .and_then(|text| text.parse::<u32>().ok())
-            .filter(|&n| n <= MAX_FAIL_ALLOC);
+        let count = parse_u32(data).filter(|&n| n <= MAX_FAIL_ALLOC);
         let Some(count) = count else {
             warn_ratelimited!(
                 "{}: fail_alloc: write a count from 0 to {}\n",
@@ -171,13 +241,56 @@ impl DiskConfig {
             warn_ratelimited!("{}: power: set backing first\n", &*self.name);
             return Err(EINVAL);
         };
-        // Exclusive: a second disk (or a mount) on the same device gets EBUSY.
-        let backing = BdevFile::open_exclusive(path).inspect_err(|e| {
-            warn_ratelimited!("{}: open {}: {}\n", &*self.name, &**path, errname(*e));
-        })?;
-        let no_rmdir = item.depend()?;
-        let index = registry::take()?;
-        match Disk::create(index, backing) {
+        let source = match state.vdi.as_ref() {
+            Some(spec) => {
+                let vdi = Vdi::attach(
+                    &self.shared.stores,
+                    &self.shared.workers,
+                    path,
+                    spec,
+                    state.cache_mb,
+                )
+                .inspect_err(|e| {
+                    warn_ratelimited!(
+                        "{}: attach {} from {}: {}\n",
+                        &*self.name,
+                        core::str::from_utf8(spec).unwrap_or("?"),
+                        &**path,
+                        errname(*e)
+                    );
+                })?;
+                Source::Vdi(vdi)
+            }
+            // Exclusive: a second disk (or a mount) on the same device
+            // gets EBUSY.
+            None => Source::Raw(BdevFile::open_exclusive(path).inspect_err(|e| {
+                warn_ratelimited!("{}: open {}: {}\n", &*self.name, &**path, errname(*e));
+            })?),
+        };
+        let undo = |source: Source| {
+            if let Source::Vdi(vdi) = source {
+                vdi.detach(&self.shared.stores);
+            }
+        };
+        let no_rmdir = match item.depend() {
+            Ok(d) => d,
+            Err(e) => {
+                undo(source);
+                return Err(e);
+            }
+        };
+        let index = match registry::take() {
+            Ok(i) => i,
+            Err(e) => {
+                undo(source);
+                return Err(e);
+            }
+        };
+        let vdi = match &source {
+            Source::Vdi(vdi) => Some(vdi.clone()),
+            Source::Raw(_) => None,
+        };
+        match Disk::create(index, source) {
             Ok(disk) => {
                 pr_info!("{}: /dev/pvdisk{} on {}\n", &*self.name, index, &**path);
                 Ok(Powered {
@@ -187,6 +300,9 @@ impl DiskConfig {
             }
             Err(e) => {
                 registry::give_back(index);
+                if let Some(vdi) = vdi {
+                    vdi.detach(&self.shared.stores);
+                }
                 warn_ratelimited!(
                     "{}: power: cannot create disk: {}\n",
                     &*self.name,
@@ -196,23 +312,51 @@ impl DiskConfig {
             }
         }
     }
+
+    /// The `stats` text of a powered VDI disk.
+    fn stats_text(vdi: &Vdi) -> Result<CString> {
+        let cache = vdi.cache_stats();
+        CString::try_from_fmt(fmt!(
+            "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
+             dirty_nodes {}\ncow_blocks {}\ncommits {}\nreserve_free {}\n",
+            cache.hits,
+            cache.misses,
+            cache.evictions,
+            cache.nodes,
+            cache.dirty,
+            vdi.counters.cow_blocks.load(core::sync::atomic::Ordering::Relaxed),
+            vdi.counters.commits.load(core::sync::atomic::Ordering::Relaxed),
+            vdi.reserve_free(),
+        ))
+    }
 }
 
 impl configfs::ItemOperations for DiskConfig {
-    type Parent = ();
+    type Parent = Arc<Shared>;
 
     const ATTRIBUTES: &'static [Attribute] = &[
         attribute::<Self, BACKING>(),
         attribute::<Self, POWER>(),
         attribute::<Self, NAME>(),
         attribute::<Self, FAIL_ALLOC>(),
+        attribute::<Self, VDI>(),
+        attribute::<Self, CACHE_MB>(),
+        attribute::<Self, SIZE>(),
+        attribute::<Self, STATS>(),
     ];
 
-    fn make(_parent: &(), name: &CStr) -> Result<impl PinInit<Self, Error>> {
+    fn make(parent: &Arc<Shared>, name: &CStr) -> Result<impl PinInit<Self, Error>> {
         let name = CString::try_from_fmt(fmt!("{}", name))?;
+        let state = DiskState {
+            backing: None,
+            vdi: None,
+            cache_mb: CACHE_MB_DEFAULT,
+            powered: None,
+        };
         Ok(try_pin_init!(Self {
             name,
-            state <- new_mutex!(DiskState { backing: None, powered: None }, "pvdisk::DiskConfig::state"),
+            shared: parent.clone(),
+            state <- new_mutex!(state, "pvdisk::DiskConfig::state"),
         }? Error))
     }
 
@@ -220,7 +364,7 @@ impl configfs::ItemOperations for DiskConfig {
         // A powered disk cannot be removed (see `Powered::_no_rmdir`), so
         // this finds it off; power off anyway rather than leak a disk.
         if let Some(powered) = self.state.lock().powered.take() {
-            powered.power_off();
+            powered.power_off(&self.shared);
         }
     }
 }
@@ -287,5 +431,65 @@ impl AttributeOperations<FAIL_ALLOC> for DiskConfig {
 
     fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
         this.store_fail_alloc(data)
+    }
+}
+
+impl AttributeOperations<VDI> for DiskConfig {
+    const NAME: &'static CStr = c_str!("vdi");
+    const MODE: u16 = 0o644;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let state = self.state.lock();
+        let spec = state.vdi.as_ref().map_or(&b""[..], |v| v.as_slice());
+        let len = show_text(page, spec)?;
+        Ok(len + show_text(page.get_mut(len..).ok_or(EINVAL)?, b"\n")?)
+    }
+
+    fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
+        this.store_vdi(data)
+    }
+}
+
+impl AttributeOperations<CACHE_MB> for DiskConfig {
+    const NAME: &'static CStr = c_str!("cache_mb");
+    const MODE: u16 = 0o644;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let text = CString::try_from_fmt(fmt!("{}\n", self.state.lock().cache_mb))?;
+        show_text(page, text.as_bytes())
+    }
+
+    fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
+        this.store_cache_mb(data)
+    }
+}
+
+impl AttributeOperations<SIZE> for DiskConfig {
+    const NAME: &'static CStr = c_str!("size");
+    const MODE: u16 = 0o444;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let size = self
+            .state
+            .lock()
+            .powered
+            .as_ref()
+            .and_then(|p| p.disk.vdi().map(|v| v.size()))
+            .unwrap_or(0);
+        let text = CString::try_from_fmt(fmt!("{}\n", size))?;
+        show_text(page, text.as_bytes())
+    }
+}
+
+impl AttributeOperations<STATS> for DiskConfig {
+    const NAME: &'static CStr = c_str!("stats");
+    const MODE: u16 = 0o444;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let state = self.state.lock();
+        match state.powered.as_ref().and_then(|p| p.disk.vdi()) {
+            Some(vdi) => show_text(page, Self::stats_text(vdi)?.as_bytes()),
+            None => show_text(page, b""),
+        }
     }
 }

@@ -6,65 +6,94 @@ use kernel::{
     alloc::flags::GFP_KERNEL,
     block::{
         bdev::BdevFile,
+        bio::BioSet,
         mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, TagSet},
     },
     prelude::*,
     sync::Arc,
 };
 
-use crate::io::{Backend, PassThrough};
+use crate::io::{Backend, DiskOps, Target};
+use crate::vdi::{Vdi, QUEUE_DEPTH};
 
 /// The block size pvdisk exposes: the store's block size.
 const BLOCK_SIZE: u32 = 4096;
 const SECTORS_PER_BLOCK: u64 = BLOCK_SIZE as u64 / 512;
-
-/// Requests in flight per disk.
-const QUEUE_DEPTH: u32 = 128;
 
 /// Largest request, in sectors: 1 MiB, so sequential I/O is not chopped
 /// into the block layer's default 128 KiB; the backing device splits
 /// further if its own limit is lower.
 const MAX_REQUEST_SECTORS: u32 = 2048;
 
-/// A powered disk: `/dev/pvdisk<index>` over its backing device.
+/// Bios kept in reserve for a raw disk's device.
+const BIO_POOL_SIZE: u32 = 64;
+
+/// What a disk is made from.
+pub(crate) enum Source {
+    /// Pass-through of the raw device.
+    Raw(BdevFile),
+    /// A VDI (or snapshot) of a store.
+    Vdi(Arc<Vdi>),
+}
+
+/// A powered disk: `/dev/pvdisk<index>`.
 pub(crate) struct Disk {
-    gendisk: GenDisk<PassThrough>,
+    gendisk: GenDisk<DiskOps>,
     backend: Arc<Backend>,
     index: usize,
 }
 
 impl Disk {
-    /// Create `/dev/pvdisk<index>` passing I/O through to `backing`.
-    pub(crate) fn create(index: usize, backing: BdevFile) -> Result<Self> {
-        let bdev = backing.bdev();
-        // Whole blocks only: a partial block at the end is not addressable.
-        let sectors = bdev.nr_sectors() / SECTORS_PER_BLOCK * SECTORS_PER_BLOCK;
-        if sectors == 0 || bdev.logical_block_size() > BLOCK_SIZE {
-            return Err(EINVAL);
-        }
-        let fua = bdev.fua();
-        let discard_sectors = bdev.max_discard_sectors();
-        let discard_granularity = bdev.discard_granularity();
-        let write_zeroes_sectors = bdev.max_write_zeroes_sectors();
-        let backend = Arc::pin_init(Backend::new(backing), GFP_KERNEL)?;
-        let tagset = Arc::pin_init(TagSet::new_blocking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
-        let gendisk = GenDiskBuilder::new()
-            .capacity_sectors(sectors)
+    /// Create `/dev/pvdisk<index>` over `source`.
+    pub(crate) fn create(index: usize, source: Source) -> Result<Self> {
+        let mut builder = GenDiskBuilder::new()
             .logical_block_size(BLOCK_SIZE)?
             .physical_block_size(BLOCK_SIZE)?
             .rotational(false)
             .max_hw_sectors(MAX_REQUEST_SECTORS)
-            .write_cache(true)
-            // FUA only if the backing device does it. Without, the block
-            // layer emulates it here (write, then flush) instead of below:
-            // the same cost, but every backing flush is then one of ours.
-            .fua(fua)
-            // Pass-through: discard and write-zeroes go down as they are,
-            // so the disk offers what the backing device offers.
-            .max_discard_sectors(discard_sectors)
-            .discard_granularity(discard_granularity)
-            .max_write_zeroes_sectors(write_zeroes_sectors)
-            .build(format_args!("pvdisk{}", index), tagset, backend.clone())?;
+            .write_cache(true);
+        let target = match source {
+            Source::Raw(backing) => {
+                let bdev = backing.bdev();
+                // Whole blocks only: a partial block at the end is not addressable.
+                let sectors = bdev.nr_sectors() / SECTORS_PER_BLOCK * SECTORS_PER_BLOCK;
+                if sectors == 0 || bdev.logical_block_size() > BLOCK_SIZE {
+                    return Err(EINVAL);
+                }
+                // FUA only if the backing device does it. Without, the block
+                // layer emulates it here (write, then flush) instead of
+                // below: the same cost, but every backing flush is then one
+                // of ours. Discard and write-zeroes go down as they are.
+                builder = builder
+                    .capacity_sectors(sectors)
+                    .fua(bdev.fua())
+                    .max_discard_sectors(bdev.max_discard_sectors())
+                    .discard_granularity(bdev.discard_granularity())
+                    .max_write_zeroes_sectors(bdev.max_write_zeroes_sectors());
+                Target::Raw(KBox::pin_init(BioSet::new(backing, BIO_POOL_SIZE), GFP_KERNEL)?)
+            }
+            Source::Vdi(vdi) => {
+                let bdev = vdi.store.bios.target();
+                if bdev.logical_block_size() > BLOCK_SIZE {
+                    return Err(EINVAL);
+                }
+                builder = builder
+                    .capacity_sectors(vdi.size() / 512)
+                    .fua(bdev.fua())
+                    .read_only(vdi.read_only);
+                if !vdi.read_only {
+                    // Both unmap: the range reads as zeros afterwards.
+                    builder = builder
+                        .max_discard_sectors(MAX_REQUEST_SECTORS)
+                        .discard_granularity(BLOCK_SIZE)
+                        .max_write_zeroes_sectors(MAX_REQUEST_SECTORS);
+                }
+                Target::Vdi(vdi)
+            }
+        };
+        let backend = Arc::new(Backend::new(target), GFP_KERNEL)?;
+        let tagset = Arc::pin_init(TagSet::new_blocking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
+        let gendisk = builder.build(format_args!("pvdisk{}", index), tagset, backend.clone())?;
         Ok(Self {
             gendisk,
             backend,
@@ -76,10 +105,26 @@ impl Disk {
         self.index
     }
 
+    /// The VDI the disk shows, if it is not a raw pass-through.
+    pub(crate) fn vdi(&self) -> Option<&Arc<Vdi>> {
+        match &self.backend.target {
+            Target::Vdi(vdi) => Some(vdi),
+            Target::Raw(_) => None,
+        }
+    }
+
     /// Refuse new opens, unless the disk is open (`EBUSY`): what power-off
     /// does before removing the disk.
     pub(crate) fn close(&self) -> Result {
         self.gendisk.try_close()
+    }
+
+    /// Removes the disk (waiting for its requests), and gives back the VDI
+    /// it showed, if any, for the caller to detach.
+    pub(crate) fn remove(self) -> Option<Arc<Vdi>> {
+        let vdi = self.vdi().cloned();
+        drop(self.gendisk);
+        vdi
     }
 
     /// Test hook: the next `count` requests are requeued as if bios ran out.

@@ -1,26 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The data path: blk-mq requests become bios on the backing device.
+//! The request path: blk-mq requests become bios on the backing device.
 //!
-//! The bios of a request are cloned for the backing device all at once
-//! (same pages, same flags, so FUA travels down; a discard or write-zeroes
-//! bio is cloned the same way) before any is submitted, so a request is
-//! either wholly in flight or, when bios run out, requeued untouched. Each
-//! clone holds a reference on the request; whichever completes last ends
-//! the request with the first error any clone saw. A flush request becomes
-//! an empty `REQ_PREFLUSH` bio. Nothing here takes a lock; `queue_rq` may
-//! sleep (the tag set is blocking) because submitting to the backing
-//! device may wait for its tags.
+//! A disk is either a VDI of a store ([`crate::vdi`]: reads and in-place
+//! writes are mapped here, everything else goes to the disk's worker) or,
+//! when no `vdi` is set, a pass-through of the raw device, kept as the
+//! baseline the benchmark measures the request path against.
 //!
-//! This is the pass-through stage: a clone goes to the same sector it was
-//! aimed at. The radix map will choose the sector (and split requests at
-//! block boundaries) at the one marked place in [`PassThrough::queue_rq`].
+//! The bios of a request are cloned all at once (same pages and flags, so
+//! FUA travels down) before any is submitted, so a request is either
+//! wholly in flight or, when bios run out, requeued untouched. Each clone
+//! holds a reference on the request; whichever completes last ends the
+//! request with the first error any clone saw. Nothing here takes a lock
+//! but a VDI's map spinlock, briefly; `queue_rq` may sleep (the tag set is
+//! blocking) only because submitting to the backing device may wait for
+//! its tags, never for metadata.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     alloc::flags::GFP_NOWAIT,
     block::{
-        bdev::BdevFile,
         bio::{BioSet, EndIo, OwnedBio, RequestClones},
         mq::{Operations, Request},
     },
@@ -31,28 +30,40 @@ use kernel::{
 };
 
 use crate::ratelimit::{errname, warn_ratelimited};
+use crate::vdi::{
+    fast::{is_fua, map_read, map_write_in_place, op_of, Mapped, Op},
+    Vdi,
+};
 
-/// Bios kept in reserve for the backing device, so that a disk makes
-/// progress under memory pressure.
-const BIO_POOL_SIZE: u32 = 64;
+/// What a disk sends its I/O to.
+pub(crate) enum Target {
+    /// The raw device, sector for sector.
+    Raw(Pin<KBox<BioSet>>),
+    /// A VDI of a store.
+    Vdi(Arc<Vdi>),
+}
 
-/// What a powered disk sends its I/O to.
-#[pin_data]
+/// The queue data of a powered disk.
 pub(crate) struct Backend {
-    /// Bios for the backing device, which the set owns.
-    #[pin]
-    bios: BioSet,
+    pub(crate) target: Target,
     /// Fault injection for tests: this many of the next requests pretend
     /// to run out of bios after cloning, and are requeued.
     fail_allocations: AtomicU32,
 }
 
 impl Backend {
-    pub(crate) fn new(file: BdevFile) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            bios <- BioSet::new(file, BIO_POOL_SIZE),
+    pub(crate) fn new(target: Target) -> Self {
+        Self {
+            target,
             fail_allocations: AtomicU32::new(0),
-        }? Error)
+        }
+    }
+
+    fn bios(&self) -> &BioSet {
+        match &self.target {
+            Target::Raw(bios) => bios,
+            Target::Vdi(vdi) => &vdi.store.bios,
+        }
     }
 
     /// Make the next `count` requests fail to allocate, as if out of bios.
@@ -71,13 +82,24 @@ impl Backend {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
     }
+
+    /// Submits `clones`, unless an injected failure asks for a requeue.
+    fn submit(&self, clones: RequestClones<'_, DiskOps>) -> Result {
+        if self.injected_allocation_failure() {
+            return Err(ENOMEM);
+        }
+        for clone in clones {
+            clone.submit::<EndRequest>();
+        }
+        Ok(())
+    }
 }
 
-/// The blk-mq operations of a pass-through disk.
-pub(crate) struct PassThrough;
+/// The blk-mq operations of a pvdisk disk.
+pub(crate) struct DiskOps;
 
 #[vtable]
-impl Operations for PassThrough {
+impl Operations for DiskOps {
     const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     type QueueData = Arc<Backend>;
 
@@ -86,39 +108,51 @@ impl Operations for PassThrough {
         rq: ARef<Request<Self>>,
         _is_last: bool,
     ) -> Result {
-        if backend.bios.target_is_dead() {
+        if backend.bios().target_is_dead() {
             warn_ratelimited!("backing device is gone; failing I/O\n");
             return Err(EIO);
         }
-        if rq.is_flush() {
-            // ENOMEM here leaves nothing in flight: blk-mq requeues.
-            let bio = OwnedBio::flush(&backend.bios, GFP_NOWAIT)?;
-            bio.submit::<EndRequest>(rq);
-            return Ok(());
+        match &backend.target {
+            Target::Raw(bios) => pass_through(&backend, bios, rq),
+            Target::Vdi(vdi) => map_or_hand_over(&backend, vdi, rq),
         }
-        // Every clone or none: on ENOMEM blk-mq requeues the request.
-        let clones = RequestClones::new(&backend.bios, &rq, GFP_NOWAIT)?;
-        if backend.injected_allocation_failure() {
-            return Err(ENOMEM);
-        }
-        for clone in clones {
-            // The radix map will choose the backing sector here
-            // (`ClonedBio::set_sector`); pass-through keeps the clone's.
-            clone.submit::<EndRequest>();
-        }
-        Ok(())
     }
 
     fn commit_rqs(_backend: ArcBorrow<'_, Backend>) {}
 }
 
+fn pass_through(backend: &Backend, bios: &BioSet, rq: ARef<Request<DiskOps>>) -> Result {
+    if rq.is_flush() {
+        // ENOMEM here leaves nothing in flight: blk-mq requeues.
+        let bio = OwnedBio::flush(bios, GFP_NOWAIT)?;
+        bio.submit::<EndRequest>(rq);
+        return Ok(());
+    }
+    // Every clone or none: on ENOMEM blk-mq requeues the request.
+    backend.submit(RequestClones::new(bios, &rq, GFP_NOWAIT)?)
+}
+
+/// A VDI disk: reads and in-place writes whose path is cached go down at
+/// once; the rest goes to the disk's worker.
+fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, rq: ARef<Request<DiskOps>>) -> Result {
+    let mapped = match op_of(&rq) {
+        Op::Read => map_read(vdi, &rq, GFP_NOWAIT)?,
+        Op::Write if !vdi.read_only && !is_fua(&rq) => map_write_in_place(vdi, &rq, GFP_NOWAIT)?,
+        _ => return vdi.hand_over(rq),
+    };
+    match mapped {
+        Mapped::Ready(clones) => backend.submit(clones),
+        _ => vdi.hand_over(rq),
+    }
+}
+
 /// Completion of one backing bio of a request.
-struct EndRequest;
+pub(crate) struct EndRequest;
 
 impl EndIo for EndRequest {
-    type Context = ARef<Request<PassThrough>>;
+    type Context = ARef<Request<DiskOps>>;
 
-    fn end_io(rq: ARef<Request<PassThrough>>, status: Result) {
+    fn end_io(rq: ARef<Request<DiskOps>>, status: Result) {
         if let Err(e) = status {
             warn_ratelimited!(
                 "backing I/O error at sector {}: {}\n",

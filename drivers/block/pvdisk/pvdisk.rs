@@ -2,37 +2,43 @@
 
 //! pvdisk: many copy-on-write virtual disks on one shared block device.
 //!
-//! Supported features (this stage: the pass-through skeleton):
+//! Each disk (`/dev/pvdiskN`, configured in configfs) shows one VDI of a
+//! pvdisk store (read-write) or one of its snapshots (read-only); the
+//! store is the format of Documentation/format.rst that the `pvdisk` tool
+//! writes. Without a VDI a disk passes I/O through to the raw device, the
+//! baseline the benchmark measures.
 //!
-//! - configfs control: `mkdir /sys/kernel/config/pvdisk/NAME`, set
-//!   `backing`, write 1 to `power` to get `/dev/pvdiskN`,
-//! - blk-mq interface, asynchronous completion from the backing device's
-//!   bio completions, many requests in flight, no lock on the data path,
-//! - flush and FUA passed down to the backing device,
-//! - block size 4 KiB.
+//! Layers, one way down (Documentation/data-path.rst):
 //!
-//! Requests flow one way: [`io`] turns each request into bios for the
-//! backing device and ends the request when the last bio completes.
-//! [`config`] owns the settings of each disk, [`disk`] makes and removes
-//! the block device, [`registry`] hands out disk numbers.
+//! - [`config`]: configfs, one directory per disk; [`disk`] makes and
+//!   removes the block device; [`registry`] hands out disk numbers;
+//! - [`io`]: the request path, requests to bios;
+//! - [`vdi`]: one attached VDI: its tree through the node cache, its
+//!   worker for everything that may sleep, and its commits;
+//! - [`map`]: the radix map as pure logic (shared with the host tests);
+//! - [`store`]: one per backing device: superblock, allocator, VDI
+//!   records, metadata block I/O;
+//! - [`format`]: the on-disk structures (shared with the tool).
 
-use kernel::{c_str, configfs, prelude::*};
+use kernel::{c_str, configfs, prelude::*, sync::Arc};
 
 mod config;
 mod disk;
 // The on-disk format, shared with the userspace tool: compiled here from the
-// same files so the two cannot disagree. The radix map is its first user.
+// same files so the two cannot disagree.
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod format;
 mod io;
 // The radix map (lookup, copy-on-write plans, unmap, snapshot roots), pure
-// logic shared with the host tests; compiled here so the kernel's lints
-// and `no_std` see the code the driver will run. The store layer is its
-// first user.
+// logic shared with the host tests.
 #[allow(dead_code, unreachable_pub, unused_imports)]
 mod map;
 mod ratelimit;
 mod registry;
+mod ring;
+mod store;
+mod vdi;
+mod workers;
 
 module! {
     type: PvdiskModule,
@@ -42,16 +48,56 @@ module! {
     license: "GPL v2",
 }
 
+/// What every disk directory shares: the open stores and the workers.
+#[pin_data]
+pub(crate) struct Shared {
+    #[pin]
+    pub(crate) stores: store::Stores,
+    pub(crate) workers: Arc<workers::Workers>,
+}
+
 struct PvdiskModule {
     _subsystem: configfs::Subsystem<config::DiskConfig>,
+    shared: Arc<Shared>,
 }
 
 impl kernel::Module for PvdiskModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let subsystem = configfs::Subsystem::register(module, c_str!("pvdisk"), ())?;
+        let workers = workers::Workers::new()?;
+        let shared_workers = workers.clone();
+        let shared = match Arc::pin_init(
+            pin_init!(Shared {
+                stores <- store::Stores::new(),
+                workers: shared_workers,
+            }),
+            GFP_KERNEL,
+        ) {
+            Ok(shared) => shared,
+            Err(e) => {
+                workers.stop();
+                return Err(e);
+            }
+        };
+        let subsystem =
+            match configfs::Subsystem::register(module, c_str!("pvdisk"), shared.clone()) {
+                Ok(s) => s,
+                Err(e) => {
+                    workers.stop();
+                    return Err(e);
+                }
+            };
         pr_info!("loaded; configure disks in /sys/kernel/config/pvdisk\n");
         Ok(Self {
             _subsystem: subsystem,
+            shared,
         })
+    }
+}
+
+impl Drop for PvdiskModule {
+    fn drop(&mut self) {
+        // No disk is left (configfs keeps the module while directories
+        // exist); stop the ticker before the queues go.
+        self.shared.workers.stop();
     }
 }

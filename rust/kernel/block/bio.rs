@@ -19,12 +19,16 @@
 //! C header: [`include/linux/blk_types.h`](srctree/include/linux/blk_types.h)
 
 use crate::{
-    alloc::Flags,
+    alloc::{flags::GFP_NOIO, Flags},
     bindings,
     block::bdev::{BdevFile, BlockDevice},
     block::mq::{Operations, Request},
-    error::{code::ENOMEM, to_result, Error, Result},
+    error::{
+        code::{EINVAL, EIO, ENOMEM},
+        to_result, Error, Result,
+    },
     init::{self, PinInit},
+    page::{Page, PAGE_SIZE},
     types::{ARef, ForeignOwnable, Opaque},
 };
 use core::{
@@ -169,6 +173,38 @@ impl BioSet {
     fn as_ptr(&self) -> *mut bindings::bio_set {
         self.set.get()
     }
+
+    /// Read the page-sized block at `sector` into `page`, and wait for it.
+    /// Sleeps: for metadata I/O from a worker, never from a completion.
+    pub fn read_page_sync(&self, page: &mut Page, sector: u64) -> Result {
+        self.page_io_sync(page, sector, bindings::req_op_REQ_OP_READ)
+    }
+
+    /// Write `page` to the page-sized block at `sector` (with FUA if
+    /// `fua`), and wait for it. Sleeps, like [`Self::read_page_sync`].
+    pub fn write_page_sync(&self, page: &Page, sector: u64, fua: bool) -> Result {
+        let fua = if fua { bindings::REQ_FUA } else { 0 };
+        self.page_io_sync(page, sector, bindings::req_op_REQ_OP_WRITE | fua)
+    }
+
+    /// Flush the device's volatile write cache, and wait for it. Sleeps.
+    pub fn flush_sync(&self) -> Result {
+        OwnedBio::flush(self, GFP_NOIO)?.submit_wait()
+    }
+
+    fn page_io_sync(&self, page: &Page, sector: u64, opf: u32) -> Result {
+        let mut bio = OwnedBio::new(self, 1, opf, GFP_NOIO)?;
+        bio.set_sector(sector);
+        // SAFETY: We own the unsubmitted bio, which has room for one page;
+        // the page stays borrowed until the bio completed, below.
+        let added = unsafe {
+            bindings::bio_add_page(bio.bio.as_ptr(), page.as_ptr(), PAGE_SIZE as u32, 0)
+        };
+        if added as usize != PAGE_SIZE {
+            return Err(EIO);
+        }
+        bio.submit_wait()
+    }
 }
 
 impl Drop for BioSet {
@@ -236,6 +272,14 @@ impl<'a> OwnedBio<'a> {
         unsafe { (*self.bio.as_ptr()).bi_iter.bi_sector = sector };
     }
 
+    /// Submit the bio and wait until it completed. Sleeps.
+    pub fn submit_wait(self) -> Result {
+        // SAFETY: We own the unsubmitted bio. `submit_bio_wait` returns after
+        // it completed; our reference stays ours, and `self` puts it.
+        let ret = unsafe { bindings::submit_bio_wait(self.bio.as_ptr()) };
+        to_result(ret)
+    }
+
     /// Submit the bio. `E::end_io` gets `context` back when it completes.
     pub fn submit<E: EndIo>(self, context: E::Context) {
         let bio = self.bio.as_ptr();
@@ -254,14 +298,18 @@ impl Drop for OwnedBio<'_> {
     }
 }
 
-/// Clones of every bio of a blk-mq request, aimed at a [`BioSet`]'s device,
+/// Clones of the bios of a blk-mq request, aimed at a [`BioSet`]'s device,
 /// allocated together before any is submitted: a request is either wholly
 /// in flight or not at all, so a failed allocation can be retried by
 /// requeueing the request.
 ///
-/// A clone shares the pages of its source bio. Each clone keeps an
-/// [`ARef`] on the request until it completes, and the request (with its
-/// bios) cannot end while an [`ARef`] to it exists.
+/// [`RequestClones::new`] clones every bio as it is (a pass-through);
+/// [`RequestClones::empty`] and [`RequestClones::add_range`] clone parts
+/// of the request's data and aim each at a sector of their own (a
+/// remapping driver, which splits a request at its mapping's boundaries).
+///
+/// A clone shares the pages of its source bio. Each clone keeps the
+/// request from ending until it completes (see [`RequestContext`]).
 ///
 /// `REQ_PREFLUSH` is cleared on the clones: blk-mq sends the flush of a
 /// `REQ_PREFLUSH` write to the driver as a flush request of its own before
@@ -272,9 +320,11 @@ impl Drop for OwnedBio<'_> {
 /// # Invariants
 ///
 /// `head` is a list, linked through `bi_next`, of unsubmitted clones from
-/// `set` of bios of `request`, each with one reference owned by `self`.
+/// `set` of bios of `request`, each with one reference owned by `self`;
+/// `last` is its last element, or null when it is empty.
 pub struct RequestClones<'a, T: Operations> {
     head: *mut bindings::bio,
+    last: *mut bindings::bio,
     set: &'a BioSet,
     request: ARef<Request<T>>,
 }
@@ -286,44 +336,128 @@ impl<'a, T: Operations + 'static> RequestClones<'a, T> {
     /// Fails with `ENOMEM` if any clone cannot be allocated, freeing the
     /// others.
     pub fn new(set: &'a BioSet, request: &ARef<Request<T>>, gfp: Flags) -> Result<Self> {
-        let mut clones = Self {
+        let mut clones = Self::empty(set, request);
+        for source in request.bios() {
+            let clone = clones.clone_bio(source, gfp)?;
+            clones.push(clone);
+        }
+        Ok(clones)
+    }
+
+    /// No clones yet; add them with [`Self::add_range`].
+    pub fn empty(set: &'a BioSet, request: &ARef<Request<T>>) -> Self {
+        Self {
             head: core::ptr::null_mut(),
+            last: core::ptr::null_mut(),
             set,
             request: request.clone(),
-        };
+        }
+    }
+
+    /// Clone the request's data at `offset..offset + sectors` (in sectors
+    /// from the start of the request), aimed at `target` and on: one clone
+    /// per bio of the request that the range overlaps.
+    ///
+    /// Fails with `EINVAL` if the range is empty or reaches past the end of
+    /// the request, and with `ENOMEM` if a clone cannot be allocated; the
+    /// clones added before stay.
+    pub fn add_range(&mut self, offset: u64, sectors: u64, target: u64, gfp: Flags) -> Result {
+        let request = self.request.clone();
+        self.for_each_part(&request, offset, sectors, gfp, |this, clone, done| {
+            // SAFETY: `clone` is an unsubmitted clone that we own.
+            unsafe { (*clone).bi_iter.bi_sector = target + done };
+            this.push(clone);
+        })
+    }
+
+    /// Fill the request's data at `offset..offset + sectors` (in sectors
+    /// from the start of the request) with zeros: a read of a range that
+    /// holds no data. Errors as [`Self::add_range`].
+    pub fn zero_range(&mut self, offset: u64, sectors: u64, gfp: Flags) -> Result {
+        let request = self.request.clone();
+        self.for_each_part(&request, offset, sectors, gfp, |_, clone, _| {
+            // SAFETY: `clone` is an unsubmitted clone that we own; it covers
+            // pages of the request (which `request` keeps), and its iterator
+            // the part of them to zero. It is put right after.
+            unsafe {
+                bindings::zero_fill_bio_iter(clone, (*clone).bi_iter);
+                bindings::bio_put(clone);
+            }
+        })
+    }
+
+    /// Calls `f` with a clone of each part of the request's bios that
+    /// `offset..offset + sectors` overlaps, trimmed to the overlap, and the
+    /// number of sectors of the range before it. `f` owns the clone.
+    fn for_each_part(
+        &mut self,
+        request: &Request<T>,
+        offset: u64,
+        sectors: u64,
+        gfp: Flags,
+        mut f: impl FnMut(&mut Self, *mut bindings::bio, u64),
+    ) -> Result {
+        let end = offset.checked_add(sectors).ok_or(EINVAL)?;
+        if sectors == 0 || end > u64::from(request.bytes() >> 9) {
+            return Err(EINVAL);
+        }
+        let mut start = 0u64;
+        for source in request.bios() {
+            let len = u64::from(source.size() >> 9);
+            let (lo, hi) = (start.max(offset), (start + len).min(end));
+            if lo < hi {
+                let clone = self.clone_bio(source, gfp)?;
+                // SAFETY: `clone` is an unsubmitted clone of `source` that we
+                // own, and `lo - start + (hi - lo)` is within its `len`.
+                unsafe { bindings::bio_trim(clone, lo - start, hi - lo) };
+                f(self, clone, lo - offset);
+            }
+            start += len;
+        }
+        Ok(())
+    }
+
+    /// A clone of `source` for the set's device, with the flush flags
+    /// stripped that the request no longer has, owned by the caller.
+    fn clone_bio(&self, source: &Bio, gfp: Flags) -> Result<*mut bindings::bio> {
         // The flush machinery clears `REQ_FUA` on the request (but not on
         // its bios) when this disk emulates FUA with a flush of its own.
-        let strip = if request.opf() & bindings::REQ_FUA != 0 {
+        let strip = if self.request.opf() & bindings::REQ_FUA != 0 {
             bindings::REQ_PREFLUSH
         } else {
             bindings::REQ_PREFLUSH | bindings::REQ_FUA
         };
-        let mut tail: *mut *mut bindings::bio = &mut clones.head;
-        for source in request.bios() {
-            // SAFETY: All pointers are valid; the call returns a new bio or
-            // null.
-            let clone = unsafe {
-                bindings::bio_alloc_clone(
-                    set.target().as_ptr(),
-                    source.0.get(),
-                    gfp.as_raw(),
-                    set.as_ptr(),
-                )
-            };
-            if clone.is_null() {
-                // `clones` puts the clones made so far.
-                return Err(ENOMEM);
-            }
-            // SAFETY: `clone` is a new bio we own; `tail` points to the
-            // `bi_next` of the last clone of the list, or to its head.
-            unsafe {
-                (*clone).bi_opf &= !strip;
-                (*clone).bi_next = core::ptr::null_mut();
-                *tail = clone;
-                tail = addr_of_mut!((*clone).bi_next);
-            }
+        // SAFETY: All pointers are valid; the call returns a new bio or null.
+        let clone = unsafe {
+            bindings::bio_alloc_clone(
+                self.set.target().as_ptr(),
+                source.0.get(),
+                gfp.as_raw(),
+                self.set.as_ptr(),
+            )
+        };
+        if clone.is_null() {
+            return Err(ENOMEM);
         }
-        Ok(clones)
+        // SAFETY: `clone` is a new bio that we own.
+        unsafe {
+            (*clone).bi_opf &= !strip;
+            (*clone).bi_next = core::ptr::null_mut();
+        }
+        Ok(clone)
+    }
+
+    /// Append `clone`, an unsubmitted clone from `set` of a bio of the
+    /// request, whose reference the caller hands over, to the list.
+    fn push(&mut self, clone: *mut bindings::bio) {
+        if self.last.is_null() {
+            self.head = clone;
+        } else {
+            // SAFETY: By type invariant `last` is a clone we own.
+            unsafe { (*self.last).bi_next = clone };
+        }
+        // INVARIANT: `clone` is the new last element of the list.
+        self.last = clone;
     }
 }
 
@@ -337,6 +471,9 @@ impl<'a, T: Operations + 'static> Iterator for RequestClones<'a, T> {
         unsafe {
             self.head = (*bio.as_ptr()).bi_next;
             (*bio.as_ptr()).bi_next = core::ptr::null_mut();
+        }
+        if self.head.is_null() {
+            self.last = core::ptr::null_mut();
         }
         Some(ClonedBio {
             bio,
@@ -355,6 +492,31 @@ impl<T: Operations> Drop for RequestClones<'_, T> {
                 bindings::bio_put(bio.as_ptr());
             }
         }
+    }
+}
+
+/// A completion context for a bio that shares a request's pages: while a
+/// value of the type exists, the request cannot end.
+///
+/// # Safety
+///
+/// While a value of the implementing type exists, the request that
+/// [`RequestContext::request`] returns does not end: the value holds an
+/// [`ARef`] to it, which it neither drops nor replaces before the value
+/// itself is dropped, and `request` always returns that request.
+pub unsafe trait RequestContext<T: Operations>: ForeignOwnable + Send {
+    /// The request kept from ending.
+    fn request(&self) -> &Request<T>;
+}
+
+// SAFETY: Every `ARef` to a request is a share of its completion: the
+// request ends only when the last one is dropped.
+unsafe impl<T: Operations> RequestContext<T> for ARef<Request<T>>
+where
+    ARef<Request<T>>: ForeignOwnable + Send,
+{
+    fn request(&self) -> &Request<T> {
+        self
     }
 }
 
@@ -387,14 +549,32 @@ impl<T: Operations + 'static> ClonedBio<'_, T> {
     /// completes; dropping it there ends the request if it was the last
     /// part (see [`Request::end_when_last`]).
     pub fn submit<E: EndIo<Context = ARef<Request<T>>>>(self) {
+        let request = self.request.clone();
+        // Cannot fail: the context is the clone's own request.
+        let _ = self.submit_with::<E>(request);
+    }
+
+    /// Submit the clone with a context of the driver's, which keeps the
+    /// clone's request from ending (for example a driver structure that
+    /// holds the request until work after the I/O is done). Fails with
+    /// `EINVAL`, dropping the clone, if the context holds another request.
+    pub fn submit_with<E: EndIo>(self, context: E::Context) -> Result
+    where
+        E::Context: RequestContext<T>,
+    {
+        if !core::ptr::eq(context.request(), &*self.request) {
+            return Err(EINVAL);
+        }
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: We take the request out of `this`, which is never used or
-        // dropped again.
-        let request = unsafe { core::ptr::read(&this.request) };
+        // dropped again. Dropping it cannot end the request: `context`
+        // holds it too (`RequestContext`).
+        drop(unsafe { core::ptr::read(&this.request) });
         // SAFETY: By type invariant `bio` is an unsubmitted bio from `set`
-        // that we own. Its pages belong to `request`, which the context
+        // that we own. Its pages belong to the request, which the context
         // keeps from ending until the clone completed.
-        unsafe { submit_raw::<E>(this.set, this.bio.as_ptr(), request) };
+        unsafe { submit_raw::<E>(this.set, this.bio.as_ptr(), context) };
+        Ok(())
     }
 }
 

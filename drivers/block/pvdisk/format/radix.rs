@@ -67,7 +67,8 @@ pub fn height_for(blocks: u64) -> Option<u32> {
 /// Index into a node at `level` (1 = bottom) for logical block `lba`.
 pub fn index_at(lba: u64, level: u32) -> usize {
     let div = (FANOUT as u64).saturating_pow(level.saturating_sub(1));
-    ((lba / div) % FANOUT as u64) as usize
+    // `div` is never 0; `checked_div` keeps a panic path out of the kernel.
+    (lba.checked_div(div).unwrap_or(0) % FANOUT as u64) as usize
 }
 
 /// A decoded radix node.

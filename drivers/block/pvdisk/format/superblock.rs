@@ -176,7 +176,9 @@ impl Superblock {
 
     /// The extent holding `block`, if it is inside one.
     pub fn extent_of(&self, block: u64) -> Option<u32> {
-        let e = block / u64::from(self.extent_blocks);
+        // `extent_blocks` is never 0 in a decoded superblock; `checked_div`
+        // keeps a panic path out of the kernel.
+        let e = block.checked_div(u64::from(self.extent_blocks))?;
         if e < u64::from(self.extent_count) {
             u32::try_from(e).ok()
         } else {

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Space: extents this host allocates from, and a reserve of blocks that
+//! are already marked used on disk, from which node and data blocks are
+//! handed out without I/O.
+//!
+//! Claiming follows Documentation/format.rst: a free extent gets a fresh
+//! bitmap (durable: written and flushed) before its catalogue entry says
+//! it is metadata or data and names this host as its owner; an extent
+//! that already holds blocks is adopted by writing the owner alone. A
+//! reserve chunk's bits are written and flushed before any of its blocks
+//! is handed out, so nothing can link a block that the bitmap calls free.
+//! After a crash the unused reserve is a leak that `pvdisk gc` reclaims.
+//! At close the unused reserve is cleared in the bitmaps, and the owners
+//! are cleared, in that order.
+//!
+//! Only workers and attach/detach call in here, under the store's
+//! allocator mutex: never the request path.
+
+use kernel::{alloc::flags::GFP_NOIO, block::bio::BioSet, prelude::*};
+
+use super::meta::{corrupt, MetaBuf};
+use crate::format::{
+    bitmap::{BitmapBlock, BITS_PER_BLOCK},
+    block::StoreId,
+    extent::{CatalogueBlock, ExtentEntry, ExtentKind, ENTRIES_PER_BLOCK},
+    superblock::{Superblock, CATALOGUE_START},
+};
+use crate::ratelimit::warn_ratelimited;
+
+/// Blocks reserved at once for data (8 MiB) and for metadata (1 MiB).
+const DATA_CHUNK: u64 = 2048;
+const META_CHUNK: u64 = 256;
+
+/// A run of consecutive blocks.
+#[derive(Clone, Copy)]
+pub(crate) struct Run {
+    pub(crate) first: u64,
+    pub(crate) count: u64,
+}
+
+/// An extent this host allocates from, with its bitmap as on disk.
+struct HeldExtent {
+    extent: u32,
+    kind: ExtentKind,
+    bitmaps: KVec<KBox<BitmapBlock>>,
+    /// Where to look for free bits next.
+    scan_from: u64,
+    full: bool,
+}
+
+pub(crate) struct Allocator {
+    sb: Superblock,
+    id: StoreId,
+    host: u64,
+    catalogue: KVec<ExtentEntry>,
+    held: KVec<HeldExtent>,
+    /// Reserved, unused runs: marked used on disk, never handed out.
+    /// An empty slot has `count == 0`.
+    data_reserve: KVec<Run>,
+    meta_reserve: KVec<Run>,
+    buf: MetaBuf,
+}
+
+impl Allocator {
+    /// Reads the catalogue, and adopts again the extents that this host
+    /// owned when it last crashed.
+    pub(crate) fn open(bios: &BioSet, sb: &Superblock, host: u64) -> Result<Self> {
+        let mut buf = MetaBuf::new()?;
+        let id = sb.store_id();
+        let mut catalogue = KVec::with_capacity(sb.extent_count as usize, GFP_NOIO)?;
+        for k in 0..sb.catalogue_blocks {
+            let nr = CATALOGUE_START + u64::from(k);
+            let block = CatalogueBlock::decode(buf.read(bios, nr)?, id, nr);
+            let block = corrupt(block)?;
+            for entry in block.entries.iter() {
+                if catalogue.len() < sb.extent_count as usize {
+                    catalogue.push(*entry, GFP_NOIO)?;
+                }
+            }
+        }
+        let mut this = Self {
+            sb: *sb,
+            id,
+            host,
+            catalogue,
+            held: KVec::new(),
+            data_reserve: KVec::new(),
+            meta_reserve: KVec::new(),
+            buf,
+        };
+        for extent in 1..sb.extent_count {
+            let entry = this.entry(extent)?;
+            if entry.owner == host && entry.kind != ExtentKind::Free {
+                pr_info!("store: extent {} was held by this host: taken back\n", extent);
+                this.hold(bios, extent, entry.kind)?;
+            }
+        }
+        Ok(this)
+    }
+
+    fn entry(&self, extent: u32) -> Result<ExtentEntry> {
+        self.catalogue.get(extent as usize).copied().ok_or(EINVAL)
+    }
+
+    /// Blocks in the reserve, unused.
+    pub(crate) fn reserve_free(&self) -> u64 {
+        let sum = |runs: &KVec<Run>| runs.iter().map(|r| r.count).sum::<u64>();
+        sum(&self.data_reserve) + sum(&self.meta_reserve)
+    }
+
+    /// `count` consecutive blocks of `kind` (data or metadata), from the
+    /// reserve, reserving more first when needed. `ENOSPC` when the store
+    /// has no room left.
+    pub(crate) fn alloc(&mut self, bios: &BioSet, kind: ExtentKind, count: u64) -> Result<u64> {
+        if count == 0 {
+            return Ok(0);
+        }
+        loop {
+            if let Some(first) = take_run(self.reserve_mut(kind), count) {
+                return Ok(first);
+            }
+            self.reserve(bios, kind, count)?;
+        }
+    }
+
+    /// Gives back blocks from [`Allocator::alloc`] that were never linked
+    /// or written to.
+    pub(crate) fn give_back(&mut self, kind: ExtentKind, first: u64, count: u64) -> Result {
+        if count == 0 {
+            return Ok(());
+        }
+        let runs = self.reserve_mut(kind);
+        // Merge with a run it continues, else use an empty slot.
+        for run in runs.iter_mut() {
+            if run.count != 0 && run.first + run.count == first {
+                run.count += count;
+                return Ok(());
+            }
+        }
+        put_run(runs, Run { first, count })
+    }
+
+    fn reserve_mut(&mut self, kind: ExtentKind) -> &mut KVec<Run> {
+        match kind {
+            ExtentKind::Data => &mut self.data_reserve,
+            _ => &mut self.meta_reserve,
+        }
+    }
+
+    /// Marks a chunk of at least `count` free blocks of `kind` used on
+    /// disk (durably) and adds it to the reserve.
+    fn reserve(&mut self, bios: &BioSet, kind: ExtentKind, count: u64) -> Result {
+        let chunk = match kind {
+            ExtentKind::Data => DATA_CHUNK,
+            _ => META_CHUNK,
+        }
+        .max(count);
+        loop {
+            let found = self
+                .held
+                .iter_mut()
+                .filter(|h| h.kind == kind && !h.full)
+                .find_map(|h| find_free(h, &self.sb, count, chunk).map(|run| (h.extent, run)));
+            if let Some((extent, run)) = found {
+                self.mark(bios, extent, run, true)?;
+                bios.flush_sync()?;
+                return put_run(self.reserve_mut(kind), run);
+            }
+            self.claim(bios, kind)?;
+        }
+    }
+
+    /// Sets (or clears) the bits of `run` in `extent`'s bitmap and writes
+    /// the bitmap blocks it touches (no flush).
+    fn mark(&mut self, bios: &BioSet, extent: u32, run: Run, used: bool) -> Result {
+        let start = self.sb.extent_start(extent);
+        let held = self
+            .held
+            .iter_mut()
+            .find(|h| h.extent == extent)
+            .ok_or(EINVAL)?;
+        let first = run.first - start;
+        let (first_bm, last_bm) = (first / BITS_PER_BLOCK as u64, (first + run.count - 1) / BITS_PER_BLOCK as u64);
+        for i in first..first + run.count {
+            if let Some(bm) = held.bitmaps.get_mut((i / BITS_PER_BLOCK as u64) as usize) {
+                bm.set((i % BITS_PER_BLOCK as u64) as usize, used);
+            }
+        }
+        if !used {
+            held.full = false;
+        }
+        for index in first_bm..=last_bm {
+            let bm = held.bitmaps.get(index as usize).ok_or(EINVAL)?;
+            let nr = start + index;
+            bm.encode(self.buf.block_mut()?, self.id, nr);
+            self.buf.write(bios, nr, false)?;
+        }
+        Ok(())
+    }
+
+    /// Takes an extent for `kind`: one of that kind with room and no
+    /// owner, else a free one.
+    fn claim(&mut self, bios: &BioSet, kind: ExtentKind) -> Result {
+        for extent in 1..self.sb.extent_count {
+            let entry = self.entry(extent)?;
+            if entry.owner == 0
+                && entry.kind == kind
+                && !self.held.iter().any(|h| h.extent == extent)
+            {
+                self.hold(bios, extent, kind)?;
+                let held = self.held.iter().find(|h| h.extent == extent);
+                if held.is_some_and(|h| !h.full) {
+                    return self.set_owner(bios, extent, kind, self.host);
+                }
+            }
+        }
+        for extent in 1..self.sb.extent_count {
+            if self.entry(extent)?.kind == ExtentKind::Free {
+                return self.claim_free(bios, extent, kind);
+            }
+        }
+        warn_ratelimited!("store is full: no free {} extent\n", kind.name());
+        Err(ENOSPC)
+    }
+
+    /// Claims free `extent`: a fresh bitmap, flushed, then the catalogue.
+    fn claim_free(&mut self, bios: &BioSet, extent: u32, kind: ExtentKind) -> Result {
+        let nbitmaps = self.sb.bitmap_blocks();
+        let mut bitmaps = KVec::with_capacity(nbitmaps as usize, GFP_NOIO)?;
+        let start = self.sb.extent_start(extent);
+        for index in 0..nbitmaps {
+            let mut bm = KBox::new(BitmapBlock::new(extent, index), GFP_NOIO)?;
+            // The bitmap blocks themselves are always in use.
+            for i in 0..nbitmaps {
+                let i = i as usize;
+                if i / BITS_PER_BLOCK == index as usize {
+                    bm.set(i % BITS_PER_BLOCK, true);
+                }
+            }
+            let nr = start + u64::from(index);
+            bm.encode(self.buf.block_mut()?, self.id, nr);
+            self.buf.write(bios, nr, false)?;
+            bitmaps.push(bm, GFP_NOIO)?;
+        }
+        bios.flush_sync()?;
+        self.held.push(
+            HeldExtent {
+                extent,
+                kind,
+                bitmaps,
+                scan_from: u64::from(nbitmaps),
+                full: false,
+            },
+            GFP_NOIO,
+        )?;
+        self.set_owner(bios, extent, kind, self.host)
+    }
+
+    /// Reads `extent`'s bitmap and adds it to the held extents.
+    fn hold(&mut self, bios: &BioSet, extent: u32, kind: ExtentKind) -> Result {
+        let nbitmaps = self.sb.bitmap_blocks();
+        let mut bitmaps = KVec::with_capacity(nbitmaps as usize, GFP_NOIO)?;
+        let start = self.sb.extent_start(extent);
+        for index in 0..nbitmaps {
+            let nr = start + u64::from(index);
+            let block = self.buf.read(bios, nr)?;
+            let bm = corrupt(BitmapBlock::decode(
+                block,
+                self.id,
+                nr,
+                extent,
+                index,
+                self.sb.extent_blocks,
+            ))?;
+            bitmaps.push(KBox::new(bm, GFP_NOIO)?, GFP_NOIO)?;
+        }
+        self.held.push(
+            HeldExtent {
+                extent,
+                kind,
+                bitmaps,
+                scan_from: u64::from(nbitmaps),
+                full: false,
+            },
+            GFP_NOIO,
+        )?;
+        Ok(())
+    }
+
+    /// Writes `extent`'s catalogue entry as `kind` owned by `owner`, and
+    /// flushes.
+    fn set_owner(&mut self, bios: &BioSet, extent: u32, kind: ExtentKind, owner: u64) -> Result {
+        if let Some(entry) = self.catalogue.get_mut(extent as usize) {
+            *entry = ExtentEntry { kind, owner };
+        }
+        let (nr, _) = self.sb.catalogue_pos(extent);
+        let k = (nr - CATALOGUE_START) as usize;
+        let mut block = KBox::new(CatalogueBlock::default(), GFP_NOIO)?;
+        for (i, slot) in block.entries.iter_mut().enumerate() {
+            if let Some(entry) = self.catalogue.get(k * ENTRIES_PER_BLOCK + i) {
+                *slot = *entry;
+            }
+        }
+        block.encode(self.buf.block_mut()?, self.id, nr);
+        self.buf.write(bios, nr, false)?;
+        bios.flush_sync()
+    }
+
+    /// Clears the unused reserve in the bitmaps, then the owners: what
+    /// the last disk of a store does at power-off. Blocks handed out stay
+    /// used (the commit before linked or leaked them).
+    pub(crate) fn release(&mut self, bios: &BioSet) -> Result {
+        for kind in [ExtentKind::Data, ExtentKind::Metadata] {
+            let runs: KVec<Run> = core::mem::take(self.reserve_mut(kind));
+            for run in runs.iter().filter(|r| r.count != 0) {
+                let extent = self.sb.extent_of(run.first).ok_or(EINVAL)?;
+                self.mark(bios, extent, *run, false)?;
+            }
+        }
+        bios.flush_sync()?;
+        let held: KVec<(u32, ExtentKind)> = {
+            let mut v = KVec::with_capacity(self.held.len(), GFP_NOIO)?;
+            for h in self.held.iter() {
+                v.push((h.extent, h.kind), GFP_NOIO)?;
+            }
+            v
+        };
+        for (extent, kind) in held.iter() {
+            self.set_owner(bios, *extent, *kind, 0)?;
+        }
+        self.held = KVec::new();
+        Ok(())
+    }
+}
+
+/// Finds up to `chunk` (at least `count`) free consecutive blocks in
+/// `held`, and marks the extent full when it has no such run.
+fn find_free(held: &mut HeldExtent, sb: &Superblock, count: u64, chunk: u64) -> Option<Run> {
+    let blocks = u64::from(sb.extent_blocks);
+    let start = sb.extent_start(held.extent);
+    let bit = |h: &HeldExtent, i: u64| {
+        h.bitmaps
+            .get((i / BITS_PER_BLOCK as u64) as usize)
+            .is_none_or(|bm| bm.get((i % BITS_PER_BLOCK as u64) as usize))
+    };
+    // Two passes: from the hint to the end, then from the start.
+    for (from, to) in [(held.scan_from, blocks), (0, held.scan_from.min(blocks))] {
+        let mut i = from;
+        while i < to {
+            if bit(held, i) {
+                i += 1;
+                continue;
+            }
+            let mut n = 1;
+            while i + n < blocks && n < chunk && !bit(held, i + n) {
+                n += 1;
+            }
+            if n >= count {
+                held.scan_from = i + n;
+                return Some(Run {
+                    first: start + i,
+                    count: n,
+                });
+            }
+            i += n;
+        }
+    }
+    held.full = true;
+    None
+}
+
+/// Takes `count` blocks from the front of the first run that has them.
+fn take_run(runs: &mut KVec<Run>, count: u64) -> Option<u64> {
+    let run = runs.iter_mut().find(|r| r.count >= count)?;
+    let first = run.first;
+    run.first += count;
+    run.count -= count;
+    Some(first)
+}
+
+/// Stores `run` in an empty slot of `runs`, or appends it.
+fn put_run(runs: &mut KVec<Run>, run: Run) -> Result {
+    if let Some(slot) = runs.iter_mut().find(|r| r.count == 0) {
+        *slot = run;
+        return Ok(());
+    }
+    runs.push(run, GFP_NOIO)?;
+    Ok(())
+}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Metadata block I/O: one 4 KiB block at a time, synchronously, from a
+//! context that may sleep (attach, the disk's worker, commits). Blocks
+//! are decoded and sealed by the shared format module only.
+
+use kernel::{
+    alloc::flags::GFP_NOIO,
+    block::bio::BioSet,
+    page::Page,
+    prelude::*,
+};
+
+use crate::format::block::{Block, BLOCK_SIZE};
+use crate::ratelimit::{errname, warn_ratelimited};
+
+/// Sectors (512 bytes) per store block.
+pub(crate) const SECTORS_PER_BLOCK: u64 = (BLOCK_SIZE / 512) as u64;
+
+/// A buffer for one metadata block: the page the bio reads or writes, and
+/// the block's bytes as the format module sees them.
+pub(crate) struct MetaBuf {
+    page: Page,
+    bytes: KVec<u8>,
+}
+
+impl MetaBuf {
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            page: Page::alloc_page(GFP_NOIO)?,
+            bytes: KVec::from_elem(0u8, BLOCK_SIZE, GFP_NOIO)?,
+        })
+    }
+
+    /// The block's bytes.
+    pub(crate) fn block(&self) -> Result<&Block> {
+        self.bytes.as_slice().try_into().map_err(|_| EINVAL)
+    }
+
+    /// The block's bytes, to encode into before [`MetaBuf::write`].
+    pub(crate) fn block_mut(&mut self) -> Result<&mut Block> {
+        self.bytes.as_mut_slice().try_into().map_err(|_| EINVAL)
+    }
+
+    /// Reads block `nr` of the device into the buffer.
+    pub(crate) fn read(&mut self, bios: &BioSet, nr: u64) -> Result<&Block> {
+        let sector = nr.checked_mul(SECTORS_PER_BLOCK).ok_or(EINVAL)?;
+        bios.read_page_sync(&mut self.page, sector)
+            .inspect_err(|e| {
+                warn_ratelimited!("metadata block {}: read failed: {}\n", nr, errname(*e));
+            })?;
+        // SAFETY: `bytes` holds `BLOCK_SIZE` bytes, the size of a page.
+        unsafe {
+            self.page
+                .read_raw(self.bytes.as_mut_ptr(), 0, BLOCK_SIZE)?;
+        }
+        self.block()
+    }
+
+    /// Writes the buffer to block `nr` (with FUA if `fua`).
+    pub(crate) fn write(&mut self, bios: &BioSet, nr: u64, fua: bool) -> Result {
+        let sector = nr.checked_mul(SECTORS_PER_BLOCK).ok_or(EINVAL)?;
+        // SAFETY: `bytes` holds `BLOCK_SIZE` bytes, the size of a page.
+        unsafe {
+            self.page.write_raw(self.bytes.as_ptr(), 0, BLOCK_SIZE)?;
+        }
+        bios.write_page_sync(&self.page, sector, fua)
+            .inspect_err(|e| {
+                warn_ratelimited!("metadata block {}: write failed: {}\n", nr, errname(*e));
+            })
+    }
+}
+
+/// Turns a format decoder's error into `EIO`, with one dmesg line that
+/// names the block (the error's text starts with it).
+pub(crate) fn corrupt<T>(result: core::result::Result<T, crate::format::block::FormatError>) -> Result<T> {
+    result.map_err(|e| {
+        warn_ratelimited!("corrupt metadata: {}\n", e);
+        EIO
+    })
+}

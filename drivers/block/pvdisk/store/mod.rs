@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The store layer: one per backing device, shared by every disk powered
+//! from it. It opens the device once, checks the superblock, keeps the
+//! allocator, and reads and writes VDI records (holds and commits).
+//!
+//! Nothing here is on the request path: disks call in from their worker,
+//! and at power-on and power-off.
+
+mod alloc;
+mod host;
+pub(crate) mod meta;
+mod records;
+
+use kernel::{
+    alloc::flags::GFP_KERNEL,
+    block::{bdev::BdevFile, bio::BioSet},
+    new_mutex,
+    prelude::*,
+    str::CString,
+    sync::{Arc, Mutex},
+};
+
+use crate::format::{
+    block::{FormatError, StoreId},
+    superblock::Superblock,
+};
+use crate::ratelimit::{errname, warn_ratelimited};
+pub(crate) use alloc::Allocator;
+use meta::MetaBuf;
+pub(crate) use records::Records;
+
+/// Bios kept in reserve for the store's device.
+const BIO_POOL_SIZE: u32 = 256;
+
+/// "Structure needs cleaning": a corrupt superblock.
+const EUCLEAN: i32 = 117;
+/// "Operation not supported": a feature this driver does not know.
+const EOPNOTSUPP: i32 = 95;
+
+/// One opened store.
+pub(crate) struct Store {
+    /// The path it was opened by, to share it between disks.
+    path: CString,
+    pub(crate) bios: Pin<KBox<BioSet>>,
+    pub(crate) sb: Superblock,
+    pub(crate) id: StoreId,
+    /// This host's id, written into holds.
+    pub(crate) host: u64,
+    /// Unknown read-only-compatible features: attach read-only only.
+    pub(crate) read_only: bool,
+    pub(crate) alloc: Pin<KBox<Mutex<Allocator>>>,
+    pub(crate) records: Pin<KBox<Mutex<Records>>>,
+}
+
+impl Store {
+    /// Opens the store on `path`: claims the device, checks the superblock
+    /// and reads the catalogue.
+    fn open(path: &CStr) -> Result<Arc<Self>> {
+        let file = BdevFile::open_exclusive(path)?;
+        let bios = KBox::pin_init(BioSet::new(file, BIO_POOL_SIZE), GFP_KERNEL)?;
+        let mut buf = MetaBuf::new()?;
+        let sb = match Superblock::decode(buf.read(&bios, 0)?) {
+            Ok(sb) => sb,
+            Err(e) => {
+                let errno = match e {
+                    FormatError::BadMagic { .. } => {
+                        warn_ratelimited!("{}: not a pvdisk store (no superblock)\n", &**path);
+                        return Err(EINVAL);
+                    }
+                    FormatError::UnsupportedVersion { .. } | FormatError::UnknownIncompat { .. } => {
+                        EOPNOTSUPP
+                    }
+                    _ => EUCLEAN,
+                };
+                warn_ratelimited!("{}: superblock: {}\n", &**path, e);
+                return Err(Error::from_errno(-errno));
+            }
+        };
+        let blocks = bios.target().nr_sectors() / meta::SECTORS_PER_BLOCK;
+        if blocks < sb.total_blocks {
+            warn_ratelimited!(
+                "{}: device has {} blocks, the store {}\n",
+                &**path,
+                blocks,
+                sb.total_blocks
+            );
+            return Err(EINVAL);
+        }
+        let host = host::this_host();
+        let alloc = Allocator::open(&bios, &sb, host)?;
+        let records = Records::new(&sb)?;
+        Ok(Arc::new(
+            Self {
+                path: CString::try_from(path)?,
+                read_only: !sb.writable(),
+                id: sb.store_id(),
+                sb,
+                host,
+                alloc: KBox::pin_init(new_mutex!(alloc, "pvdisk::Store::alloc"), GFP_KERNEL)?,
+                records: KBox::pin_init(new_mutex!(records, "pvdisk::Store::records"), GFP_KERNEL)?,
+                bios,
+            },
+            GFP_KERNEL,
+        )?)
+    }
+
+    /// What the last disk does at power-off: gives back the unused
+    /// reserve, then the extents' owners.
+    fn close(&self) {
+        if let Err(e) = self.alloc.lock().release(&self.bios) {
+            warn_ratelimited!(
+                "{}: releasing the reserve failed: {} (pvdisk gc reclaims it)\n",
+                &*self.path,
+                errname(e)
+            );
+        }
+    }
+
+}
+
+/// The stores open on this host, shared by the disks powered from them.
+#[pin_data]
+pub(crate) struct Stores {
+    /// Each open store and the number of disks using it; `None` is a free
+    /// slot.
+    #[pin]
+    open: Mutex<KVec<Option<(Arc<Store>, usize)>>>,
+}
+
+impl Stores {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            open <- new_mutex!(KVec::new(), "pvdisk::Stores::open"),
+        })
+    }
+
+    /// The store on `path`, opened if no disk uses it yet.
+    pub(crate) fn get(&self, path: &CStr) -> Result<Arc<Store>> {
+        let mut open = self.open.lock();
+        for (store, users) in open.iter_mut().flatten() {
+            if store.path.as_bytes() == path.as_bytes() {
+                *users += 1;
+                return Ok(store.clone());
+            }
+        }
+        // Room first, so that nothing can fail once the store is open.
+        if !open.iter().any(|slot| slot.is_none()) {
+            open.push(None, GFP_KERNEL)?;
+        }
+        let store = Store::open(path)?;
+        if let Some(slot) = open.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some((store.clone(), 1));
+        }
+        Ok(store)
+    }
+
+    /// A disk stops using `store`; the last one closes it.
+    pub(crate) fn put(&self, store: Arc<Store>) {
+        let mut open = self.open.lock();
+        let mut last = false;
+        for slot in open.iter_mut() {
+            if let Some((s, users)) = slot {
+                if Arc::ptr_eq(s, &store) {
+                    *users = users.saturating_sub(1);
+                    if *users == 0 {
+                        last = true;
+                        *slot = None;
+                    }
+                }
+            }
+        }
+        drop(open);
+        if last {
+            store.close();
+        }
+    }
+}

@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The node cache of one disk: decoded radix nodes by block number, with
+//! their commit state, bounded by `cache_mb` and evicted by a clock sweep.
+//!
+//! Only clean nodes are evicted: a new node (nothing on disk links it
+//! yet) or a dirty one (a commit node changed in place) stays until the
+//! commit that writes it. When those alone fill the cache, the caller asks
+//! for a commit. Nothing here allocates: the worker allocates a node and
+//! its tree slot before it takes the lock.
+
+use core::cell::Cell;
+use kernel::{
+    prelude::*,
+    rbtree::{RBTree, RBTreeNodeReservation},
+};
+
+use crate::format::{
+    block::BLOCK_SIZE,
+    radix::{make_ptr, ptr_block, RadixNode},
+};
+use crate::map::NodeSource;
+
+/// Bytes one cached node costs: the node and its tree entry.
+const NODE_COST: usize = BLOCK_SIZE + 128;
+
+/// Where a cached node stands with respect to the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// As on disk.
+    Clean,
+    /// Linked on disk and changed in memory: a commit node.
+    Dirty,
+    /// Not linked by anything on disk yet: written before commit nodes.
+    New,
+}
+
+pub(crate) struct Entry {
+    pub(crate) node: KBox<RadixNode>,
+    pub(crate) level: u32,
+    pub(crate) state: State,
+    referenced: Cell<bool>,
+}
+
+/// A node and its tree slot, allocated before the cache lock is taken.
+pub(crate) struct Spare {
+    node: KBox<RadixNode>,
+    slot: RBTreeNodeReservation<u64, Entry>,
+}
+
+impl Spare {
+    pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
+        Ok(Self {
+            node: KBox::new(RadixNode::default(), flags)?,
+            slot: RBTreeNodeReservation::new(flags)?,
+        })
+    }
+
+    /// The node to fill (a node read from disk is decoded into it).
+    pub(crate) fn node_mut(&mut self) -> &mut RadixNode {
+        &mut self.node
+    }
+}
+
+/// Counters shown in `stats`.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct CacheStats {
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+    pub(crate) evictions: u64,
+    pub(crate) nodes: usize,
+    pub(crate) dirty: usize,
+}
+
+pub(crate) struct NodeCache {
+    nodes: RBTree<u64, Entry>,
+    len: usize,
+    /// Clean nodes may be evicted beyond this many nodes.
+    budget: usize,
+    /// Nodes that are new or dirty.
+    unwritten: usize,
+    /// The clock hand: the sweep resumes at this block.
+    hand: u64,
+    hits: Cell<u64>,
+    misses: Cell<u64>,
+    evictions: u64,
+}
+
+impl NodeCache {
+    pub(crate) fn new(cache_mb: u32) -> Self {
+        Self {
+            nodes: RBTree::new(),
+            len: 0,
+            budget: (cache_mb as usize * 1024 * 1024 / NODE_COST).max(16),
+            unwritten: 0,
+            hand: 0,
+            hits: Cell::new(0),
+            misses: Cell::new(0),
+            evictions: 0,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.get(),
+            misses: self.misses.get(),
+            evictions: self.evictions,
+            nodes: self.len,
+            dirty: self.unwritten,
+        }
+    }
+
+    /// True when new and dirty nodes alone fill the cache: time to commit.
+    pub(crate) fn under_pressure(&self) -> bool {
+        self.unwritten >= self.budget / 2
+    }
+
+    pub(crate) fn get(&self, block: u64) -> Option<&Entry> {
+        self.nodes.get(&block)
+    }
+
+    /// Adds `spare`'s node as `block` at `level` in `state`. A node read
+    /// from disk while another change created it meanwhile is dropped (the
+    /// cached one is newer); `EIO` if the block is cached at another level.
+    pub(crate) fn insert(&mut self, block: u64, level: u32, state: State, spare: Spare) -> Result {
+        if let Some(e) = self.nodes.get(&block) {
+            return if e.level == level { Ok(()) } else { Err(EIO) };
+        }
+        let entry = Entry {
+            node: spare.node,
+            level,
+            state,
+            referenced: Cell::new(true),
+        };
+        self.nodes.insert(spare.slot.into_node(block, entry));
+        self.len += 1;
+        if state != State::Clean {
+            self.unwritten += 1;
+        }
+        self.evict();
+        Ok(())
+    }
+
+    /// Creates new node `block` from `spare`: zeros, or a read-only copy
+    /// of cached node `copy_of`.
+    pub(crate) fn insert_new(&mut self, block: u64, level: u32, copy_of: u64, mut spare: Spare) -> Result {
+        if copy_of == 0 {
+            spare.node.ptrs.fill(0);
+        } else {
+            let source = self.nodes.get(&copy_of).ok_or(EIO)?;
+            for (dst, &src) in spare.node.ptrs.iter_mut().zip(source.node.ptrs.iter()) {
+                *dst = match ptr_block(src) {
+                    0 => 0,
+                    b => make_ptr(b, true),
+                };
+            }
+        }
+        // A block handed out by the allocator is not cached: it cannot be.
+        self.insert(block, level, State::New, spare)
+    }
+
+    /// The node `block`, to change in place: a clean one becomes dirty.
+    pub(crate) fn modify(&mut self, block: u64) -> Result<&mut RadixNode> {
+        let entry = self.nodes.get_mut(&block).ok_or(EIO)?;
+        if entry.state == State::Clean {
+            entry.state = State::Dirty;
+            self.unwritten += 1;
+        }
+        Ok(&mut entry.node)
+    }
+
+    /// Drops node `block` (unlinked by an unmap), if cached.
+    pub(crate) fn forget(&mut self, block: u64) {
+        if let Some(entry) = self.nodes.remove(&block) {
+            self.len -= 1;
+            if entry.state != State::Clean {
+                self.unwritten -= 1;
+            }
+        }
+    }
+
+    /// The blocks of the nodes in `state`, into `out` (which has room).
+    pub(crate) fn collect(&self, state: State, out: &mut KVec<u64>) {
+        for (&block, entry) in self.nodes.iter() {
+            if entry.state == state && out.len() < out.capacity() {
+                // Cannot fail: there is room.
+                let _ = out.push(block, kernel::alloc::flags::GFP_NOWAIT);
+            }
+        }
+    }
+
+    /// Number of nodes in `state`.
+    pub(crate) fn count(&self, state: State) -> usize {
+        self.nodes.values().filter(|e| e.state == state).count()
+    }
+
+    /// Node `block` was written by a commit: it is clean now.
+    pub(crate) fn mark_clean(&mut self, block: u64) {
+        if let Some(entry) = self.nodes.get_mut(&block) {
+            if entry.state != State::Clean {
+                entry.state = State::Clean;
+                self.unwritten -= 1;
+            }
+        }
+    }
+
+    /// Evicts clean nodes not referenced since the hand last passed them,
+    /// until the cache is within its budget or a whole sweep found none.
+    fn evict(&mut self) {
+        let mut steps = 2 * self.len;
+        while self.len > self.budget && steps > 0 {
+            let mut cursor = match self.nodes.cursor_lower_bound(&self.hand) {
+                Some(c) => c,
+                None => match self.nodes.cursor_front() {
+                    Some(c) => c,
+                    None => return,
+                },
+            };
+            loop {
+                if self.len <= self.budget || steps == 0 {
+                    break;
+                }
+                steps -= 1;
+                let (&block, entry) = cursor.current();
+                let evictable = entry.state == State::Clean && !entry.referenced.replace(false);
+                if evictable {
+                    let (next, _gone) = cursor.remove_current();
+                    self.len -= 1;
+                    self.evictions += 1;
+                    match next {
+                        Some(c) => {
+                            self.hand = *c.current().0;
+                            cursor = c;
+                        }
+                        None => {
+                            self.hand = 0;
+                            break;
+                        }
+                    }
+                } else {
+                    match cursor.move_next() {
+                        Some(c) => {
+                            self.hand = *c.current().0;
+                            cursor = c;
+                        }
+                        None => {
+                            self.hand = 0;
+                            break;
+                        }
+                    }
+                }
+                let _ = block;
+            }
+        }
+    }
+}
+
+impl NodeSource for NodeCache {
+    fn node(&self, block: u64, level: u32) -> Option<&RadixNode> {
+        match self.nodes.get(&block) {
+            Some(e) if e.level == level => {
+                e.referenced.set(true);
+                self.hits.set(self.hits.get() + 1);
+                Some(&e.node)
+            }
+            _ => {
+                self.misses.set(self.misses.get() + 1);
+                None
+            }
+        }
+    }
+}

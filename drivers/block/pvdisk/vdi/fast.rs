@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Mapping a request to bios on the store: reads (sparse runs zero-filled,
+//! one bio per physically contiguous run) and in-place writes. `queue_rq`
+//! calls this without sleeping; the worker calls it again after reading
+//! what was missing.
+
+use kernel::{
+    alloc::Flags,
+    bindings,
+    block::{bio::RequestClones, mq::Request},
+    prelude::*,
+    types::ARef,
+};
+
+use super::Vdi;
+use crate::io::DiskOps;
+use crate::map::{self, Extent, MapError, Target as SegmentTarget};
+use crate::ratelimit::warn_ratelimited;
+use crate::store::meta::SECTORS_PER_BLOCK;
+
+/// Runs mapped per turn of the map lock.
+const RUNS_PER_LOCK: usize = 16;
+
+/// What a request is, for a VDI disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Read,
+    Write,
+    Flush,
+    /// Discard and write-zeroes: both unmap.
+    Unmap,
+    Unsupported,
+}
+
+pub(crate) fn op_of(rq: &Request<DiskOps>) -> Op {
+    if rq.is_flush() {
+        return Op::Flush;
+    }
+    match rq.op() {
+        bindings::req_op_REQ_OP_READ => Op::Read,
+        bindings::req_op_REQ_OP_WRITE => Op::Write,
+        bindings::req_op_REQ_OP_DISCARD | bindings::req_op_REQ_OP_WRITE_ZEROES => Op::Unmap,
+        _ => Op::Unsupported,
+    }
+}
+
+/// True for a write that must be durable when it completes.
+pub(crate) fn is_fua(rq: &Request<DiskOps>) -> bool {
+    rq.opf() & bindings::REQ_FUA != 0
+}
+
+/// The logical blocks a request covers.
+pub(crate) fn blocks_of(rq: &Request<DiskOps>) -> (u64, u64) {
+    (
+        rq.sector() / SECTORS_PER_BLOCK,
+        u64::from(rq.bytes()) / 4096,
+    )
+}
+
+/// The outcome of mapping a request.
+pub(crate) enum Mapped<'a> {
+    /// Every bio is built: submit them.
+    Ready(RequestClones<'a, DiskOps>),
+    /// A node is not cached: read it, then map again.
+    Miss { block: u64, level: u32 },
+    /// A range of the request is being provisioned: wait for it.
+    Wait,
+    /// A write that is not wholly in place: copy-on-write.
+    NotInPlace,
+}
+
+/// A map error other than a miss: the tree is broken (or a bug).
+fn broken(vdi: &Vdi, lba: u64, e: MapError) -> Error {
+    warn_ratelimited!("{}: block {}: {}\n", &*vdi.name, lba, e);
+    EIO
+}
+
+/// Maps a read: one clone per contiguous run, zeros for sparse runs.
+pub(crate) fn map_read<'a>(
+    vdi: &'a Vdi,
+    rq: &ARef<Request<DiskOps>>,
+    gfp: Flags,
+) -> Result<Mapped<'a>> {
+    let (lba, count) = blocks_of(rq);
+    let end = lba + count;
+    let mut clones = RequestClones::empty(&vdi.store.bios, rq);
+    let mut runs = [Extent {
+        lba: 0,
+        count: 0,
+        block: 0,
+        writable: false,
+    }; RUNS_PER_LOCK];
+    let mut cur = lba;
+    while cur < end {
+        let mut n = 0;
+        {
+            let state = vdi.map.lock();
+            if state.provisioning(lba, count) {
+                return Ok(Mapped::Wait);
+            }
+            while cur < end && n < RUNS_PER_LOCK {
+                match map::extent(&state.cache, &state.tree, cur, end - cur) {
+                    Ok(run) => {
+                        cur += run.count;
+                        if let Some(slot) = runs.get_mut(n) {
+                            *slot = run;
+                        }
+                        n += 1;
+                    }
+                    Err(MapError::Miss { block, level }) => return Ok(Mapped::Miss { block, level }),
+                    Err(e) => return Err(broken(vdi, cur, e)),
+                }
+            }
+        }
+        for run in runs.iter().take(n) {
+            let offset = (run.lba - lba) * SECTORS_PER_BLOCK;
+            let sectors = run.count * SECTORS_PER_BLOCK;
+            if run.block == 0 {
+                clones.zero_range(offset, sectors, gfp)?;
+            } else {
+                clones.add_range(offset, sectors, run.block * SECTORS_PER_BLOCK, gfp)?;
+            }
+        }
+    }
+    Ok(Mapped::Ready(clones))
+}
+
+/// Maps a write whose every block is written in place.
+pub(crate) fn map_write_in_place<'a>(
+    vdi: &'a Vdi,
+    rq: &ARef<Request<DiskOps>>,
+    gfp: Flags,
+) -> Result<Mapped<'a>> {
+    let (lba, count) = blocks_of(rq);
+    let end = lba + count;
+    let mut clones = RequestClones::empty(&vdi.store.bios, rq);
+    let mut cur = lba;
+    while cur < end {
+        let plan = {
+            let state = vdi.map.lock();
+            if state.provisioning(lba, count) {
+                return Ok(Mapped::Wait);
+            }
+            match map::plan_write(&state.cache, &state.tree, cur, end - cur) {
+                Ok(plan) if plan.is_in_place() => plan,
+                Ok(_) => return Ok(Mapped::NotInPlace),
+                Err(MapError::Miss { block, level }) => return Ok(Mapped::Miss { block, level }),
+                Err(e) => return Err(broken(vdi, cur, e)),
+            }
+        };
+        for seg in plan.segments() {
+            if let SegmentTarget::InPlace { block } = seg.target {
+                clones.add_range(
+                    (seg.lba - lba) * SECTORS_PER_BLOCK,
+                    u64::from(seg.count) * SECTORS_PER_BLOCK,
+                    block * SECTORS_PER_BLOCK,
+                    gfp,
+                )?;
+            }
+        }
+        cur += plan.count();
+    }
+    Ok(Mapped::Ready(clones))
+}

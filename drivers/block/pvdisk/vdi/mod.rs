@@ -1,0 +1,311 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One attached VDI (or read-only snapshot): the disk's view of its radix
+//! tree, through the map layer and the node cache, and the worker that does
+//! everything that may sleep.
+//!
+//! The request path ([`fast`]) maps reads and in-place writes under the
+//! map lock and submits them at once. Everything else goes to the disk's
+//! worker ([`worker`]): requests whose path is not cached, copy-on-write
+//! writes, FUA writes, flushes and unmaps, and the commits ([`commit`]).
+//! Only the worker changes the tree, so a commit sees a tree that nothing
+//! changes under it.
+
+mod apply;
+mod cache;
+mod commit;
+pub(crate) mod fast;
+mod worker;
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use kernel::{
+    alloc::flags::GFP_KERNEL,
+    fmt, new_mutex, new_spinlock,
+    prelude::*,
+    str::CString,
+    sync::{Arc, Mutex, SpinLock},
+    types::ARef,
+    workqueue::{impl_has_work, new_work, Work, WorkItem},
+    block::mq::Request,
+};
+
+use crate::io::DiskOps;
+use crate::map::Tree;
+use crate::ring::Ring;
+use crate::store::{Store, Stores};
+use crate::workers::Workers;
+pub(crate) use cache::CacheStats;
+use cache::NodeCache;
+use worker::WorkerState;
+
+/// Requests in flight per disk (the tag set's depth).
+pub(crate) const QUEUE_DEPTH: u32 = 128;
+/// Room in the worker's queues: every request, plus blk-mq's flush request.
+const RING_SIZE: usize = 2 * QUEUE_DEPTH as usize;
+
+/// Node cache size bounds, in MiB (`cache_mb`).
+pub(crate) const CACHE_MB_MIN: u32 = 1;
+pub(crate) const CACHE_MB_MAX: u32 = 4096;
+pub(crate) const CACHE_MB_DEFAULT: u32 = 64;
+
+/// A range of logical blocks being provisioned (copy-on-write in flight).
+#[derive(Clone, Copy)]
+pub(crate) struct Range {
+    pub(crate) lba: u64,
+    pub(crate) count: u64,
+}
+
+impl Range {
+    fn overlaps(&self, lba: u64, count: u64) -> bool {
+        lba < self.lba + self.count && self.lba < lba + count
+    }
+}
+
+/// What the map lock protects.
+pub(crate) struct MapState {
+    pub(crate) tree: Tree,
+    pub(crate) cache: NodeCache,
+    /// Copy-on-write writes in flight; `None` is a free slot (there is one
+    /// per request).
+    provisioning: KVec<Option<Range>>,
+    /// The root changed: the commit rewrites the VDI record.
+    pub(crate) root_changed: bool,
+}
+
+impl MapState {
+    /// True when a copy-on-write of a block of `lba..lba + count` is in
+    /// flight: the request waits for it.
+    pub(crate) fn provisioning(&self, lba: u64, count: u64) -> bool {
+        self.provisioning
+            .iter()
+            .flatten()
+            .any(|r| r.overlaps(lba, count))
+    }
+
+    fn start_provisioning(&mut self, range: Range) -> Result {
+        let slot = self
+            .provisioning
+            .iter_mut()
+            .find(|s| s.is_none())
+            .ok_or(EBUSY)?;
+        *slot = Some(range);
+        Ok(())
+    }
+
+    fn end_provisioning(&mut self, lba: u64) {
+        if let Some(slot) = self
+            .provisioning
+            .iter_mut()
+            .find(|s| s.is_some_and(|r| r.lba == lba))
+        {
+            *slot = None;
+        }
+    }
+
+    /// Anything the next commit must write.
+    pub(crate) fn is_dirty(&self) -> bool {
+        self.root_changed || self.cache.stats().dirty > 0
+    }
+}
+
+/// The worker's input.
+struct Inbox {
+    /// Requests handed over by `queue_rq` (or requeued after waiting).
+    requests: Ring<ARef<Request<DiskOps>>>,
+    /// Requests waiting for a range being provisioned.
+    waiting: Ring<ARef<Request<DiskOps>>>,
+    /// A commit is due (ticker, cache pressure).
+    commit: bool,
+}
+
+/// Counters shown in `stats` besides the cache's.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) cow_blocks: AtomicU64,
+    pub(crate) commits: AtomicU64,
+}
+
+#[pin_data]
+pub(crate) struct Vdi {
+    pub(crate) store: Arc<Store>,
+    workers: Arc<Workers>,
+    /// The VDI's (or `VDI@N` snapshot's) name, for log lines.
+    pub(crate) name: CString,
+    slot: u32,
+    pub(crate) read_only: bool,
+    pub(crate) blocks: u64,
+    #[pin]
+    pub(crate) map: SpinLock<MapState>,
+    #[pin]
+    inbox: SpinLock<Inbox>,
+    /// What only the worker (or the final commit at detach) uses.
+    #[pin]
+    worker: Mutex<WorkerState>,
+    #[pin]
+    work: Work<Vdi>,
+    pub(crate) counters: Counters,
+    /// A metadata write failed: no more writes are acknowledged.
+    pub(crate) broken: AtomicBool,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Vdi { self.work }
+}
+
+impl WorkItem for Vdi {
+    type Pointer = Arc<Vdi>;
+
+    fn run(this: Arc<Vdi>) {
+        this.run_worker();
+    }
+}
+
+impl Vdi {
+    /// Attaches `spec` (a VDI name, a snapshot label or `VDI@N`) of the
+    /// store on `path`, opening the store if no other disk uses it.
+    pub(crate) fn attach(
+        stores: &Stores,
+        workers: &Arc<Workers>,
+        path: &CStr,
+        spec: &[u8],
+        cache_mb: u32,
+    ) -> Result<Arc<Self>> {
+        let store = stores.get(path)?;
+        match Self::attach_to(&store, workers, spec, cache_mb) {
+            Ok(vdi) => Ok(vdi),
+            Err(e) => {
+                stores.put(store);
+                Err(e)
+            }
+        }
+    }
+
+    fn attach_to(
+        store: &Arc<Store>,
+        workers: &Arc<Workers>,
+        spec: &[u8],
+        cache_mb: u32,
+    ) -> Result<Arc<Self>> {
+        let target = store.records.lock().find(store, spec)?;
+        if !target.read_only() && store.read_only {
+            return Err(EROFS);
+        }
+        let tree = Tree {
+            root: target.root,
+            height: target.record.height,
+            blocks: target.blocks(),
+        };
+        let name = match target.snapshot {
+            Some(n) => CString::try_from_fmt(fmt!("{}@{}", target.record.name(), n))?,
+            None => CString::try_from_fmt(fmt!("{}", target.record.name()))?,
+        };
+        let mut provisioning = KVec::with_capacity(RING_SIZE, GFP_KERNEL)?;
+        for _ in 0..RING_SIZE {
+            provisioning.push(None, GFP_KERNEL)?;
+        }
+        let inbox = Inbox {
+            requests: Ring::new(RING_SIZE, GFP_KERNEL)?,
+            waiting: Ring::new(RING_SIZE, GFP_KERNEL)?,
+            commit: false,
+        };
+        let worker = WorkerState::new()?;
+        let (slot, read_only) = (target.slot, target.read_only());
+        store.records.lock().attach(store, &target)?;
+        let vdi = Arc::pin_init(
+            pin_init!(Self {
+                store: store.clone(),
+                workers: workers.clone(),
+                name,
+                slot,
+                read_only,
+                blocks: tree.blocks,
+                map <- new_spinlock!(MapState {
+                    tree,
+                    cache: NodeCache::new(cache_mb),
+                    provisioning,
+                    root_changed: false,
+                }, "pvdisk::Vdi::map"),
+                inbox <- new_spinlock!(inbox, "pvdisk::Vdi::inbox"),
+                worker <- new_mutex!(worker, "pvdisk::Vdi::worker"),
+                work <- new_work!("pvdisk::Vdi::work"),
+                counters: Counters::default(),
+                broken: AtomicBool::new(false),
+            }),
+            GFP_KERNEL,
+        );
+        let vdi = match vdi.and_then(|v| workers.add(&v).map(|_| v)) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = store
+                    .records
+                    .lock()
+                    .detach(store, slot, !read_only);
+                return Err(e);
+            }
+        };
+        Ok(vdi)
+    }
+
+    /// Detaches: the disk is gone, so no request is left. Waits for the
+    /// worker, commits what is left and clears the hold.
+    pub(crate) fn detach(self: Arc<Self>, stores: &Stores) {
+        self.workers.remove(&self);
+        if !self.read_only {
+            let mut ws = self.worker.lock();
+            if let Err(e) = self.commit(&mut ws) {
+                pr_warn!("{}: final commit failed: {:?}\n", &*self.name, e);
+            }
+        }
+        if let Err(e) = self
+            .store
+            .records
+            .lock()
+            .detach(&self.store, self.slot, !self.read_only)
+        {
+            pr_warn!("{}: clearing the hold failed: {:?}\n", &*self.name, e);
+        }
+        let store = self.store.clone();
+        drop(self);
+        stores.put(store);
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> u64 {
+        self.blocks * 4096
+    }
+
+    pub(crate) fn cache_stats(&self) -> CacheStats {
+        self.map.lock().cache.stats()
+    }
+
+    pub(crate) fn reserve_free(&self) -> u64 {
+        self.store.alloc.lock().reserve_free()
+    }
+
+    /// The ticker's visit: commit if anything is uncommitted.
+    pub(crate) fn tick(self: &Arc<Self>, _workers: &Workers) {
+        if self.read_only || self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        if self.map.lock().is_dirty() {
+            self.inbox.lock().commit = true;
+            self.kick();
+        }
+    }
+
+    /// Makes sure the worker runs.
+    pub(crate) fn kick(self: &Arc<Self>) {
+        // Already queued is fine: it will see what was just added.
+        let _ = self.workers.io.enqueue(self.clone());
+    }
+
+    /// Hands `rq` to the worker. `ENOMEM` (requeue) if the inbox is full,
+    /// which cannot happen with one slot per request.
+    pub(crate) fn hand_over(self: &Arc<Self>, rq: ARef<Request<DiskOps>>) -> Result {
+        if self.inbox.lock().requests.push(rq).is_err() {
+            return Err(ENOMEM);
+        }
+        self.kick();
+        Ok(())
+    }
+}

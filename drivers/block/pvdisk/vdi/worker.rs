@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The disk's worker: what may sleep. It reads missing nodes into the
+//! cache, plans copy-on-write writes and allocates their blocks, links the
+//! new blocks once their data is written, unmaps, and commits.
+//!
+//! The tree changes only under the worker lock (a mutex): the worker's
+//! own run, the end of a write ([`WriteOp`]'s work item) and the detach
+//! take it. The request path only reads the tree, under the map spinlock.
+//! Bio completions only count and queue work: no lock there.
+
+use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use kernel::{
+    alloc::flags::GFP_NOIO,
+    block::{
+        bio::{EndIo, RequestClones, RequestContext},
+        mq::Request,
+    },
+    new_work,
+    prelude::*,
+    sync::Arc,
+    types::ARef,
+    workqueue::{impl_has_work, Work, WorkItem},
+};
+
+use super::apply::{apply_change, Spares};
+use super::cache::{Spare, State};
+use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
+use super::{Range, Vdi};
+use crate::format::{extent::ExtentKind, radix::RadixNode};
+use crate::io::{DiskOps, EndRequest};
+use crate::map::{self, MapError, Target as SegmentTarget, WritePlan};
+use crate::ratelimit::{errname, warn_ratelimited};
+use crate::store::meta::{corrupt, MetaBuf, SECTORS_PER_BLOCK};
+
+/// What only the holder of the worker lock uses.
+pub(crate) struct WorkerState {
+    pub(super) buf: MetaBuf,
+}
+
+impl WorkerState {
+    pub(super) fn new() -> Result<Self> {
+        Ok(Self {
+            buf: MetaBuf::new()?,
+        })
+    }
+}
+
+/// Ends `rq` with `status`.
+fn end(rq: ARef<Request<DiskOps>>, status: Result) {
+    Request::end_when_last(rq, status);
+}
+
+/// Submits every clone for the plain completion (ends the request when the
+/// last one completes).
+fn submit_all(clones: RequestClones<'_, DiskOps>) {
+    for clone in clones {
+        clone.submit::<EndRequest>();
+    }
+}
+
+/// A write handed to the worker, from its data bios to the end of its
+/// request: its plans, and the blocks allocated for them.
+#[pin_data]
+pub(crate) struct WriteOp {
+    rq: ARef<Request<DiskOps>>,
+    vdi: Arc<Vdi>,
+    lba: u64,
+    plans: KVec<WritePlan>,
+    /// First data block of each plan's fresh blocks (0: none).
+    data: KVec<u64>,
+    /// First node block of each plan's new nodes (0: none).
+    nodes: KVec<u64>,
+    /// True when blocks were allocated and a range is being provisioned.
+    provisioning: bool,
+    /// Data bios in flight, plus one while they are being submitted.
+    in_flight: AtomicU32,
+    /// The first error of a data bio (an errno), 0 if none.
+    error: AtomicI32,
+    #[pin]
+    work: Work<WriteOp>,
+}
+
+// SAFETY: A `WriteOp` holds `rq` from its creation until it is dropped,
+// and never replaces it; `request` always returns it.
+unsafe impl RequestContext<DiskOps> for Arc<WriteOp> {
+    fn request(&self) -> &Request<DiskOps> {
+        &self.rq
+    }
+}
+
+impl_has_work! {
+    impl HasWork<Self> for WriteOp { self.work }
+}
+
+impl WorkItem for WriteOp {
+    type Pointer = Arc<WriteOp>;
+
+    fn run(op: Arc<WriteOp>) {
+        let vdi = op.vdi.clone();
+        let mut ws = vdi.worker.lock();
+        vdi.finish_write(&mut ws, op);
+    }
+}
+
+impl WriteOp {
+    /// One data bio (or the submission) is done; the last one queues the
+    /// rest of the write on the worker queue.
+    fn part_done(self: Arc<Self>) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let vdi = self.vdi.clone();
+            // Cannot be queued already: only the last part gets here.
+            let _ = vdi.workers.io.enqueue(self);
+        }
+    }
+}
+
+/// Completion of a data bio of a [`WriteOp`]: interrupt context, so it only
+/// records the status and counts.
+struct WriteEnd;
+
+impl EndIo for WriteEnd {
+    type Context = Arc<WriteOp>;
+
+    fn end_io(op: Arc<WriteOp>, status: Result) {
+        if let Err(e) = status {
+            let _ = op
+                .error
+                .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Relaxed);
+        }
+        op.part_done();
+    }
+}
+
+impl Vdi {
+    /// The worker's run: requests handed over, then a commit if one is due.
+    pub(super) fn run_worker(self: &Arc<Self>) {
+        let mut ws = self.worker.lock();
+        loop {
+            let (rq, commit) = {
+                let mut inbox = self.inbox.lock();
+                let rq = inbox.requests.pop();
+                let commit = rq.is_none() && core::mem::replace(&mut inbox.commit, false);
+                (rq, commit)
+            };
+            if let Some(rq) = rq {
+                self.handle(&mut ws, rq);
+            } else if commit {
+                // A failed commit marked the disk broken and said so.
+                let _ = self.commit(&mut ws);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn handle(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
+        match op_of(&rq) {
+            Op::Read => self.read(ws, rq),
+            Op::Flush => {
+                let status = self.commit(ws);
+                end(rq, status);
+            }
+            Op::Write | Op::Unmap if self.read_only => {
+                warn_ratelimited!("{}: read-only snapshot: write refused\n", &*self.name);
+                end(rq, Err(EROFS));
+            }
+            Op::Write | Op::Unmap if self.broken.load(Ordering::Relaxed) => end(rq, Err(EIO)),
+            Op::Write => self.write(ws, rq),
+            Op::Unmap => self.unmap(ws, rq),
+            Op::Unsupported => end(rq, Err(EINVAL)),
+        }
+    }
+
+    /// Reads node `block` at `level` into the cache.
+    fn load(&self, ws: &mut WorkerState, block: u64, level: u32) -> Result {
+        let mut spare = Spare::new(GFP_NOIO)?;
+        let bytes = ws.buf.read(&self.store.bios, block)?;
+        *spare.node_mut() = corrupt(RadixNode::decode(bytes, self.store.id, block, level))?;
+        let mut state = self.map.lock();
+        state.cache.insert(block, level, State::Clean, spare)?;
+        if state.cache.under_pressure() {
+            self.inbox.lock().commit = true;
+        }
+        Ok(())
+    }
+
+    /// Makes `rq` wait until no block of `lba..lba + count` is being
+    /// provisioned (or hands it back at once if none is any more).
+    fn park(self: &Arc<Self>, rq: ARef<Request<DiskOps>>) {
+        let (lba, count) = blocks_of(&rq);
+        let state = self.map.lock();
+        let mut inbox = self.inbox.lock();
+        let rq = if state.provisioning(lba, count) {
+            match inbox.waiting.push(rq) {
+                Ok(()) => return,
+                Err(rq) => rq,
+            }
+        } else {
+            rq
+        };
+        if let Err(rq) = inbox.requests.push(rq) {
+            drop(inbox);
+            drop(state);
+            end(rq, Err(EIO));
+            return;
+        }
+        drop(inbox);
+        drop(state);
+        self.kick();
+    }
+
+    fn read(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
+        loop {
+            match map_read(self, &rq, GFP_NOIO) {
+                Ok(Mapped::Ready(clones)) => return submit_all(clones),
+                Ok(Mapped::Miss { block, level }) => {
+                    if let Err(e) = self.load(ws, block, level) {
+                        return end(rq, Err(e));
+                    }
+                }
+                Ok(Mapped::Wait) => return self.park(rq),
+                Ok(Mapped::NotInPlace) => return end(rq, Err(EIO)),
+                Err(e) => return end(rq, Err(e)),
+            }
+        }
+    }
+
+    /// Plans every span of a write, reading missing nodes. `None` when the
+    /// request was parked or ended.
+    fn plan(
+        self: &Arc<Self>,
+        ws: &mut WorkerState,
+        rq: &ARef<Request<DiskOps>>,
+    ) -> Result<Option<KVec<WritePlan>>> {
+        let (lba, count) = blocks_of(rq);
+        let end_lba = lba + count;
+        'again: loop {
+            let mut plans = KVec::with_capacity(count as usize + 1, GFP_NOIO)?;
+            let mut state = self.map.lock();
+            if state.provisioning(lba, count) {
+                return Ok(None);
+            }
+            let mut cur = lba;
+            while cur < end_lba {
+                match map::plan_write(&state.cache, &state.tree, cur, end_lba - cur) {
+                    Ok(plan) if plan.count() > 0 => {
+                        cur += plan.count();
+                        plans.push(plan, GFP_NOIO).map_err(|_| ENOMEM)?;
+                    }
+                    Ok(_) => return Err(EIO),
+                    Err(MapError::Miss { block, level }) => {
+                        drop(state);
+                        self.load(ws, block, level)?;
+                        continue 'again;
+                    }
+                    Err(e) => {
+                        warn_ratelimited!("{}: block {}: {}\n", &*self.name, cur, e);
+                        return Err(EIO);
+                    }
+                }
+            }
+            if plans.iter().any(|p| !p.is_in_place()) {
+                state.start_provisioning(Range { lba, count })?;
+            }
+            return Ok(Some(plans));
+        }
+    }
+
+    fn write(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
+        let plans = match self.plan(ws, &rq) {
+            Ok(Some(plans)) => plans,
+            Ok(None) => return self.park(rq),
+            Err(e) => return end(rq, Err(e)),
+        };
+        let provisioning = plans.iter().any(|p| !p.is_in_place());
+        if !provisioning && !is_fua(&rq) {
+            // Wholly in place: as the request path would have done.
+            return match fast::map_write_in_place(self, &rq, GFP_NOIO) {
+                Ok(Mapped::Ready(clones)) => submit_all(clones),
+                Ok(_) => self.park(rq),
+                Err(e) => end(rq, Err(e)),
+            };
+        }
+        let (lba, _) = blocks_of(&rq);
+        let allocated = self.allocate(&plans);
+        let (data, nodes) = match allocated {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                self.end_provisioning(lba, provisioning);
+                return end(rq, Err(e));
+            }
+        };
+        let clones = match self.clone_plans(&rq, &plans, &data) {
+            Ok(clones) => clones,
+            Err(e) => {
+                self.give_back(&plans, &data, &nodes);
+                self.end_provisioning(lba, provisioning);
+                return end(rq, Err(e));
+            }
+        };
+        let op_rq = rq.clone();
+        let op = Arc::pin_init(
+            pin_init!(WriteOp {
+                rq: op_rq,
+                vdi: self.clone(),
+                lba,
+                plans,
+                data,
+                nodes,
+                provisioning,
+                in_flight: AtomicU32::new(1),
+                error: AtomicI32::new(0),
+                work <- new_work!("pvdisk::WriteOp::work"),
+            }),
+            GFP_NOIO,
+        );
+        let op = match op {
+            Ok(op) => op,
+            Err(e) => {
+                // `plans`, `data` and `nodes` went with the failed init:
+                // their blocks leak until gc, which is safe.
+                self.end_provisioning(lba, provisioning);
+                return end(rq, Err(e));
+            }
+        };
+        drop(rq);
+        for clone in clones {
+            op.in_flight.fetch_add(1, Ordering::AcqRel);
+            if clone.submit_with::<WriteEnd>(op.clone()).is_err() {
+                op.in_flight.fetch_sub(1, Ordering::AcqRel);
+                let _ = op.error.compare_exchange(
+                    0,
+                    EIO.to_errno(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        op.part_done();
+    }
+
+    /// Allocates the fresh data blocks of each plan (one consecutive run
+    /// per plan) and its new nodes.
+    fn allocate(&self, plans: &KVec<WritePlan>) -> Result<(KVec<u64>, KVec<u64>)> {
+        let mut data = KVec::with_capacity(plans.len(), GFP_NOIO)?;
+        let mut nodes = KVec::with_capacity(plans.len(), GFP_NOIO)?;
+        let mut alloc = self.store.alloc.lock();
+        let bios = &self.store.bios;
+        for plan in plans.iter() {
+            let got = alloc
+                .alloc(bios, ExtentKind::Data, plan.new_data().into())
+                .and_then(|d| {
+                    alloc
+                        .alloc(bios, ExtentKind::Metadata, plan.new_nodes().into())
+                        .inspect_err(|_| {
+                            let _ = alloc.give_back(ExtentKind::Data, d, plan.new_data().into());
+                        })
+                        .map(|n| (d, n))
+                });
+            match got {
+                Ok((d, n)) => {
+                    data.push(d, GFP_NOIO)?;
+                    nodes.push(n, GFP_NOIO)?;
+                }
+                Err(e) => {
+                    for ((plan, &d), &n) in plans.iter().zip(data.iter()).zip(nodes.iter()) {
+                        let _ = alloc.give_back(ExtentKind::Data, d, plan.new_data().into());
+                        let _ = alloc.give_back(ExtentKind::Metadata, n, plan.new_nodes().into());
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok((data, nodes))
+    }
+
+    /// Gives back blocks allocated for `plans` and never linked.
+    fn give_back(&self, plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>) {
+        let mut alloc = self.store.alloc.lock();
+        for ((plan, &d), &n) in plans.iter().zip(data.iter()).zip(nodes.iter()) {
+            let _ = alloc.give_back(ExtentKind::Data, d, plan.new_data().into());
+            let _ = alloc.give_back(ExtentKind::Metadata, n, plan.new_nodes().into());
+        }
+    }
+
+    /// The data bios of a write: each segment in place or to its fresh
+    /// blocks.
+    fn clone_plans<'a>(
+        &'a self,
+        rq: &ARef<Request<DiskOps>>,
+        plans: &KVec<WritePlan>,
+        data: &KVec<u64>,
+    ) -> Result<RequestClones<'a, DiskOps>> {
+        let (lba, _) = blocks_of(rq);
+        let mut clones = RequestClones::empty(&self.store.bios, rq);
+        for (plan, &first_data) in plans.iter().zip(data.iter()) {
+            for seg in plan.segments() {
+                let block = match seg.target {
+                    SegmentTarget::InPlace { block } => block,
+                    SegmentTarget::Fresh { first } => first_data + u64::from(first),
+                };
+                clones.add_range(
+                    (seg.lba - lba) * SECTORS_PER_BLOCK,
+                    u64::from(seg.count) * SECTORS_PER_BLOCK,
+                    block * SECTORS_PER_BLOCK,
+                    GFP_NOIO,
+                )?;
+            }
+        }
+        Ok(clones)
+    }
+
+    /// The range of the write at `lba` is no longer being provisioned:
+    /// the requests that waited for it go again.
+    fn end_provisioning(self: &Arc<Self>, lba: u64, provisioning: bool) {
+        if !provisioning {
+            return;
+        }
+        {
+            let mut state = self.map.lock();
+            state.end_provisioning(lba);
+            let mut inbox = self.inbox.lock();
+            let inbox = &mut *inbox;
+            inbox.waiting.move_into(&mut inbox.requests);
+        }
+        self.kick();
+    }
+
+    /// The end of a write whose data bios completed: link the fresh blocks
+    /// (copy-on-write), commit if it is FUA, end the request.
+    fn finish_write(self: &Arc<Self>, ws: &mut WorkerState, op: Arc<WriteOp>) {
+        let error = op.error.load(Ordering::Acquire);
+        let mut status = if error != 0 {
+            let e = Error::from_errno(error);
+            warn_ratelimited!("{}: write failed: {}\n", &*self.name, errname(e));
+            self.give_back(&op.plans, &op.data, &op.nodes);
+            Err(e)
+        } else {
+            self.link(ws, &op)
+        };
+        self.end_provisioning(op.lba, op.provisioning);
+        if status.is_ok() && is_fua(&op.rq) {
+            status = self.commit(ws);
+        }
+        if let Err(e) = status {
+            op.rq.fail(e);
+        }
+        // Dropping the last reference to `op` ends the request.
+    }
+
+    /// Puts every plan's fresh blocks into the tree.
+    fn link(&self, ws: &mut WorkerState, op: &WriteOp) -> Result {
+        let plans = op.plans.iter().zip(op.data.iter()).zip(op.nodes.iter());
+        for ((plan, &data), &first_node) in plans {
+            if plan.is_in_place() {
+                continue;
+            }
+            let mut nodes = KVec::with_capacity(plan.new_nodes() as usize, GFP_NOIO)?;
+            for i in 0..u64::from(plan.new_nodes()) {
+                nodes.push(first_node + i, GFP_NOIO)?;
+            }
+            let used = loop {
+                let mut spares = Spares::new(nodes.len(), GFP_NOIO)?;
+                let mut state = self.map.lock();
+                match map::apply_write(&state.cache, &state.tree, plan, &nodes, data) {
+                    Ok(change) => {
+                        if let Err(e) = apply_change(&mut state, &change, &mut spares) {
+                            self.broken.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        break change.nodes_used();
+                    }
+                    Err(MapError::Miss { block, level }) => {
+                        drop(state);
+                        self.load(ws, block, level)?;
+                    }
+                    Err(e) => {
+                        warn_ratelimited!("{}: block {}: {}\n", &*self.name, plan.lba(), e);
+                        return Err(EIO);
+                    }
+                }
+            };
+            let unused = plan.new_nodes().saturating_sub(used);
+            if unused > 0 {
+                let _ = self.store.alloc.lock().give_back(
+                    ExtentKind::Metadata,
+                    first_node + u64::from(used),
+                    unused.into(),
+                );
+            }
+            self.counters
+                .cow_blocks
+                .fetch_add(plan.new_data().into(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Discard and write-zeroes: unlink the range.
+    fn unmap(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
+        let (lba, count) = blocks_of(&rq);
+        if self.map.lock().provisioning(lba, count) {
+            return self.park(rq);
+        }
+        let status = self.unmap_range(ws, lba, lba + count);
+        let status = if status.is_ok() && is_fua(&rq) {
+            self.commit(ws)
+        } else {
+            status
+        };
+        end(rq, status);
+    }
+
+    fn unmap_range(&self, ws: &mut WorkerState, lba: u64, end_lba: u64) -> Result {
+        let mut cur = lba;
+        let mut nodes: KVec<u64> = KVec::new();
+        while cur < end_lba {
+            let mut spares = Spares::new(nodes.len(), GFP_NOIO)?;
+            let mut state = self.map.lock();
+            match map::unmap(&state.cache, &state.tree, cur, end_lba - cur, &nodes) {
+                Ok(change) => {
+                    if let Err(e) = apply_change(&mut state, &change, &mut spares) {
+                        self.broken.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                    drop(state);
+                    cur += change.count().max(1);
+                    let used = change.nodes_used() as usize;
+                    let mut alloc = self.store.alloc.lock();
+                    for &block in nodes.iter().skip(used) {
+                        let _ = alloc.give_back(ExtentKind::Metadata, block, 1);
+                    }
+                    nodes = KVec::new();
+                }
+                Err(MapError::Miss { block, level }) => {
+                    drop(state);
+                    self.load(ws, block, level)?;
+                }
+                Err(MapError::NeedBlocks { nodes: n, .. }) => {
+                    drop(state);
+                    let first = self
+                        .store
+                        .alloc
+                        .lock()
+                        .alloc(&self.store.bios, ExtentKind::Metadata, n.into())?;
+                    nodes = KVec::with_capacity(n as usize, GFP_NOIO)?;
+                    for i in 0..u64::from(n) {
+                        nodes.push(first + i, GFP_NOIO)?;
+                    }
+                }
+                Err(e) => {
+                    warn_ratelimited!("{}: block {}: {}\n", &*self.name, cur, e);
+                    return Err(EIO);
+                }
+            }
+        }
+        Ok(())
+    }
+}
