@@ -318,14 +318,21 @@ impl DiskConfig {
         let cache = vdi.cache_stats();
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
-             dirty_nodes {}\ncow_blocks {}\ncommits {}\nreserve_free {}\n",
+             dirty_nodes {}\ncow_blocks {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n",
             cache.hits,
             cache.misses,
             cache.evictions,
             cache.nodes,
             cache.dirty,
-            vdi.counters.cow_blocks.load(core::sync::atomic::Ordering::Relaxed),
-            vdi.counters.commits.load(core::sync::atomic::Ordering::Relaxed),
+            vdi.counters
+                .cow_blocks
+                .load(core::sync::atomic::Ordering::Relaxed),
+            vdi.counters
+                .commits
+                .load(core::sync::atomic::Ordering::Relaxed),
+            vdi.counters
+                .freed_blocks
+                .load(core::sync::atomic::Ordering::Relaxed),
             vdi.reserve_free(),
         ))
     }

@@ -70,7 +70,10 @@ impl Disk {
                     .max_discard_sectors(bdev.max_discard_sectors())
                     .discard_granularity(bdev.discard_granularity())
                     .max_write_zeroes_sectors(bdev.max_write_zeroes_sectors());
-                Target::Raw(KBox::pin_init(BioSet::new(backing, BIO_POOL_SIZE), GFP_KERNEL)?)
+                Target::Raw(KBox::pin_init(
+                    BioSet::new(backing, BIO_POOL_SIZE),
+                    GFP_KERNEL,
+                )?)
             }
             Source::Vdi(vdi) => {
                 let bdev = vdi.store.bios.target();

@@ -197,9 +197,8 @@ impl BioSet {
         bio.set_sector(sector);
         // SAFETY: We own the unsubmitted bio, which has room for one page;
         // the page stays borrowed until the bio completed, below.
-        let added = unsafe {
-            bindings::bio_add_page(bio.bio.as_ptr(), page.as_ptr(), PAGE_SIZE as u32, 0)
-        };
+        let added =
+            unsafe { bindings::bio_add_page(bio.bio.as_ptr(), page.as_ptr(), PAGE_SIZE as u32, 0) };
         if added as usize != PAGE_SIZE {
             return Err(EIO);
         }

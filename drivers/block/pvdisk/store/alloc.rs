@@ -59,6 +59,9 @@ pub(crate) struct Allocator {
     /// An empty slot has `count == 0`.
     data_reserve: KVec<Run>,
     meta_reserve: KVec<Run>,
+    /// Blocks unlinked by a commit (discard): cleared in the bitmaps at
+    /// close, when no I/O to them can be left. Not reused before.
+    freed: KVec<Run>,
     buf: MetaBuf,
 }
 
@@ -87,12 +90,16 @@ impl Allocator {
             held: KVec::new(),
             data_reserve: KVec::new(),
             meta_reserve: KVec::new(),
+            freed: KVec::new(),
             buf,
         };
         for extent in 1..sb.extent_count {
             let entry = this.entry(extent)?;
             if entry.owner == host && entry.kind != ExtentKind::Free {
-                pr_info!("store: extent {} was held by this host: taken back\n", extent);
+                pr_info!(
+                    "store: extent {} was held by this host: taken back\n",
+                    extent
+                );
                 this.hold(bios, extent, entry.kind)?;
             }
         }
@@ -141,6 +148,29 @@ impl Allocator {
         put_run(runs, Run { first, count })
     }
 
+    /// Records blocks that a commit unlinked, to free at close. Their
+    /// extents are held from now on (the bitmap is this host's to change),
+    /// unless another host holds them: then the blocks leak to gc.
+    pub(crate) fn retire(&mut self, bios: &BioSet, runs: &[Run]) -> Result {
+        self.freed.reserve(runs.len(), GFP_NOIO)?;
+        for run in runs.iter().filter(|r| r.count != 0) {
+            let Some(extent) = self.sb.extent_of(run.first) else {
+                continue;
+            };
+            if !self.held.iter().any(|h| h.extent == extent) {
+                let entry = self.entry(extent)?;
+                let usable = matches!(entry.kind, ExtentKind::Data | ExtentKind::Metadata);
+                if !usable || entry.owner != 0 {
+                    continue;
+                }
+                self.hold(bios, extent, entry.kind)?;
+                self.set_owner(bios, extent, entry.kind, self.host)?;
+            }
+            self.freed.push(*run, GFP_NOIO)?;
+        }
+        Ok(())
+    }
+
     fn reserve_mut(&mut self, kind: ExtentKind) -> &mut KVec<Run> {
         match kind {
             ExtentKind::Data => &mut self.data_reserve,
@@ -181,7 +211,10 @@ impl Allocator {
             .find(|h| h.extent == extent)
             .ok_or(EINVAL)?;
         let first = run.first - start;
-        let (first_bm, last_bm) = (first / BITS_PER_BLOCK as u64, (first + run.count - 1) / BITS_PER_BLOCK as u64);
+        let (first_bm, last_bm) = (
+            first / BITS_PER_BLOCK as u64,
+            (first + run.count - 1) / BITS_PER_BLOCK as u64,
+        );
         for i in first..first + run.count {
             if let Some(bm) = held.bitmaps.get_mut((i / BITS_PER_BLOCK as u64) as usize) {
                 bm.set((i % BITS_PER_BLOCK as u64) as usize, used);
@@ -311,11 +344,23 @@ impl Allocator {
     /// the last disk of a store does at power-off. Blocks handed out stay
     /// used (the commit before linked or leaked them).
     pub(crate) fn release(&mut self, bios: &BioSet) -> Result {
-        for kind in [ExtentKind::Data, ExtentKind::Metadata] {
-            let runs: KVec<Run> = core::mem::take(self.reserve_mut(kind));
-            for run in runs.iter().filter(|r| r.count != 0) {
-                let extent = self.sb.extent_of(run.first).ok_or(EINVAL)?;
-                self.mark(bios, extent, *run, false)?;
+        let data = core::mem::take(&mut self.data_reserve);
+        let meta = core::mem::take(&mut self.meta_reserve);
+        let freed = core::mem::take(&mut self.freed);
+        let runs = [data.as_slice(), meta.as_slice(), freed.as_slice()];
+        for run in runs.iter().flat_map(|r| r.iter()) {
+            if run.count == 0 {
+                continue;
+            }
+            let extent = self.sb.extent_of(run.first);
+            let last = self.sb.extent_of(run.first + run.count - 1);
+            // Blocks of extents this host does not hold stay used: gc
+            // reclaims them.
+            match extent {
+                Some(e) if last == extent && self.held.iter().any(|h| h.extent == e) => {
+                    self.mark(bios, e, *run, false)?
+                }
+                _ => {}
             }
         }
         bios.flush_sync()?;
@@ -342,7 +387,7 @@ fn find_free(held: &mut HeldExtent, sb: &Superblock, count: u64, chunk: u64) -> 
     let bit = |h: &HeldExtent, i: u64| {
         h.bitmaps
             .get((i / BITS_PER_BLOCK as u64) as usize)
-            .is_none_or(|bm| bm.get((i % BITS_PER_BLOCK as u64) as usize))
+            .map_or(true, |bm| bm.get((i % BITS_PER_BLOCK as u64) as usize))
     };
     // Two passes: from the hint to the end, then from the start.
     for (from, to) in [(held.scan_from, blocks), (0, held.scan_from.min(blocks))] {

@@ -4,12 +4,7 @@
 //! context that may sleep (attach, the disk's worker, commits). Blocks
 //! are decoded and sealed by the shared format module only.
 
-use kernel::{
-    alloc::flags::GFP_NOIO,
-    block::bio::BioSet,
-    page::Page,
-    prelude::*,
-};
+use kernel::{alloc::flags::GFP_NOIO, block::bio::BioSet, page::Page, prelude::*};
 
 use crate::format::block::{Block, BLOCK_SIZE};
 use crate::ratelimit::{errname, warn_ratelimited};
@@ -51,8 +46,7 @@ impl MetaBuf {
             })?;
         // SAFETY: `bytes` holds `BLOCK_SIZE` bytes, the size of a page.
         unsafe {
-            self.page
-                .read_raw(self.bytes.as_mut_ptr(), 0, BLOCK_SIZE)?;
+            self.page.read_raw(self.bytes.as_mut_ptr(), 0, BLOCK_SIZE)?;
         }
         self.block()
     }
@@ -73,7 +67,9 @@ impl MetaBuf {
 
 /// Turns a format decoder's error into `EIO`, with one dmesg line that
 /// names the block (the error's text starts with it).
-pub(crate) fn corrupt<T>(result: core::result::Result<T, crate::format::block::FormatError>) -> Result<T> {
+pub(crate) fn corrupt<T>(
+    result: core::result::Result<T, crate::format::block::FormatError>,
+) -> Result<T> {
     result.map_err(|e| {
         warn_ratelimited!("corrupt metadata: {}\n", e);
         EIO

@@ -26,7 +26,7 @@ use crate::format::{
     superblock::Superblock,
 };
 use crate::ratelimit::{errname, warn_ratelimited};
-pub(crate) use alloc::Allocator;
+pub(crate) use alloc::{Allocator, Run};
 use meta::MetaBuf;
 pub(crate) use records::Records;
 
@@ -68,9 +68,8 @@ impl Store {
                         warn_ratelimited!("{}: not a pvdisk store (no superblock)\n", &**path);
                         return Err(EINVAL);
                     }
-                    FormatError::UnsupportedVersion { .. } | FormatError::UnknownIncompat { .. } => {
-                        EOPNOTSUPP
-                    }
+                    FormatError::UnsupportedVersion { .. }
+                    | FormatError::UnknownIncompat { .. } => EOPNOTSUPP,
                     _ => EUCLEAN,
                 };
                 warn_ratelimited!("{}: superblock: {}\n", &**path, e);
@@ -116,7 +115,6 @@ impl Store {
             );
         }
     }
-
 }
 
 /// The stores open on this host, shared by the disks powered from them.

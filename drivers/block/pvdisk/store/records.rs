@@ -12,10 +12,7 @@ use kernel::{alloc::flags::GFP_NOIO, prelude::*};
 use super::meta::{corrupt, MetaBuf};
 use super::Store;
 use crate::format::{
-    radix::capacity_blocks,
-    snaplog::SnapLogBlock,
-    superblock::Superblock,
-    vdi::VdiRecord,
+    radix::capacity_blocks, snaplog::SnapLogBlock, superblock::Superblock, vdi::VdiRecord,
 };
 use crate::ratelimit::warn_ratelimited;
 
@@ -130,7 +127,10 @@ impl Records {
         while nr != 0 && left > 0 {
             left -= 1;
             let block = self.buf.read(&store.bios, nr)?;
-            let log = KBox::new(corrupt(SnapLogBlock::decode(block, store.id, nr))?, GFP_NOIO)?;
+            let log = KBox::new(
+                corrupt(SnapLogBlock::decode(block, store.id, nr))?,
+                GFP_NOIO,
+            )?;
             for (i, entry) in log.used().iter().enumerate() {
                 let seq = log.first_seq + i as u64;
                 if !entry.is_deleted() && wanted(seq, entry.label()) {
@@ -200,7 +200,10 @@ impl Records {
     pub(crate) fn detach(&mut self, store: &Store, slot: u32, writable: bool) -> Result {
         let mut found = false;
         for a in self.attached.iter_mut() {
-            if !found && a.as_ref().is_some_and(|a| a.slot == slot && a.writable == writable) {
+            if !found
+                && a.as_ref()
+                    .is_some_and(|a| a.slot == slot && a.writable == writable)
+            {
                 *a = None;
                 found = true;
             }

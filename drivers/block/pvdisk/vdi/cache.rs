@@ -143,7 +143,13 @@ impl NodeCache {
 
     /// Creates new node `block` from `spare`: zeros, or a read-only copy
     /// of cached node `copy_of`.
-    pub(crate) fn insert_new(&mut self, block: u64, level: u32, copy_of: u64, mut spare: Spare) -> Result {
+    pub(crate) fn insert_new(
+        &mut self,
+        block: u64,
+        level: u32,
+        copy_of: u64,
+        mut spare: Spare,
+    ) -> Result {
         if copy_of == 0 {
             spare.node.ptrs.fill(0);
         } else {

@@ -80,7 +80,15 @@ impl Vdi {
         if state.tree.root == root {
             state.root_changed = false;
         }
+        drop(state);
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        let unlinked = core::mem::take(&mut ws.unlinked);
+        let freed: u64 = unlinked.iter().map(|r| r.count).sum();
+        // Leaked (for gc) if the allocator has no memory to remember them.
+        let _ = self.store.alloc.lock().retire(&self.store.bios, &unlinked);
+        self.counters
+            .freed_blocks
+            .fetch_add(freed, Ordering::Relaxed);
         Ok(())
     }
 

@@ -108,7 +108,9 @@ pub(crate) fn map_read<'a>(
                         }
                         n += 1;
                     }
-                    Err(MapError::Miss { block, level }) => return Ok(Mapped::Miss { block, level }),
+                    Err(MapError::Miss { block, level }) => {
+                        return Ok(Mapped::Miss { block, level })
+                    }
                     Err(e) => return Err(broken(vdi, cur, e)),
                 }
             }

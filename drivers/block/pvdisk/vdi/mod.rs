@@ -20,13 +20,13 @@ mod worker;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     alloc::flags::GFP_KERNEL,
+    block::mq::Request,
     fmt, new_mutex, new_spinlock,
     prelude::*,
     str::CString,
     sync::{Arc, Mutex, SpinLock},
     types::ARef,
     workqueue::{impl_has_work, new_work, Work, WorkItem},
-    block::mq::Request,
 };
 
 use crate::io::DiskOps;
@@ -123,6 +123,7 @@ struct Inbox {
 pub(crate) struct Counters {
     pub(crate) cow_blocks: AtomicU64,
     pub(crate) commits: AtomicU64,
+    pub(crate) freed_blocks: AtomicU64,
 }
 
 #[pin_data]
@@ -233,13 +234,10 @@ impl Vdi {
             }),
             GFP_KERNEL,
         );
-        let vdi = match vdi.and_then(|v| workers.add(&v).map(|_| v)) {
+        let vdi = match vdi.and_then(|v| workers.add(&v).map(|()| v)) {
             Ok(v) => v,
             Err(e) => {
-                let _ = store
-                    .records
-                    .lock()
-                    .detach(store, slot, !read_only);
+                let _ = store.records.lock().detach(store, slot, !read_only);
                 return Err(e);
             }
         };

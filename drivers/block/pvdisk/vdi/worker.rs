@@ -29,20 +29,37 @@ use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
 use super::{Range, Vdi};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::{DiskOps, EndRequest};
-use crate::map::{self, MapError, Target as SegmentTarget, WritePlan};
+use crate::map::{self, Change, MapError, Target as SegmentTarget, Update, WritePlan};
 use crate::ratelimit::{errname, warn_ratelimited};
-use crate::store::meta::{corrupt, MetaBuf, SECTORS_PER_BLOCK};
+use crate::store::{
+    meta::{corrupt, MetaBuf, SECTORS_PER_BLOCK},
+    Run,
+};
 
 /// What only the holder of the worker lock uses.
 pub(crate) struct WorkerState {
     pub(super) buf: MetaBuf,
+    /// Blocks that unmaps unlinked in memory: the next commit makes that
+    /// durable, then hands them to the allocator.
+    pub(super) unlinked: KVec<Run>,
 }
 
 impl WorkerState {
     pub(super) fn new() -> Result<Self> {
         Ok(Self {
             buf: MetaBuf::new()?,
+            unlinked: KVec::new(),
         })
+    }
+
+    /// Remembers the blocks `change` frees.
+    fn unlink(&mut self, change: &Change) -> Result {
+        for update in change.updates() {
+            if let Update::Free { first, count } = *update {
+                self.unlinked.push(Run { first, count }, GFP_NOIO)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -524,6 +541,9 @@ impl Vdi {
                         return Err(e);
                     }
                     drop(state);
+                    // Without memory to remember them, the blocks leak
+                    // (gc reclaims them): never freed early.
+                    let _ = ws.unlink(&change);
                     cur += change.count().max(1);
                     let used = change.nodes_used() as usize;
                     let mut alloc = self.store.alloc.lock();
@@ -538,11 +558,11 @@ impl Vdi {
                 }
                 Err(MapError::NeedBlocks { nodes: n, .. }) => {
                     drop(state);
-                    let first = self
-                        .store
-                        .alloc
-                        .lock()
-                        .alloc(&self.store.bios, ExtentKind::Metadata, n.into())?;
+                    let first = self.store.alloc.lock().alloc(
+                        &self.store.bios,
+                        ExtentKind::Metadata,
+                        n.into(),
+                    )?;
                     nodes = KVec::with_capacity(n as usize, GFP_NOIO)?;
                     for i in 0..u64::from(n) {
                         nodes.push(first + i, GFP_NOIO)?;
