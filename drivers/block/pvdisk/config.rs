@@ -318,7 +318,7 @@ impl DiskConfig {
         let cache = vdi.cache_stats();
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
-             dirty_nodes {}\ncow_blocks {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n",
+             dirty_nodes {}\ncow_blocks {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\nmeta_writes {}\n",
             cache.hits,
             cache.misses,
             cache.evictions,
@@ -334,6 +334,7 @@ impl DiskConfig {
                 .freed_blocks
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.reserve_free(),
+            crate::store::meta::meta_writes(),
         ))
     }
 }

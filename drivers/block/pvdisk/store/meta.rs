@@ -4,10 +4,21 @@
 //! context that may sleep (attach, the disk's worker, commits). Blocks
 //! are decoded and sealed by the shared format module only.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{alloc::flags::GFP_NOIO, block::bio::BioSet, page::Page, prelude::*};
 
 use crate::format::block::{Block, BLOCK_SIZE};
 use crate::ratelimit::{errname, warn_ratelimited};
+
+/// Metadata blocks written since the module was loaded, by every store:
+/// `stats` shows it, so that the metadata cost of a workload can be
+/// measured.
+static META_WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// Metadata blocks written since the module was loaded.
+pub(crate) fn meta_writes() -> u64 {
+    META_WRITES.load(Ordering::Relaxed)
+}
 
 /// Sectors (512 bytes) per store block.
 pub(crate) const SECTORS_PER_BLOCK: u64 = (BLOCK_SIZE / 512) as u64;
@@ -58,6 +69,7 @@ impl MetaBuf {
         unsafe {
             self.page.write_raw(self.bytes.as_ptr(), 0, BLOCK_SIZE)?;
         }
+        META_WRITES.fetch_add(1, Ordering::Relaxed);
         bios.write_page_sync(&self.page, sector, fua)
             .inspect_err(|e| {
                 warn_ratelimited!("metadata block {}: write failed: {}\n", nr, errname(*e));
