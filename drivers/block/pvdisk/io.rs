@@ -137,7 +137,10 @@ fn pass_through(backend: &Backend, bios: &BioSet, rq: ARef<Request<DiskOps>>) ->
 fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, rq: ARef<Request<DiskOps>>) -> Result {
     let mapped = match op_of(&rq) {
         Op::Read => map_read(vdi, &rq, GFP_NOWAIT)?,
-        Op::Write if !vdi.read_only && !is_fua(&rq) => map_write_in_place(vdi, &rq, GFP_NOWAIT)?,
+        // A broken disk's worker refuses writes.
+        Op::Write if !vdi.read_only && !is_fua(&rq) && !vdi.is_broken() => {
+            map_write_in_place(vdi, &rq, GFP_NOWAIT)?
+        }
         _ => return vdi.hand_over(rq),
     };
     match mapped {

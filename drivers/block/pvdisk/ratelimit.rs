@@ -77,6 +77,12 @@ pub(crate) fn errname(error: kernel::error::Error) -> &'static str {
         (EROFS, "EROFS"),
         (ENOTTY, "ENOTTY"),
     ];
+    // Not among the kernel crate's named codes.
+    match error.to_errno() {
+        -95 => return "EOPNOTSUPP",
+        -117 => return "EUCLEAN",
+        _ => {}
+    }
     NAMES
         .iter()
         .find(|(code, _)| *code == error)

@@ -192,17 +192,54 @@ impl BioSet {
         OwnedBio::flush(self, GFP_NOIO)?.submit_wait()
     }
 
-    fn page_io_sync(&self, page: &Page, sector: u64, opf: u32) -> Result {
+    /// Write each `(page, sector)` of `pages`, all in flight at once, and
+    /// wait until every one completed; the first error of any is returned.
+    /// Sleeps, like [`Self::read_page_sync`].
+    pub fn write_pages_sync(&self, pages: &[(&Page, u64)]) -> Result {
+        let Some((&(page, sector), rest)) = pages.split_last() else {
+            return Ok(());
+        };
+        let write = bindings::req_op_REQ_OP_WRITE;
+        let parent = self.page_bio(page, sector, write)?;
+        for &(page, sector) in rest {
+            let child = match self.page_bio(page, sector, write) {
+                Ok(child) => child,
+                Err(e) => {
+                    // Wait for the children already in flight.
+                    let _ = parent.submit_wait();
+                    return Err(e);
+                }
+            };
+            let child = child.into_raw();
+            // SAFETY: `child` and `parent` are unsubmitted bios from this
+            // set; after `bio_chain` the parent completes only after the
+            // child did (with the child's error, if any). Submitting the
+            // child hands our reference to the block layer; its page stays
+            // borrowed until the parent completed, below.
+            unsafe {
+                bindings::bio_chain(child, parent.bio.as_ptr());
+                bindings::submit_bio(child);
+            }
+        }
+        parent.submit_wait()
+    }
+
+    /// A bio doing `opf` on the page-sized block at `sector` with `page`.
+    fn page_bio(&self, page: &Page, sector: u64, opf: u32) -> Result<OwnedBio<'_>> {
         let mut bio = OwnedBio::new(self, 1, opf, GFP_NOIO)?;
         bio.set_sector(sector);
         // SAFETY: We own the unsubmitted bio, which has room for one page;
-        // the page stays borrowed until the bio completed, below.
+        // the caller keeps the page borrowed until the bio completed.
         let added =
             unsafe { bindings::bio_add_page(bio.bio.as_ptr(), page.as_ptr(), PAGE_SIZE as u32, 0) };
         if added as usize != PAGE_SIZE {
             return Err(EIO);
         }
-        bio.submit_wait()
+        Ok(bio)
+    }
+
+    fn page_io_sync(&self, page: &Page, sector: u64, opf: u32) -> Result {
+        self.page_bio(page, sector, opf)?.submit_wait()
     }
 }
 
@@ -269,6 +306,13 @@ impl<'a> OwnedBio<'a> {
     pub fn set_sector(&mut self, sector: u64) {
         // SAFETY: By type invariant we own the unsubmitted bio.
         unsafe { (*self.bio.as_ptr()).bi_iter.bi_sector = sector };
+    }
+
+    /// Give up ownership: the caller owns the bio's reference.
+    fn into_raw(self) -> *mut bindings::bio {
+        let bio = self.bio.as_ptr();
+        core::mem::forget(self);
+        bio
     }
 
     /// Submit the bio and wait until it completed. Sleeps.

@@ -47,6 +47,9 @@ struct HeldExtent {
     /// Where to look for free bits next.
     scan_from: u64,
     full: bool,
+    /// The catalogue names this host as the owner: blocks may be
+    /// allocated from it, and its bitmap changed.
+    owned: bool,
 }
 
 pub(crate) struct Allocator {
@@ -157,15 +160,15 @@ impl Allocator {
             let Some(extent) = self.sb.extent_of(run.first) else {
                 continue;
             };
-            if !self.held.iter().any(|h| h.extent == extent) {
-                let entry = self.entry(extent)?;
-                let usable = matches!(entry.kind, ExtentKind::Data | ExtentKind::Metadata);
-                if !usable || entry.owner != 0 {
-                    continue;
-                }
-                self.hold(bios, extent, entry.kind)?;
-                self.set_owner(bios, extent, entry.kind, self.host)?;
+            let entry = self.entry(extent)?;
+            let usable = matches!(entry.kind, ExtentKind::Data | ExtentKind::Metadata);
+            if !usable || (entry.owner != 0 && entry.owner != self.host) {
+                continue;
             }
+            if !self.held.iter().any(|h| h.extent == extent) {
+                self.hold(bios, extent, entry.kind)?;
+            }
+            self.own(bios, extent)?;
             self.freed.push(*run, GFP_NOIO)?;
         }
         Ok(())
@@ -190,7 +193,7 @@ impl Allocator {
             let found = self
                 .held
                 .iter_mut()
-                .filter(|h| h.kind == kind && !h.full)
+                .filter(|h| h.kind == kind && h.owned && !h.full)
                 .find_map(|h| find_free(h, &self.sb, count, chunk).map(|run| (h.extent, run)));
             if let Some((extent, run)) = found {
                 self.mark(bios, extent, run, true)?;
@@ -244,7 +247,7 @@ impl Allocator {
                 self.hold(bios, extent, kind)?;
                 let held = self.held.iter().find(|h| h.extent == extent);
                 if held.is_some_and(|h| !h.full) {
-                    return self.set_owner(bios, extent, kind, self.host);
+                    return self.own(bios, extent);
                 }
             }
         }
@@ -284,10 +287,27 @@ impl Allocator {
                 bitmaps,
                 scan_from: u64::from(nbitmaps),
                 full: false,
+                owned: false,
             },
             GFP_NOIO,
         )?;
-        self.set_owner(bios, extent, kind, self.host)
+        self.own(bios, extent)
+    }
+
+    /// Writes this host as the owner of held `extent`.
+    fn own(&mut self, bios: &BioSet, extent: u32) -> Result {
+        let host = self.host;
+        let held = self
+            .held
+            .iter_mut()
+            .find(|h| h.extent == extent)
+            .ok_or(EINVAL)?;
+        if held.owned {
+            return Ok(());
+        }
+        held.owned = true;
+        let kind = held.kind;
+        self.set_owner(bios, extent, kind, host)
     }
 
     /// Reads `extent`'s bitmap and adds it to the held extents.
@@ -308,13 +328,16 @@ impl Allocator {
             ))?;
             bitmaps.push(KBox::new(bm, GFP_NOIO)?, GFP_NOIO)?;
         }
+        let used: u64 = bitmaps.iter().map(|bm| u64::from(bm.count())).sum();
+        let owned = self.entry(extent)?.owner == self.host;
         self.held.push(
             HeldExtent {
                 extent,
                 kind,
                 bitmaps,
                 scan_from: u64::from(nbitmaps),
-                full: false,
+                full: used >= u64::from(self.sb.extent_blocks),
+                owned,
             },
             GFP_NOIO,
         )?;
@@ -357,7 +380,7 @@ impl Allocator {
             // Blocks of extents this host does not hold stay used: gc
             // reclaims them.
             match extent {
-                Some(e) if last == extent && self.held.iter().any(|h| h.extent == e) => {
+                Some(e) if last == extent && self.held.iter().any(|h| h.extent == e && h.owned) => {
                     self.mark(bios, e, *run, false)?
                 }
                 _ => {}
@@ -366,7 +389,7 @@ impl Allocator {
         bios.flush_sync()?;
         let held: KVec<(u32, ExtentKind)> = {
             let mut v = KVec::with_capacity(self.held.len(), GFP_NOIO)?;
-            for h in self.held.iter() {
+            for h in self.held.iter().filter(|h| h.owned) {
                 v.push((h.extent, h.kind), GFP_NOIO)?;
             }
             v

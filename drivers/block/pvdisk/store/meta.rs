@@ -77,6 +77,69 @@ impl MetaBuf {
     }
 }
 
+/// Metadata blocks written together: encoded one by one (under a lock if
+/// need be), then written at once, in flight together, and waited for.
+pub(crate) struct MetaBatch {
+    pages: KVec<Page>,
+    sectors: KVec<u64>,
+    bytes: KVec<u8>,
+}
+
+impl MetaBatch {
+    /// Blocks per batch.
+    const SIZE: usize = 32;
+
+    pub(crate) fn new() -> Result<Self> {
+        let mut pages = KVec::with_capacity(Self::SIZE, GFP_NOIO)?;
+        for _ in 0..Self::SIZE {
+            pages.push(Page::alloc_page(GFP_NOIO)?, GFP_NOIO)?;
+        }
+        Ok(Self {
+            pages,
+            sectors: KVec::with_capacity(Self::SIZE, GFP_NOIO)?,
+            bytes: KVec::from_elem(0u8, BLOCK_SIZE, GFP_NOIO)?,
+        })
+    }
+
+    /// No room for another block: write the batch first.
+    pub(crate) fn is_full(&self) -> bool {
+        self.sectors.len() >= Self::SIZE
+    }
+
+    /// Adds block `nr`, encoded by `encode`. Does not sleep.
+    pub(crate) fn add(&mut self, nr: u64, encode: impl FnOnce(&mut Block)) -> Result {
+        let sector = nr.checked_mul(SECTORS_PER_BLOCK).ok_or(EINVAL)?;
+        let page = self.pages.get(self.sectors.len()).ok_or(ENOSPC)?;
+        let block: &mut Block = self.bytes.as_mut_slice().try_into().map_err(|_| EINVAL)?;
+        encode(block);
+        // SAFETY: `bytes` holds `BLOCK_SIZE` bytes, the size of a page.
+        unsafe { page.write_raw(self.bytes.as_ptr(), 0, BLOCK_SIZE)? };
+        // Cannot fail: the capacity is `SIZE` and the batch is not full.
+        self.sectors.push(sector, GFP_NOIO)?;
+        Ok(())
+    }
+
+    /// Writes the blocks added (no flush) and empties the batch.
+    pub(crate) fn write(&mut self, bios: &BioSet) -> Result {
+        let mut list = KVec::with_capacity(self.sectors.len(), GFP_NOIO)?;
+        for (page, &sector) in self.pages.iter().zip(self.sectors.iter()) {
+            list.push((page, sector), GFP_NOIO)?;
+        }
+        let count = list.len() as u64;
+        META_WRITES.fetch_add(count, Ordering::Relaxed);
+        let result = bios.write_pages_sync(&list);
+        drop(list);
+        self.sectors = KVec::with_capacity(Self::SIZE, GFP_NOIO)?;
+        result.inspect_err(|e| {
+            warn_ratelimited!(
+                "metadata: writing {} blocks failed: {}\n",
+                count,
+                errname(*e)
+            );
+        })
+    }
+}
+
 /// Turns a format decoder's error into `EIO`, with one dmesg line that
 /// names the block (the error's text starts with it).
 pub(crate) fn corrupt<T>(

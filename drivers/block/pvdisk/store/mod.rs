@@ -153,24 +153,20 @@ impl Stores {
         Ok(store)
     }
 
-    /// A disk stops using `store`; the last one closes it.
+    /// A disk stops using `store`; the last one closes it (under the
+    /// list's lock, so that a power-on of the same store waits for it).
     pub(crate) fn put(&self, store: Arc<Store>) {
         let mut open = self.open.lock();
-        let mut last = false;
         for slot in open.iter_mut() {
             if let Some((s, users)) = slot {
                 if Arc::ptr_eq(s, &store) {
                     *users = users.saturating_sub(1);
                     if *users == 0 {
-                        last = true;
+                        store.close();
                         *slot = None;
                     }
                 }
             }
-        }
-        drop(open);
-        if last {
-            store.close();
         }
     }
 }

@@ -102,10 +102,10 @@ impl Records {
                 };
             }
             if number.is_none() && by_label.is_none() && record.snap_count > 0 {
-                if let Ok(target) =
-                    self.snapshot(store, slot, record, |_, label| label.as_bytes() == name)
-                {
-                    by_label = Some(target);
+                match self.snapshot(store, slot, record, |_, label| label.as_bytes() == name) {
+                    Ok(target) => by_label = Some(target),
+                    Err(e) if e == ENOENT => {}
+                    Err(e) => return Err(e),
                 }
             }
         }

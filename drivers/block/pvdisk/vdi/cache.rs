@@ -122,6 +122,7 @@ impl NodeCache {
     /// Adds `spare`'s node as `block` at `level` in `state`. A node read
     /// from disk while another change created it meanwhile is dropped (the
     /// cached one is newer); `EIO` if the block is cached at another level.
+    /// The cache may exceed its budget until [`NodeCache::trim`].
     pub(crate) fn insert(&mut self, block: u64, level: u32, state: State, spare: Spare) -> Result {
         if let Some(e) = self.nodes.get(&block) {
             return if e.level == level { Ok(()) } else { Err(EIO) };
@@ -137,7 +138,6 @@ impl NodeCache {
         if state != State::Clean {
             self.unwritten += 1;
         }
-        self.evict();
         Ok(())
     }
 
@@ -212,7 +212,8 @@ impl NodeCache {
 
     /// Evicts clean nodes not referenced since the hand last passed them,
     /// until the cache is within its budget or a whole sweep found none.
-    fn evict(&mut self) {
+    /// Never called in the middle of a change, whose nodes must stay.
+    pub(crate) fn trim(&mut self) {
         let mut steps = 2 * self.len;
         while self.len > self.budget && steps > 0 {
             let mut cursor = match self.nodes.cursor_lower_bound(&self.hand) {

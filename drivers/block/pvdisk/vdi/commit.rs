@@ -49,13 +49,9 @@ impl Vdi {
             state.cache.collect(State::Dirty, &mut dirty);
         }
         let written = (|| -> Result {
-            for &block in new.iter() {
-                self.write_node(ws, block)?;
-            }
+            self.write_nodes(ws, &new)?;
             self.store.bios.flush_sync()?;
-            for &block in dirty.iter() {
-                self.write_node(ws, block)?;
-            }
+            self.write_nodes(ws, &dirty)?;
             if root_changed {
                 self.store
                     .records
@@ -92,15 +88,23 @@ impl Vdi {
         Ok(())
     }
 
-    /// Writes cached node `block` to its place.
-    fn write_node(&self, ws: &mut WorkerState, block: u64) -> Result {
-        {
-            let state = self.map.lock();
-            let entry = state.cache.get(block).ok_or(EIO)?;
-            entry
-                .node
-                .encode(ws.buf.block_mut()?, self.store.id, block, entry.level);
+    /// Writes cached nodes `blocks` to their places, a batch at a time.
+    fn write_nodes(&self, ws: &mut WorkerState, blocks: &[u64]) -> Result {
+        let id = self.store.id;
+        for chunk in blocks.chunks(32) {
+            {
+                let state = self.map.lock();
+                for &block in chunk {
+                    if ws.batch.is_full() {
+                        break;
+                    }
+                    let entry = state.cache.get(block).ok_or(EIO)?;
+                    ws.batch
+                        .add(block, |b| entry.node.encode(b, id, block, entry.level))?;
+                }
+            }
+            ws.batch.write(&self.store.bios)?;
         }
-        ws.buf.write(&self.store.bios, block, false)
+        Ok(())
     }
 }

@@ -31,6 +31,7 @@ use kernel::{
 
 use crate::io::DiskOps;
 use crate::map::Tree;
+use crate::ratelimit::errname;
 use crate::ring::Ring;
 use crate::store::{Store, Stores};
 use crate::workers::Workers;
@@ -100,6 +101,13 @@ impl MapState {
         {
             *slot = None;
         }
+    }
+
+    /// Evicts what the budget asks for, and says whether the new and dirty
+    /// nodes alone fill the cache (a commit is due). Between changes only.
+    pub(crate) fn trim_cache(&mut self) -> bool {
+        self.cache.trim();
+        self.cache.under_pressure()
     }
 
     /// Anything the next commit must write.
@@ -251,7 +259,7 @@ impl Vdi {
         if !self.read_only {
             let mut ws = self.worker.lock();
             if let Err(e) = self.commit(&mut ws) {
-                pr_warn!("{}: final commit failed: {:?}\n", &*self.name, e);
+                pr_warn!("{}: final commit failed: {}\n", &*self.name, errname(e));
             }
         }
         if let Err(e) = self
@@ -260,11 +268,20 @@ impl Vdi {
             .lock()
             .detach(&self.store, self.slot, !self.read_only)
         {
-            pr_warn!("{}: clearing the hold failed: {:?}\n", &*self.name, e);
+            pr_warn!(
+                "{}: clearing the hold failed: {}\n",
+                &*self.name,
+                errname(e)
+            );
         }
         let store = self.store.clone();
         drop(self);
         stores.put(store);
+    }
+
+    /// A commit failed: writes are refused from now on.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
     }
 
     /// Size in bytes.

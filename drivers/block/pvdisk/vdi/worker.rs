@@ -32,13 +32,15 @@ use crate::io::{DiskOps, EndRequest};
 use crate::map::{self, Change, MapError, Target as SegmentTarget, Update, WritePlan};
 use crate::ratelimit::{errname, warn_ratelimited};
 use crate::store::{
-    meta::{corrupt, MetaBuf, SECTORS_PER_BLOCK},
+    meta::{corrupt, MetaBatch, MetaBuf, SECTORS_PER_BLOCK},
     Run,
 };
 
 /// What only the holder of the worker lock uses.
 pub(crate) struct WorkerState {
     pub(super) buf: MetaBuf,
+    /// Nodes a commit writes together.
+    pub(super) batch: MetaBatch,
     /// Blocks that unmaps unlinked in memory: the next commit makes that
     /// durable, then hands them to the allocator.
     pub(super) unlinked: KVec<Run>,
@@ -48,6 +50,7 @@ impl WorkerState {
     pub(super) fn new() -> Result<Self> {
         Ok(Self {
             buf: MetaBuf::new()?,
+            batch: MetaBatch::new()?,
             unlinked: KVec::new(),
         })
     }
@@ -154,17 +157,19 @@ impl Vdi {
     pub(super) fn run_worker(self: &Arc<Self>) {
         let mut ws = self.worker.lock();
         loop {
-            let (rq, commit) = {
+            // A commit that is due (ticker, cache pressure) goes first, so
+            // that a steady stream of requests cannot postpone it.
+            let (commit, rq) = {
                 let mut inbox = self.inbox.lock();
-                let rq = inbox.requests.pop();
-                let commit = rq.is_none() && core::mem::replace(&mut inbox.commit, false);
-                (rq, commit)
+                let commit = core::mem::replace(&mut inbox.commit, false);
+                let rq = if commit { None } else { inbox.requests.pop() };
+                (commit, rq)
             };
-            if let Some(rq) = rq {
-                self.handle(&mut ws, rq);
-            } else if commit {
+            if commit {
                 // A failed commit marked the disk broken and said so.
                 let _ = self.commit(&mut ws);
+            } else if let Some(rq) = rq {
+                self.handle(&mut ws, rq);
             } else {
                 break;
             }
@@ -196,7 +201,7 @@ impl Vdi {
         *spare.node_mut() = corrupt(RadixNode::decode(bytes, self.store.id, block, level))?;
         let mut state = self.map.lock();
         state.cache.insert(block, level, State::Clean, spare)?;
-        if state.cache.under_pressure() {
+        if state.trim_cache() {
             self.inbox.lock().commit = true;
         }
         Ok(())
@@ -486,6 +491,9 @@ impl Vdi {
                             self.broken.store(true, Ordering::Relaxed);
                             return Err(e);
                         }
+                        if state.trim_cache() {
+                            self.inbox.lock().commit = true;
+                        }
                         break change.nodes_used();
                     }
                     Err(MapError::Miss { block, level }) => {
@@ -539,6 +547,9 @@ impl Vdi {
                     if let Err(e) = apply_change(&mut state, &change, &mut spares) {
                         self.broken.store(true, Ordering::Relaxed);
                         return Err(e);
+                    }
+                    if state.trim_cache() {
+                        self.inbox.lock().commit = true;
                     }
                     drop(state);
                     // Without memory to remember them, the blocks leak
