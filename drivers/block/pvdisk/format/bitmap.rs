@@ -97,6 +97,22 @@ impl BitmapBlock {
         index: u32,
         extent_blocks: u32,
     ) -> Result<Self> {
+        let mut out = BitmapBlock::new(extent, index);
+        Self::decode_into(b, id, blocknr, extent, index, extent_blocks, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`BitmapBlock::decode`] into `out`, which holds garbage on error:
+    /// for callers (the kernel) that must not put 4 KiB on the stack.
+    pub fn decode_into(
+        b: &Block,
+        id: StoreId,
+        blocknr: u64,
+        extent: u32,
+        index: u32,
+        extent_blocks: u32,
+        out: &mut Self,
+    ) -> Result<()> {
         verify(b, id, BITMAP_MAGIC, blocknr)?;
         let e = get_u32(b, OFF_EXTENT);
         if e != extent {
@@ -110,7 +126,8 @@ impl BitmapBlock {
         if r != 0 {
             return Err(bad_field(blocknr, "bitmap reserved", r));
         }
-        let mut out = BitmapBlock::new(extent, index);
+        out.extent = extent;
+        out.index = index;
         if let Some(src) = b.get(BITS_OFFSET..) {
             out.bits.copy_from_slice(src);
         }
@@ -125,7 +142,7 @@ impl BitmapBlock {
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 

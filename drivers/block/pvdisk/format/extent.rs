@@ -115,8 +115,16 @@ impl CatalogueBlock {
 
     /// Decodes catalogue block `blocknr` of store `id`.
     pub fn decode(b: &Block, id: StoreId, blocknr: u64) -> Result<Self> {
-        verify(b, id, CATALOGUE_MAGIC, blocknr)?;
         let mut out = CatalogueBlock::default();
+        Self::decode_into(b, id, blocknr, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`CatalogueBlock::decode`] into `out`, which holds garbage on
+    /// error: for callers (the kernel) that must not put 4 KiB on the
+    /// stack.
+    pub fn decode_into(b: &Block, id: StoreId, blocknr: u64, out: &mut Self) -> Result<()> {
+        verify(b, id, CATALOGUE_MAGIC, blocknr)?;
         for (i, e) in out.entries.iter_mut().enumerate() {
             let off = HEADER_SIZE + i * ENTRY_SIZE;
             let code = get_u16(b, off);
@@ -132,7 +140,7 @@ impl CatalogueBlock {
             }
             e.owner = get_u64(b, off + 8);
         }
-        Ok(out)
+        Ok(())
     }
 }
 

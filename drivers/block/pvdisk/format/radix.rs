@@ -120,18 +120,32 @@ impl RadixNode {
 
     /// Decodes the node at `blocknr` of store `id`, expected at `level`.
     pub fn decode(b: &Block, id: StoreId, blocknr: u64, level: u32) -> Result<Self> {
+        let mut n = RadixNode::default();
+        Self::decode_into(b, id, blocknr, level, &mut n)?;
+        Ok(n)
+    }
+
+    /// [`RadixNode::decode`] into `out`, which holds garbage on error: for
+    /// callers (the kernel) that keep nodes on the heap and must not put a
+    /// 4 KiB node on the stack.
+    pub fn decode_into(
+        b: &Block,
+        id: StoreId,
+        blocknr: u64,
+        level: u32,
+        out: &mut Self,
+    ) -> Result<()> {
         if level == 0 || level > MAX_HEIGHT {
             return Err(bad_field(blocknr, "radix level", level.into()));
         }
         verify(b, id, radix_magic(level), blocknr)?;
-        let mut n = RadixNode::default();
-        for (i, p) in n.ptrs.iter_mut().enumerate() {
+        for (i, p) in out.ptrs.iter_mut().enumerate() {
             *p = get_u64(b, HEADER_SIZE + i * 8);
             if *p == PTR_RO {
                 return Err(bad_field(blocknr, "read-only sparse pointer", i as u64));
             }
         }
-        Ok(n)
+        Ok(())
     }
 }
 

@@ -146,6 +146,14 @@ impl SnapLogBlock {
 
     /// Decodes log block `blocknr` of store `id`.
     pub fn decode(b: &Block, id: StoreId, blocknr: u64) -> Result<Self> {
+        let mut out = SnapLogBlock::new(0, 0, 0);
+        Self::decode_into(b, id, blocknr, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`SnapLogBlock::decode`] into `out`, which holds garbage on error:
+    /// for callers (the kernel) that must not put 4 KiB on the stack.
+    pub fn decode_into(b: &Block, id: StoreId, blocknr: u64, out: &mut Self) -> Result<()> {
         verify(b, id, SNAPLOG_MAGIC, blocknr)?;
         let count = get_u32(b, OFF_COUNT);
         if count == 0 || count as usize > ENTRIES_PER_BLOCK {
@@ -166,11 +174,14 @@ impl SnapLogBlock {
         if prev == blocknr {
             return Err(bad_field(blocknr, "snapshot-log prev", prev));
         }
-        let mut out = SnapLogBlock::new(vdi, prev, first_seq);
+        out.vdi = vdi;
+        out.prev = prev;
+        out.first_seq = first_seq;
         out.count = count;
         for (i, e) in out.entries.iter_mut().enumerate() {
             let off = ENTRIES_OFFSET + i * ENTRY_SIZE;
             if i >= count as usize {
+                *e = SnapEntry::default();
                 let raw = b.get(off..off + ENTRY_SIZE).unwrap_or(&[]);
                 if raw.iter().any(|&c| c != 0) {
                     return Err(bad_field(blocknr, "unused snapshot-log entry", i as u64));
@@ -192,7 +203,7 @@ impl SnapLogBlock {
             }
             check_name(blocknr, "snapshot label", &e.label)?;
         }
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@
 
 use kernel::{alloc::flags::GFP_NOIO, block::bio::BioSet, prelude::*};
 
-use super::meta::{corrupt, MetaBuf};
+use super::meta::{boxed, corrupt, MetaBuf};
 use crate::format::{
     bitmap::{BitmapBlock, BITS_PER_BLOCK},
     block::StoreId,
@@ -66,6 +66,8 @@ pub(crate) struct Allocator {
     /// close, when no I/O to them can be left. Not reused before.
     freed: KVec<Run>,
     buf: MetaBuf,
+    /// A catalogue block to encode or decode (too big for the stack).
+    scratch: KBox<CatalogueBlock>,
 }
 
 impl Allocator {
@@ -73,13 +75,18 @@ impl Allocator {
     /// owned when it last crashed.
     pub(crate) fn open(bios: &BioSet, sb: &Superblock, host: u64) -> Result<Self> {
         let mut buf = MetaBuf::new()?;
+        let mut scratch = boxed(CatalogueBlock::default)?;
         let id = sb.store_id();
         let mut catalogue = KVec::with_capacity(sb.extent_count as usize, GFP_NOIO)?;
         for k in 0..sb.catalogue_blocks {
             let nr = CATALOGUE_START + u64::from(k);
-            let block = CatalogueBlock::decode(buf.read(bios, nr)?, id, nr);
-            let block = corrupt(block)?;
-            for entry in block.entries.iter() {
+            corrupt(CatalogueBlock::decode_into(
+                buf.read(bios, nr)?,
+                id,
+                nr,
+                &mut scratch,
+            ))?;
+            for entry in scratch.entries.iter() {
                 if catalogue.len() < sb.extent_count as usize {
                     catalogue.push(*entry, GFP_NOIO)?;
                 }
@@ -95,6 +102,7 @@ impl Allocator {
             meta_reserve: KVec::new(),
             freed: KVec::new(),
             buf,
+            scratch,
         };
         for extent in 1..sb.extent_count {
             let entry = this.entry(extent)?;
@@ -266,7 +274,7 @@ impl Allocator {
         let mut bitmaps = KVec::with_capacity(nbitmaps as usize, GFP_NOIO)?;
         let start = self.sb.extent_start(extent);
         for index in 0..nbitmaps {
-            let mut bm = KBox::new(BitmapBlock::new(extent, index), GFP_NOIO)?;
+            let mut bm = boxed(|| BitmapBlock::new(extent, index))?;
             // The bitmap blocks themselves are always in use.
             for i in 0..nbitmaps {
                 let i = i as usize;
@@ -317,16 +325,18 @@ impl Allocator {
         let start = self.sb.extent_start(extent);
         for index in 0..nbitmaps {
             let nr = start + u64::from(index);
+            let mut bm = boxed(|| BitmapBlock::new(extent, index))?;
             let block = self.buf.read(bios, nr)?;
-            let bm = corrupt(BitmapBlock::decode(
+            corrupt(BitmapBlock::decode_into(
                 block,
                 self.id,
                 nr,
                 extent,
                 index,
                 self.sb.extent_blocks,
+                &mut bm,
             ))?;
-            bitmaps.push(KBox::new(bm, GFP_NOIO)?, GFP_NOIO)?;
+            bitmaps.push(bm, GFP_NOIO)?;
         }
         let used: u64 = bitmaps.iter().map(|bm| u64::from(bm.count())).sum();
         let owned = self.entry(extent)?.owner == self.host;
@@ -352,13 +362,14 @@ impl Allocator {
         }
         let (nr, _) = self.sb.catalogue_pos(extent);
         let k = (nr - CATALOGUE_START) as usize;
-        let mut block = KBox::new(CatalogueBlock::default(), GFP_NOIO)?;
-        for (i, slot) in block.entries.iter_mut().enumerate() {
-            if let Some(entry) = self.catalogue.get(k * ENTRIES_PER_BLOCK + i) {
-                *slot = *entry;
-            }
+        for (i, slot) in self.scratch.entries.iter_mut().enumerate() {
+            *slot = self
+                .catalogue
+                .get(k * ENTRIES_PER_BLOCK + i)
+                .copied()
+                .unwrap_or(ExtentEntry::FREE);
         }
-        block.encode(self.buf.block_mut()?, self.id, nr);
+        self.scratch.encode(self.buf.block_mut()?, self.id, nr);
         self.buf.write(bios, nr, false)?;
         bios.flush_sync()
     }

@@ -140,6 +140,14 @@ impl MetaBatch {
     }
 }
 
+/// A heap copy of what `make` returns. The 4 KiB blocks of the format
+/// go through this so that their temporary stays in this small frame: the
+/// kernel stack (16 KiB) cannot hold several of them in one caller's.
+#[inline(never)]
+pub(crate) fn boxed<T>(make: impl FnOnce() -> T) -> Result<KBox<T>> {
+    Ok(KBox::new(make(), GFP_NOIO)?)
+}
+
 /// Turns a format decoder's error into `EIO`, with one dmesg line that
 /// names the block (the error's text starts with it).
 pub(crate) fn corrupt<T>(

@@ -9,7 +9,7 @@
 
 use kernel::{alloc::flags::GFP_NOIO, prelude::*};
 
-use super::meta::{corrupt, MetaBuf};
+use super::meta::{boxed, corrupt, MetaBuf};
 use super::Store;
 use crate::format::{
     radix::capacity_blocks, snaplog::SnapLogBlock, superblock::Superblock, vdi::VdiRecord,
@@ -46,6 +46,8 @@ struct Attachment {
 
 pub(crate) struct Records {
     buf: MetaBuf,
+    /// A snapshot-log block, decoded (too big for the stack).
+    log: KBox<SnapLogBlock>,
     /// Attachments on this host; `None` is a free slot.
     attached: KVec<Option<Attachment>>,
 }
@@ -54,6 +56,7 @@ impl Records {
     pub(crate) fn new(_sb: &Superblock) -> Result<Self> {
         Ok(Self {
             buf: MetaBuf::new()?,
+            log: boxed(|| SnapLogBlock::new(0, 0, 0))?,
             attached: KVec::new(),
         })
     }
@@ -127,10 +130,13 @@ impl Records {
         while nr != 0 && left > 0 {
             left -= 1;
             let block = self.buf.read(&store.bios, nr)?;
-            let log = KBox::new(
-                corrupt(SnapLogBlock::decode(block, store.id, nr))?,
-                GFP_NOIO,
-            )?;
+            corrupt(SnapLogBlock::decode_into(
+                block,
+                store.id,
+                nr,
+                &mut self.log,
+            ))?;
+            let log = &self.log;
             for (i, entry) in log.used().iter().enumerate() {
                 let seq = log.first_seq + i as u64;
                 if !entry.is_deleted() && wanted(seq, entry.label()) {

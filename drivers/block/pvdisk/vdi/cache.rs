@@ -49,6 +49,7 @@ pub(crate) struct Spare {
 }
 
 impl Spare {
+    #[inline(never)]
     pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
         Ok(Self {
             node: KBox::new(RadixNode::default(), flags)?,

@@ -198,7 +198,13 @@ impl Vdi {
     fn load(&self, ws: &mut WorkerState, block: u64, level: u32) -> Result {
         let mut spare = Spare::new(GFP_NOIO)?;
         let bytes = ws.buf.read(&self.store.bios, block)?;
-        *spare.node_mut() = corrupt(RadixNode::decode(bytes, self.store.id, block, level))?;
+        corrupt(RadixNode::decode_into(
+            bytes,
+            self.store.id,
+            block,
+            level,
+            spare.node_mut(),
+        ))?;
         let mut state = self.map.lock();
         state.cache.insert(block, level, State::Clean, spare)?;
         if state.trim_cache() {
