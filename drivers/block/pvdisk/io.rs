@@ -145,6 +145,15 @@ fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, rq: ARef<Request<DiskOps>
     };
     match mapped {
         Mapped::Ready(clones) => backend.submit(clones),
+        Mapped::NotInPlace => {
+            // Copy-on-write at once when the path is cached and the
+            // reserve has the blocks; the worker does the rest.
+            if vdi.try_start_write(&rq)? {
+                Ok(())
+            } else {
+                vdi.hand_over(rq)
+            }
+        }
         _ => vdi.hand_over(rq),
     }
 }

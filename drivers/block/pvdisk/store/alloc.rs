@@ -17,7 +17,11 @@
 //! Only workers and attach/detach call in here, under the store's
 //! allocator mutex: never the request path.
 
-use kernel::{alloc::flags::GFP_NOIO, block::bio::BioSet, prelude::*};
+use kernel::{
+    alloc::flags::{GFP_ATOMIC, GFP_KERNEL, GFP_NOIO},
+    block::bio::BioSet,
+    prelude::*,
+};
 
 use super::meta::{boxed, corrupt, MetaBuf};
 use crate::format::{
@@ -58,10 +62,6 @@ pub(crate) struct Allocator {
     host: u64,
     catalogue: KVec<ExtentEntry>,
     held: KVec<HeldExtent>,
-    /// Reserved, unused runs: marked used on disk, never handed out.
-    /// An empty slot has `count == 0`.
-    data_reserve: KVec<Run>,
-    meta_reserve: KVec<Run>,
     /// Blocks unlinked by a commit (discard): cleared in the bitmaps at
     /// close, when no I/O to them can be left. Not reused before.
     freed: KVec<Run>,
@@ -98,8 +98,6 @@ impl Allocator {
             host,
             catalogue,
             held: KVec::new(),
-            data_reserve: KVec::new(),
-            meta_reserve: KVec::new(),
             freed: KVec::new(),
             buf,
             scratch,
@@ -119,44 +117,6 @@ impl Allocator {
 
     fn entry(&self, extent: u32) -> Result<ExtentEntry> {
         self.catalogue.get(extent as usize).copied().ok_or(EINVAL)
-    }
-
-    /// Blocks in the reserve, unused.
-    pub(crate) fn reserve_free(&self) -> u64 {
-        let sum = |runs: &KVec<Run>| runs.iter().map(|r| r.count).sum::<u64>();
-        sum(&self.data_reserve) + sum(&self.meta_reserve)
-    }
-
-    /// `count` consecutive blocks of `kind` (data or metadata), from the
-    /// reserve, reserving more first when needed. `ENOSPC` when the store
-    /// has no room left.
-    pub(crate) fn alloc(&mut self, bios: &BioSet, kind: ExtentKind, count: u64) -> Result<u64> {
-        if count == 0 {
-            return Ok(0);
-        }
-        loop {
-            if let Some(first) = take_run(self.reserve_mut(kind), count) {
-                return Ok(first);
-            }
-            self.reserve(bios, kind, count)?;
-        }
-    }
-
-    /// Gives back blocks from [`Allocator::alloc`] that were never linked
-    /// or written to.
-    pub(crate) fn give_back(&mut self, kind: ExtentKind, first: u64, count: u64) -> Result {
-        if count == 0 {
-            return Ok(());
-        }
-        let runs = self.reserve_mut(kind);
-        // Merge with a run it continues, else use an empty slot.
-        for run in runs.iter_mut() {
-            if run.count != 0 && run.first + run.count == first {
-                run.count += count;
-                return Ok(());
-            }
-        }
-        put_run(runs, Run { first, count })
     }
 
     /// Records blocks that a commit unlinked, to free at close. Their
@@ -182,16 +142,15 @@ impl Allocator {
         Ok(())
     }
 
-    fn reserve_mut(&mut self, kind: ExtentKind) -> &mut KVec<Run> {
-        match kind {
-            ExtentKind::Data => &mut self.data_reserve,
-            _ => &mut self.meta_reserve,
-        }
-    }
-
     /// Marks a chunk of at least `count` free blocks of `kind` used on
-    /// disk (durably) and adds it to the reserve.
-    fn reserve(&mut self, bios: &BioSet, kind: ExtentKind, count: u64) -> Result {
+    /// disk (durably: written and flushed) and returns it, for the
+    /// reserve. Claims an extent first when none has room.
+    pub(crate) fn reserve_chunk(
+        &mut self,
+        bios: &BioSet,
+        kind: ExtentKind,
+        count: u64,
+    ) -> Result<Run> {
         let chunk = match kind {
             ExtentKind::Data => DATA_CHUNK,
             _ => META_CHUNK,
@@ -206,7 +165,7 @@ impl Allocator {
             if let Some((extent, run)) = found {
                 self.mark(bios, extent, run, true)?;
                 bios.flush_sync()?;
-                return put_run(self.reserve_mut(kind), run);
+                return Ok(run);
             }
             self.claim(bios, kind)?;
         }
@@ -374,14 +333,12 @@ impl Allocator {
         bios.flush_sync()
     }
 
-    /// Clears the unused reserve in the bitmaps, then the owners: what
-    /// the last disk of a store does at power-off. Blocks handed out stay
+    /// Clears the unused `reserve` and the freed blocks in the bitmaps,
+    /// then the owners: what the last disk of a store does at power-off. Blocks handed out stay
     /// used (the commit before linked or leaked them).
-    pub(crate) fn release(&mut self, bios: &BioSet) -> Result {
-        let data = core::mem::take(&mut self.data_reserve);
-        let meta = core::mem::take(&mut self.meta_reserve);
+    pub(crate) fn release(&mut self, bios: &BioSet, reserve: &[Run]) -> Result {
         let freed = core::mem::take(&mut self.freed);
-        let runs = [data.as_slice(), meta.as_slice(), freed.as_slice()];
+        let runs = [reserve, freed.as_slice()];
         for run in runs.iter().flat_map(|r| r.iter()) {
             if run.count == 0 {
                 continue;
@@ -449,21 +406,78 @@ fn find_free(held: &mut HeldExtent, sb: &Superblock, count: u64, chunk: u64) -> 
     None
 }
 
-/// Takes `count` blocks from the front of the first run that has them.
-fn take_run(runs: &mut KVec<Run>, count: u64) -> Option<u64> {
-    let run = runs.iter_mut().find(|r| r.count >= count)?;
-    let first = run.first;
-    run.first += count;
-    run.count -= count;
-    Some(first)
+/// Blocks marked used on disk and not handed out yet, by kind: taken
+/// without I/O (from `queue_rq` too), under a spinlock.
+pub(crate) struct Reserve {
+    data: KVec<Run>,
+    meta: KVec<Run>,
 }
 
-/// Stores `run` in an empty slot of `runs`, or appends it.
-fn put_run(runs: &mut KVec<Run>, run: Run) -> Result {
-    if let Some(slot) = runs.iter_mut().find(|r| r.count == 0) {
-        *slot = run;
-        return Ok(());
+impl Reserve {
+    /// Runs kept per kind without allocating.
+    const SLOTS: usize = 64;
+
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            data: KVec::with_capacity(Self::SLOTS, GFP_KERNEL)?,
+            meta: KVec::with_capacity(Self::SLOTS, GFP_KERNEL)?,
+        })
     }
-    runs.push(run, GFP_NOIO)?;
-    Ok(())
+
+    fn runs(&mut self, kind: ExtentKind) -> &mut KVec<Run> {
+        match kind {
+            ExtentKind::Data => &mut self.data,
+            _ => &mut self.meta,
+        }
+    }
+
+    /// `count` consecutive blocks of `kind`, if a run has them.
+    pub(crate) fn take(&mut self, kind: ExtentKind, count: u64) -> Option<u64> {
+        if count == 0 {
+            return Some(0);
+        }
+        let run = self.runs(kind).iter_mut().find(|r| r.count >= count)?;
+        let first = run.first;
+        run.first += count;
+        run.count -= count;
+        Some(first)
+    }
+
+    /// Adds `run` (a new chunk, or blocks given back unused), merged with
+    /// a run it continues. Allocates only when every slot is taken.
+    pub(crate) fn put(&mut self, kind: ExtentKind, run: Run) -> Result {
+        if run.count == 0 {
+            return Ok(());
+        }
+        let runs = self.runs(kind);
+        for r in runs.iter_mut() {
+            if r.count != 0 && r.first + r.count == run.first {
+                r.count += run.count;
+                return Ok(());
+            }
+        }
+        if let Some(slot) = runs.iter_mut().find(|r| r.count == 0) {
+            *slot = run;
+            return Ok(());
+        }
+        runs.push(run, GFP_ATOMIC)?;
+        Ok(())
+    }
+
+    /// Unused blocks of `kind`.
+    pub(crate) fn free(&self, kind: ExtentKind) -> u64 {
+        let runs = match kind {
+            ExtentKind::Data => &self.data,
+            _ => &self.meta,
+        };
+        runs.iter().map(|r| r.count).sum()
+    }
+
+    /// Empties the reserve, for the release at close.
+    pub(crate) fn take_all(&mut self) -> (KVec<Run>, KVec<Run>) {
+        (
+            core::mem::take(&mut self.data),
+            core::mem::take(&mut self.meta),
+        )
+    }
 }

@@ -15,18 +15,19 @@ mod records;
 use kernel::{
     alloc::flags::GFP_KERNEL,
     block::{bdev::BdevFile, bio::BioSet},
-    new_mutex,
+    new_mutex, new_spinlock,
     prelude::*,
     str::CString,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, SpinLock},
 };
 
+use crate::format::extent::ExtentKind;
 use crate::format::{
     block::{FormatError, StoreId},
     superblock::Superblock,
 };
 use crate::ratelimit::{errname, warn_ratelimited};
-pub(crate) use alloc::{Allocator, Run};
+pub(crate) use alloc::{Allocator, Reserve, Run};
 use meta::MetaBuf;
 pub(crate) use records::Records;
 
@@ -49,11 +50,64 @@ pub(crate) struct Store {
     pub(crate) host: u64,
     /// Unknown read-only-compatible features: attach read-only only.
     pub(crate) read_only: bool,
+    /// Extents, bitmaps and reserve chunks: metadata I/O, workers only.
     pub(crate) alloc: Pin<KBox<Mutex<Allocator>>>,
+    /// Blocks ready to hand out without I/O.
+    reserve: Pin<KBox<SpinLock<Reserve>>>,
     pub(crate) records: Pin<KBox<Mutex<Records>>>,
 }
 
+/// Reserve levels below which a worker reserves more ahead of need, so
+/// that `queue_rq` finds blocks for copy-on-write without I/O.
+const DATA_LOW_WATER: u64 = 1024;
+const META_LOW_WATER: u64 = 64;
+
 impl Store {
+    /// `count` consecutive blocks of `kind`, without I/O: `None` when the
+    /// reserve has no such run (a worker then calls [`Store::alloc_blocks`]).
+    pub(crate) fn try_alloc_blocks(&self, kind: ExtentKind, count: u64) -> Option<u64> {
+        self.reserve.lock().take(kind, count)
+    }
+
+    /// `count` consecutive blocks of `kind`, reserving more on disk first
+    /// if needed (metadata I/O: workers only). `ENOSPC` when full.
+    pub(crate) fn alloc_blocks(&self, kind: ExtentKind, count: u64) -> Result<u64> {
+        loop {
+            if let Some(first) = self.try_alloc_blocks(kind, count) {
+                return Ok(first);
+            }
+            let run = self.alloc.lock().reserve_chunk(&self.bios, kind, count)?;
+            self.reserve.lock().put(kind, run)?;
+        }
+    }
+
+    /// Gives back blocks that were allocated and never linked.
+    pub(crate) fn give_back(&self, kind: ExtentKind, first: u64, count: u64) {
+        // Without memory for the run, the blocks leak to gc: never reused
+        // while something may link them.
+        let _ = self.reserve.lock().put(kind, Run { first, count });
+    }
+
+    /// Reserves ahead when the reserve runs low (workers only).
+    pub(crate) fn refill(&self) -> Result {
+        for (kind, low) in [
+            (ExtentKind::Data, DATA_LOW_WATER),
+            (ExtentKind::Metadata, META_LOW_WATER),
+        ] {
+            if self.reserve.lock().free(kind) < low {
+                let run = self.alloc.lock().reserve_chunk(&self.bios, kind, 1)?;
+                self.reserve.lock().put(kind, run)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Unused blocks in the reserve.
+    pub(crate) fn reserve_free(&self) -> u64 {
+        let reserve = self.reserve.lock();
+        reserve.free(ExtentKind::Data) + reserve.free(ExtentKind::Metadata)
+    }
+
     /// Opens the store on `path`: claims the device, checks the superblock
     /// and reads the catalogue.
     fn open(path: &CStr) -> Result<Arc<Self>> {
@@ -97,6 +151,10 @@ impl Store {
                 sb,
                 host,
                 alloc: KBox::pin_init(new_mutex!(alloc, "pvdisk::Store::alloc"), GFP_KERNEL)?,
+                reserve: KBox::pin_init(
+                    new_spinlock!(Reserve::new()?, "pvdisk::Store::reserve"),
+                    GFP_KERNEL,
+                )?,
                 records: KBox::pin_init(new_mutex!(records, "pvdisk::Store::records"), GFP_KERNEL)?,
                 bios,
             },
@@ -107,7 +165,13 @@ impl Store {
     /// What the last disk does at power-off: gives back the unused
     /// reserve, then the extents' owners.
     fn close(&self) {
-        if let Err(e) = self.alloc.lock().release(&self.bios) {
+        let (data, meta) = self.reserve.lock().take_all();
+        let mut reserve = KVec::new();
+        for run in Iterator::chain(data.iter(), meta.iter()) {
+            // Without memory the run leaks (gc reclaims it).
+            let _ = reserve.push(*run, GFP_KERNEL);
+        }
+        if let Err(e) = self.alloc.lock().release(&self.bios, &reserve) {
             warn_ratelimited!(
                 "{}: releasing the reserve failed: {} (pvdisk gc reclaims it)\n",
                 &*self.path,

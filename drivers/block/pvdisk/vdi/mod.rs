@@ -37,12 +37,12 @@ use crate::store::{Store, Stores};
 use crate::workers::Workers;
 pub(crate) use cache::CacheStats;
 use cache::NodeCache;
-use worker::WorkerState;
+use worker::{WorkerState, WriteOp};
 
 /// Requests in flight per disk (the tag set's depth).
 pub(crate) const QUEUE_DEPTH: u32 = 128;
 /// Room in the worker's queues: every request, plus blk-mq's flush request.
-const RING_SIZE: usize = 2 * QUEUE_DEPTH as usize;
+pub(crate) const RING_SIZE: usize = 2 * QUEUE_DEPTH as usize;
 
 /// Node cache size bounds, in MiB (`cache_mb`).
 pub(crate) const CACHE_MB_MIN: u32 = 1;
@@ -124,6 +124,37 @@ struct Inbox {
     waiting: Ring<ARef<Request<DiskOps>>>,
     /// A commit is due (ticker, cache pressure).
     commit: bool,
+    /// Writes with data bios in flight; `None` is a free slot (there is
+    /// one per request).
+    ops: KVec<Option<Arc<WriteOp>>>,
+}
+
+impl Inbox {
+    /// Tracks `op` until its data completed.
+    fn track(&mut self, op: Arc<WriteOp>) -> Result<(), Arc<WriteOp>> {
+        match self.ops.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => {
+                *slot = Some(op);
+                Ok(())
+            }
+            None => Err(op),
+        }
+    }
+
+    /// Moves the writes whose data completed into `done`.
+    fn take_done(&mut self, done: &mut Ring<Arc<WriteOp>>) {
+        for slot in self.ops.iter_mut() {
+            if slot.as_ref().is_some_and(|op| op.is_done()) {
+                if let Some(op) = slot.take() {
+                    if let Err(op) = done.push(op) {
+                        // No room left this round: next round.
+                        *slot = Some(op);
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Counters shown in `stats` besides the cache's.
@@ -212,7 +243,12 @@ impl Vdi {
         for _ in 0..RING_SIZE {
             provisioning.push(None, GFP_KERNEL)?;
         }
+        let mut ops = KVec::with_capacity(RING_SIZE, GFP_KERNEL)?;
+        for _ in 0..RING_SIZE {
+            ops.push(None, GFP_KERNEL)?;
+        }
         let inbox = Inbox {
+            ops,
             requests: Ring::new(RING_SIZE, GFP_KERNEL)?,
             waiting: Ring::new(RING_SIZE, GFP_KERNEL)?,
             commit: false,
@@ -294,7 +330,7 @@ impl Vdi {
     }
 
     pub(crate) fn reserve_free(&self) -> u64 {
-        self.store.alloc.lock().reserve_free()
+        self.store.reserve_free()
     }
 
     /// The ticker's visit: commit if anything is uncommitted.

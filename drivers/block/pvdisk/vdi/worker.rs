@@ -9,28 +9,27 @@
 //! take it. The request path only reads the tree, under the map spinlock.
 //! Bio completions only count and queue work: no lock there.
 
-use core::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use kernel::{
-    alloc::flags::GFP_NOIO,
+    alloc::flags::{GFP_KERNEL, GFP_NOIO, GFP_NOWAIT},
     block::{
         bio::{EndIo, RequestClones, RequestContext},
         mq::Request,
     },
-    new_work,
     prelude::*,
     sync::Arc,
     types::ARef,
-    workqueue::{impl_has_work, Work, WorkItem},
 };
 
 use super::apply::{apply_change, Spares};
 use super::cache::{Spare, State};
 use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
-use super::{Range, Vdi};
+use super::{Range, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::{DiskOps, EndRequest};
 use crate::map::{self, Change, MapError, Target as SegmentTarget, Update, WritePlan};
 use crate::ratelimit::{errname, warn_ratelimited};
+use crate::ring::Ring;
 use crate::store::{
     meta::{corrupt, MetaBatch, MetaBuf, SECTORS_PER_BLOCK},
     Run,
@@ -44,6 +43,8 @@ pub(crate) struct WorkerState {
     /// Blocks that unmaps unlinked in memory: the next commit makes that
     /// durable, then hands them to the allocator.
     pub(super) unlinked: KVec<Run>,
+    /// Writes whose data completed, taken from the inbox to finish.
+    done: Ring<Arc<WriteOp>>,
 }
 
 impl WorkerState {
@@ -52,6 +53,7 @@ impl WorkerState {
             buf: MetaBuf::new()?,
             batch: MetaBatch::new()?,
             unlinked: KVec::new(),
+            done: Ring::new(RING_SIZE, GFP_KERNEL)?,
         })
     }
 
@@ -79,9 +81,9 @@ fn submit_all(clones: RequestClones<'_, DiskOps>) {
     }
 }
 
-/// A write handed to the worker, from its data bios to the end of its
-/// request: its plans, and the blocks allocated for them.
-#[pin_data]
+/// A copy-on-write (or FUA) write, from its data bios to the end of its
+/// request: its plans, and the blocks allocated for them. The inbox
+/// tracks it; when its data bios completed, the worker links its blocks.
 pub(crate) struct WriteOp {
     rq: ARef<Request<DiskOps>>,
     vdi: Arc<Vdi>,
@@ -97,8 +99,8 @@ pub(crate) struct WriteOp {
     in_flight: AtomicU32,
     /// The first error of a data bio (an errno), 0 if none.
     error: AtomicI32,
-    #[pin]
-    work: Work<WriteOp>,
+    /// Every data bio completed: the worker finishes the write.
+    done: AtomicBool,
 }
 
 // SAFETY: A `WriteOp` holds `rq` from its creation until it is dropped,
@@ -109,29 +111,22 @@ unsafe impl RequestContext<DiskOps> for Arc<WriteOp> {
     }
 }
 
-impl_has_work! {
-    impl HasWork<Self> for WriteOp { self.work }
-}
-
-impl WorkItem for WriteOp {
-    type Pointer = Arc<WriteOp>;
-
-    fn run(op: Arc<WriteOp>) {
-        let vdi = op.vdi.clone();
-        let mut ws = vdi.worker.lock();
-        vdi.finish_write(&mut ws, op);
-    }
-}
-
 impl WriteOp {
-    /// One data bio (or the submission) is done; the last one queues the
-    /// rest of the write on the worker queue.
+    /// One data bio (or the submission) is done; the last one wakes the
+    /// worker, which finishes the write. (Completion context: atomics and
+    /// queueing work only.)
     fn part_done(self: Arc<Self>) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.store(true, Ordering::Release);
             let vdi = self.vdi.clone();
-            // Cannot be queued already: only the last part gets here.
-            let _ = vdi.workers.io.enqueue(self);
+            // The inbox still tracks the op: this is not the last reference.
+            drop(self);
+            vdi.kick();
         }
+    }
+
+    pub(super) fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
     }
 }
 
@@ -157,6 +152,10 @@ impl Vdi {
     pub(super) fn run_worker(self: &Arc<Self>) {
         let mut ws = self.worker.lock();
         loop {
+            self.inbox.lock().take_done(&mut ws.done);
+            while let Some(op) = ws.done.pop() {
+                self.finish_write(&mut ws, op);
+            }
             // A commit that is due (ticker, cache pressure) goes first, so
             // that a steady stream of requests cannot postpone it.
             let (commit, rq) = {
@@ -173,6 +172,11 @@ impl Vdi {
             } else {
                 break;
             }
+        }
+        if !self.read_only && !self.is_broken() {
+            // Ahead of need, so that queue_rq finds blocks without I/O;
+            // running out shows as ENOSPC on the writes themselves.
+            let _ = self.store.refill();
         }
     }
 
@@ -310,49 +314,105 @@ impl Vdi {
                 Err(e) => end(rq, Err(e)),
             };
         }
-        let (lba, _) = blocks_of(&rq);
-        let allocated = self.allocate(&plans);
-        let (data, nodes) = match allocated {
-            Ok(blocks) => blocks,
-            Err(e) => {
+        match self.start_write(&rq, plans, provisioning, true, GFP_NOIO) {
+            Ok(true) => {}
+            // Waiting for space cannot fall short: it fails with ENOSPC.
+            Ok(false) => end(rq, Err(ENOSPC)),
+            Err(e) => end(rq, Err(e)),
+        }
+    }
+
+    /// Copy-on-write from `queue_rq`, when every node the write needs is
+    /// cached and the reserve has its blocks: no sleep on metadata I/O.
+    /// False when the worker must do it.
+    pub(crate) fn try_start_write(self: &Arc<Self>, rq: &ARef<Request<DiskOps>>) -> Result<bool> {
+        let (lba, count) = blocks_of(rq);
+        let end_lba = lba + count;
+        let mut plans = KVec::with_capacity(count as usize + 1, GFP_NOWAIT)?;
+        {
+            let mut state = self.map.lock();
+            if state.provisioning(lba, count) {
+                return Ok(false);
+            }
+            let mut cur = lba;
+            while cur < end_lba {
+                match map::plan_write(&state.cache, &state.tree, cur, end_lba - cur) {
+                    Ok(plan) if plan.count() > 0 => {
+                        cur += plan.count();
+                        // Cannot fail: one slot per block.
+                        plans.push(plan, GFP_NOWAIT)?;
+                    }
+                    _ => return Ok(false),
+                }
+            }
+            if plans.iter().all(|p| p.is_in_place()) {
+                return Ok(false);
+            }
+            if state.start_provisioning(Range { lba, count }).is_err() {
+                return Ok(false);
+            }
+        }
+        self.start_write(rq, plans, true, false, GFP_NOWAIT)
+    }
+
+    /// Allocates the blocks of a planned write, and submits its data bios
+    /// under a [`WriteOp`] that the worker finishes. With `may_wait`
+    /// false, only from the reserve (false when it falls short). On
+    /// failure everything is given back and the range is no longer being
+    /// provisioned.
+    fn start_write(
+        self: &Arc<Self>,
+        rq: &ARef<Request<DiskOps>>,
+        plans: KVec<WritePlan>,
+        provisioning: bool,
+        may_wait: bool,
+        flags: kernel::alloc::Flags,
+    ) -> Result<bool> {
+        let (lba, _) = blocks_of(rq);
+        let (data, nodes) = match self.allocate(&plans, may_wait, flags) {
+            Ok(Some(blocks)) => blocks,
+            other => {
                 self.end_provisioning(lba, provisioning);
-                return end(rq, Err(e));
+                return other.map(|_| false);
             }
         };
-        let clones = match self.clone_plans(&rq, &plans, &data) {
+        let undo = |plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>| {
+            self.give_back(plans, data, nodes);
+            self.end_provisioning(lba, provisioning);
+        };
+        let clones = match self.clone_plans(rq, &plans, &data, flags) {
             Ok(clones) => clones,
             Err(e) => {
-                self.give_back(&plans, &data, &nodes);
-                self.end_provisioning(lba, provisioning);
-                return end(rq, Err(e));
+                undo(&plans, &data, &nodes);
+                return Err(e);
             }
         };
-        let op_rq = rq.clone();
-        let op = Arc::pin_init(
-            pin_init!(WriteOp {
-                rq: op_rq,
-                vdi: self.clone(),
-                lba,
-                plans,
-                data,
-                nodes,
-                provisioning,
-                in_flight: AtomicU32::new(1),
-                error: AtomicI32::new(0),
-                work <- new_work!("pvdisk::WriteOp::work"),
-            }),
-            GFP_NOIO,
-        );
-        let op = match op {
+        let op = WriteOp {
+            rq: rq.clone(),
+            vdi: self.clone(),
+            lba,
+            plans,
+            data,
+            nodes,
+            provisioning,
+            in_flight: AtomicU32::new(1),
+            error: AtomicI32::new(0),
+            done: AtomicBool::new(false),
+        };
+        let op = match Arc::new(op, flags) {
             Ok(op) => op,
             Err(e) => {
-                // `plans`, `data` and `nodes` went with the failed init:
-                // their blocks leak until gc, which is safe.
+                // The op's blocks went with it: they leak until gc, which
+                // is safe (nothing links them).
                 self.end_provisioning(lba, provisioning);
-                return end(rq, Err(e));
+                return Err(e.into());
             }
         };
-        drop(rq);
+        if let Err(op) = self.inbox.lock().track(op.clone()) {
+            // Cannot happen (a slot per request): never lose a request.
+            undo(&op.plans, &op.data, &op.nodes);
+            return Err(EBUSY);
+        }
         for clone in clones {
             op.in_flight.fetch_add(1, Ordering::AcqRel);
             if clone.submit_with::<WriteEnd>(op.clone()).is_err() {
@@ -366,49 +426,61 @@ impl Vdi {
             }
         }
         op.part_done();
+        Ok(true)
     }
 
     /// Allocates the fresh data blocks of each plan (one consecutive run
-    /// per plan) and its new nodes.
-    fn allocate(&self, plans: &KVec<WritePlan>) -> Result<(KVec<u64>, KVec<u64>)> {
-        let mut data = KVec::with_capacity(plans.len(), GFP_NOIO)?;
-        let mut nodes = KVec::with_capacity(plans.len(), GFP_NOIO)?;
-        let mut alloc = self.store.alloc.lock();
-        let bios = &self.store.bios;
+    /// per plan) and its new nodes; with `may_wait` false only from the
+    /// reserve, without I/O (`None` if it falls short).
+    pub(super) fn allocate(
+        &self,
+        plans: &KVec<WritePlan>,
+        may_wait: bool,
+        flags: kernel::alloc::Flags,
+    ) -> Result<Option<(KVec<u64>, KVec<u64>)>> {
+        let mut data = KVec::with_capacity(plans.len(), flags)?;
+        let mut nodes = KVec::with_capacity(plans.len(), flags)?;
+        let store = &self.store;
+        let take = |kind, count: u32| -> Result<Option<u64>> {
+            if may_wait {
+                store.alloc_blocks(kind, count.into()).map(Some)
+            } else {
+                Ok(store.try_alloc_blocks(kind, count.into()))
+            }
+        };
         for plan in plans.iter() {
-            let got = alloc
-                .alloc(bios, ExtentKind::Data, plan.new_data().into())
-                .and_then(|d| {
-                    alloc
-                        .alloc(bios, ExtentKind::Metadata, plan.new_nodes().into())
-                        .inspect_err(|_| {
-                            let _ = alloc.give_back(ExtentKind::Data, d, plan.new_data().into());
-                        })
-                        .map(|n| (d, n))
-                });
-            match got {
-                Ok((d, n)) => {
-                    data.push(d, GFP_NOIO)?;
-                    nodes.push(n, GFP_NOIO)?;
-                }
-                Err(e) => {
-                    for ((plan, &d), &n) in plans.iter().zip(data.iter()).zip(nodes.iter()) {
-                        let _ = alloc.give_back(ExtentKind::Data, d, plan.new_data().into());
-                        let _ = alloc.give_back(ExtentKind::Metadata, n, plan.new_nodes().into());
+            let got = match take(ExtentKind::Data, plan.new_data()) {
+                Ok(Some(d)) => match take(ExtentKind::Metadata, plan.new_nodes()) {
+                    Ok(Some(n)) => Ok(Some((d, n))),
+                    other => {
+                        store.give_back(ExtentKind::Data, d, plan.new_data().into());
+                        other.map(|_| None)
                     }
-                    return Err(e);
+                },
+                other => other.map(|_| None),
+            };
+            match got {
+                Ok(Some((d, n))) => {
+                    // Cannot fail: the capacity is one per plan.
+                    data.push(d, flags)?;
+                    nodes.push(n, flags)?;
+                }
+                short => {
+                    self.give_back(plans, &data, &nodes);
+                    return short.map(|_| None);
                 }
             }
         }
-        Ok((data, nodes))
+        Ok(Some((data, nodes)))
     }
 
     /// Gives back blocks allocated for `plans` and never linked.
-    fn give_back(&self, plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>) {
-        let mut alloc = self.store.alloc.lock();
+    pub(super) fn give_back(&self, plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>) {
         for ((plan, &d), &n) in plans.iter().zip(data.iter()).zip(nodes.iter()) {
-            let _ = alloc.give_back(ExtentKind::Data, d, plan.new_data().into());
-            let _ = alloc.give_back(ExtentKind::Metadata, n, plan.new_nodes().into());
+            self.store
+                .give_back(ExtentKind::Data, d, plan.new_data().into());
+            self.store
+                .give_back(ExtentKind::Metadata, n, plan.new_nodes().into());
         }
     }
 
@@ -419,6 +491,7 @@ impl Vdi {
         rq: &ARef<Request<DiskOps>>,
         plans: &KVec<WritePlan>,
         data: &KVec<u64>,
+        flags: kernel::alloc::Flags,
     ) -> Result<RequestClones<'a, DiskOps>> {
         let (lba, _) = blocks_of(rq);
         let mut clones = RequestClones::empty(&self.store.bios, rq);
@@ -432,7 +505,7 @@ impl Vdi {
                     (seg.lba - lba) * SECTORS_PER_BLOCK,
                     u64::from(seg.count) * SECTORS_PER_BLOCK,
                     block * SECTORS_PER_BLOCK,
-                    GFP_NOIO,
+                    flags,
                 )?;
             }
         }
@@ -514,7 +587,7 @@ impl Vdi {
             };
             let unused = plan.new_nodes().saturating_sub(used);
             if unused > 0 {
-                let _ = self.store.alloc.lock().give_back(
+                self.store.give_back(
                     ExtentKind::Metadata,
                     first_node + u64::from(used),
                     unused.into(),
@@ -563,9 +636,8 @@ impl Vdi {
                     let _ = ws.unlink(&change);
                     cur += change.count().max(1);
                     let used = change.nodes_used() as usize;
-                    let mut alloc = self.store.alloc.lock();
                     for &block in nodes.iter().skip(used) {
-                        let _ = alloc.give_back(ExtentKind::Metadata, block, 1);
+                        self.store.give_back(ExtentKind::Metadata, block, 1);
                     }
                     nodes = KVec::new();
                 }
@@ -575,11 +647,7 @@ impl Vdi {
                 }
                 Err(MapError::NeedBlocks { nodes: n, .. }) => {
                     drop(state);
-                    let first = self.store.alloc.lock().alloc(
-                        &self.store.bios,
-                        ExtentKind::Metadata,
-                        n.into(),
-                    )?;
+                    let first = self.store.alloc_blocks(ExtentKind::Metadata, n.into())?;
                     nodes = KVec::with_capacity(n as usize, GFP_NOIO)?;
                     for i in 0..u64::from(n) {
                         nodes.push(first + i, GFP_NOIO)?;
