@@ -9,40 +9,15 @@
 #
 # PVDISK_MODEL_SEED repeats a run's random choices.
 . "$(dirname "$0")/ktap"
+. "$(dirname "$0")/pvdisk_store_lib.sh"
 
-M="$(dirname "$0")/pvdisk_model"
-pvdisk_available || ktap_skip_all "pvdisk module not built"
-command -v pvdisk >/dev/null 2>&1 || ktap_skip_all "pvdisk tool not built"
-[ -x "$M" ] || ktap_skip_all "pvdisk_model not built"
+store_requirements
 ktap_header
 trap pvdisk_cleanup EXIT
 
 S=$PVDISK_DISK2
 D=$PVDISK_CFS/cache
-SEED=${PVDISK_MODEL_SEED:-$(date +%s)}
 ktap_print_msg "seed $SEED (PVDISK_MODEL_SEED=$SEED to repeat)"
-
-# step NAME FUNC ARGS...: ktap_check with its time, and the kernel log of
-# the step if it failed
-step() {
-	local name=$1 before=$KTAP_FAIL t0 lines
-	shift
-	lines=$(dmesg | wc -l)
-	t0=$(cut -d. -f1 /proc/uptime)
-	ktap_check "$name" "$@"
-	ktap_print_msg "($(($(cut -d. -f1 /proc/uptime) - t0))s)"
-	if [ $KTAP_FAIL != "$before" ]; then
-		dmesg | tail -n +$((lines + 1)) | tail -n 30 | sed 's/^/# dmesg: /'
-	fi
-}
-
-stat_of() {
-	sed -n "s/^$1 //p" "$D/stats"
-}
-
-dev() {
-	echo "/dev/$(cat "$D/name")"
-}
 
 t_setup() {
 	pvdisk_load || return 1
@@ -54,14 +29,14 @@ step "1 GiB VDI, cache_mb=1" t_setup
 
 t_pressure() {
 	local d left ev
-	d=$(dev)
+	d=$(dev cache)
 	# 100 requests of the disk fail their allocation while the model runs
 	expect_write_ok 100 "$D/fail_alloc" || return 1
 	"$M" run --seed "$SEED" --ops 3000 --threads 16 --max-blocks 2 --read-pct 30 \
 		--discard-pct 5 --state /tmp/cache.state "$d" || return 1
 	cat "$D/stats"
 	left=$(cat "$D/fail_alloc")
-	ev=$(stat_of cache_evictions)
+	ev=$(stat_of cache cache_evictions)
 	echo "fail_alloc left: $left"
 	[ "$left" -lt 100 ] || { echo "no allocation failure was injected"; return 1; }
 	[ "$ev" -gt 0 ] || { echo "no eviction: the test puts the cache under no pressure"; return 1; }
@@ -72,9 +47,9 @@ step "scattered 4-8 KiB writes, reads, discards; fail_alloc 100; evictions; veri
 t_cycle() {
 	expect_write_ok 0 "$D/fail_alloc" && expect_write_ok 0 "$D/power" &&
 	expect_write_ok 4096 "$D/cache_mb" && expect_write_ok 1 "$D/power" &&
-	"$M" verify --state /tmp/cache.state "$(dev)" &&
+	"$M" verify --state /tmp/cache.state "$(dev cache)" &&
 	"$M" run --resume --seed $((SEED + 1)) --ops 1000 --threads 16 --max-blocks 2 \
-		--state /tmp/cache.state "$(dev)" &&
+		--state /tmp/cache.state "$(dev cache)" &&
 	expect_write_ok 0 "$D/power"
 }
 step "power cycle, cache_mb=4096: verified, 1000 more ops" t_cycle
