@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     alloc::flags::GFP_NOWAIT,
     block::{
-        bio::{BioSet, EndIo, OwnedBio, RequestClones},
+        bio::{without_plug, BioSet, EndIo, OwnedBio, RequestClones},
         mq::{Operations, Request},
     },
     prelude::*,
@@ -112,10 +112,12 @@ impl Operations for DiskOps {
             warn_ratelimited!("backing device is gone; failing I/O\n");
             return Err(EIO);
         }
-        match &backend.target {
+        // queue_rq may run inside the flush of the caller's plug: the
+        // backing device's requests must not join that plug.
+        without_plug(|| match &backend.target {
             Target::Raw(bios) => pass_through(&backend, bios, rq),
             Target::Vdi(vdi) => map_or_hand_over(&backend, vdi, rq),
-        }
+        })
     }
 
     fn commit_rqs(_backend: ArcBorrow<'_, Backend>) {}
@@ -145,15 +147,6 @@ fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, rq: ARef<Request<DiskOps>
     };
     match mapped {
         Mapped::Ready(clones) => backend.submit(clones),
-        Mapped::NotInPlace => {
-            // Copy-on-write at once when the path is cached and the
-            // reserve has the blocks; the worker does the rest.
-            if vdi.try_start_write(&rq)? {
-                Ok(())
-            } else {
-                vdi.hand_over(rq)
-            }
-        }
         _ => vdi.hand_over(rq),
     }
 }

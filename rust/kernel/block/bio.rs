@@ -628,6 +628,30 @@ impl<T: Operations> Drop for ClonedBio<'_, T> {
     }
 }
 
+/// Runs `f` with the running task's block plug set aside, so that bios `f`
+/// submits go down at once.
+///
+/// A blk-mq driver that stacks on another device submits bios from its
+/// `queue_rq`, which may run while the block layer flushes the caller's
+/// plug (at `blk_finish_plug`, or when the plug is full). The flush zeroes
+/// the plug's count before it pops the requests one by one; a lower
+/// device's request added to that same plug in the middle would be popped
+/// and issued with the rest while the count says one is left, and the
+/// next request plugged would find a count without a list. With the plug
+/// set aside the lower requests are issued directly; the plug is put back
+/// afterwards.
+pub fn without_plug<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: `get_current` returns the running task, valid while it runs.
+    let task = unsafe { bindings::get_current() };
+    // SAFETY: Only the task itself reads or writes its `plug` field, and we
+    // are that task; the field is put back before returning.
+    let plug = unsafe { core::ptr::replace(addr_of_mut!((*task).plug), core::ptr::null_mut()) };
+    let result = f();
+    // SAFETY: As above.
+    unsafe { *addr_of_mut!((*task).plug) = plug };
+    result
+}
+
 /// Submit `bio` with `context` for `E::end_io`.
 ///
 /// # Safety
