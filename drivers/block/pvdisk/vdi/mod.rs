@@ -69,6 +69,9 @@ pub(crate) struct MapState {
     /// Copy-on-write writes in flight; `None` is a free slot (there is one
     /// per request).
     provisioning: KVec<Option<Range>>,
+    /// Slots of `provisioning` in use: most requests find none and skip
+    /// the scan.
+    provisioning_count: usize,
     /// The root changed: the commit rewrites the VDI record.
     pub(crate) root_changed: bool,
 }
@@ -77,10 +80,12 @@ impl MapState {
     /// True when a copy-on-write of a block of `lba..lba + count` is in
     /// flight: the request waits for it.
     pub(crate) fn provisioning(&self, lba: u64, count: u64) -> bool {
-        self.provisioning
-            .iter()
-            .flatten()
-            .any(|r| r.overlaps(lba, count))
+        self.provisioning_count != 0
+            && self
+                .provisioning
+                .iter()
+                .flatten()
+                .any(|r| r.overlaps(lba, count))
     }
 
     fn start_provisioning(&mut self, range: Range) -> Result {
@@ -90,6 +95,7 @@ impl MapState {
             .find(|s| s.is_none())
             .ok_or(EBUSY)?;
         *slot = Some(range);
+        self.provisioning_count += 1;
         Ok(())
     }
 
@@ -100,6 +106,7 @@ impl MapState {
             .find(|s| s.is_some_and(|r| r.lba == lba))
         {
             *slot = None;
+            self.provisioning_count -= 1;
         }
     }
 
@@ -142,7 +149,10 @@ impl Inbox {
     }
 
     /// Moves the writes whose data completed into `done`.
-    fn take_done(&mut self, done: &mut Ring<Arc<WriteOp>>) {
+    fn take_done(&mut self, done: &mut Ring<Arc<WriteOp>>, finished: &AtomicU64) {
+        if finished.load(Ordering::Acquire) == 0 {
+            return;
+        }
         for slot in self.ops.iter_mut() {
             if slot.as_ref().is_some_and(|op| op.is_done()) {
                 if let Some(op) = slot.take() {
@@ -151,6 +161,7 @@ impl Inbox {
                         *slot = Some(op);
                         return;
                     }
+                    finished.fetch_sub(1, Ordering::AcqRel);
                 }
             }
         }
@@ -186,6 +197,9 @@ pub(crate) struct Vdi {
     pub(crate) counters: Counters,
     /// A metadata write failed: no more writes are acknowledged.
     pub(crate) broken: AtomicBool,
+    /// Tracked writes whose data completed and that the worker has not
+    /// taken yet: it scans the inbox only when there are some.
+    finished_writes: AtomicU64,
 }
 
 impl_has_work! {
@@ -268,6 +282,7 @@ impl Vdi {
                     tree,
                     cache: NodeCache::new(cache_mb),
                     provisioning,
+                    provisioning_count: 0,
                     root_changed: false,
                 }, "pvdisk::Vdi::map"),
                 inbox <- new_spinlock!(inbox, "pvdisk::Vdi::inbox"),
@@ -275,6 +290,7 @@ impl Vdi {
                 work <- new_work!("pvdisk::Vdi::work"),
                 counters: Counters::default(),
                 broken: AtomicBool::new(false),
+                finished_writes: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         );

@@ -118,6 +118,7 @@ impl WriteOp {
     fn part_done(self: Arc<Self>) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.store(true, Ordering::Release);
+            self.vdi.finished_writes.fetch_add(1, Ordering::AcqRel);
             let vdi = self.vdi.clone();
             // The inbox still tracks the op: this is not the last reference.
             drop(self);
@@ -152,7 +153,9 @@ impl Vdi {
     pub(super) fn run_worker(self: &Arc<Self>) {
         let mut ws = self.worker.lock();
         loop {
-            self.inbox.lock().take_done(&mut ws.done);
+            self.inbox
+                .lock()
+                .take_done(&mut ws.done, &self.finished_writes);
             while let Some(op) = ws.done.pop() {
                 self.finish_write(&mut ws, op);
             }
