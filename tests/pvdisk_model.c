@@ -6,7 +6,8 @@
  * saved and any device or image can be verified against it later.
  *
  *   pvdisk_model run --seed S --ops N --threads T --state FILE
- *                    [--blocks N] [--discard-pct P] [--read-pct P]
+ *                    [--blocks N] [--discard-pct P] [--zeroout-pct P]
+ *                    [--sync-pct P] [--read-pct P] [--fua-pct P]
  *                    [--max-blocks N] [--resume] DEV1 [DEV2 ...]
  *   pvdisk_model verify --state FILE [--dev I] [--max-report N] TARGET...
  *   pvdisk_model derive --state IN --out OUT I1 [I2 ...]
@@ -22,9 +23,12 @@
  * block; gen 0 means never written or discarded, to be read as zeros.
  *
  * run: T threads (at most 32, so the queue depth is T) issue O_DIRECT
- * writes of 4 KiB..1 MiB (--max-blocks, default 256 blocks), BLKDISCARDs
- * (fallocate punch-hole on a regular file) and reads checked against the
- * model, over all devices at once, on whole aligned 4 KiB blocks. A
+ * writes of 4 KiB..1 MiB (--max-blocks, default 256 blocks; --fua-pct of
+ * them, default 10, with RWF_DSYNC), BLKDISCARDs (--discard-pct, default
+ * 10) and BLKZEROOUTs (--zeroout-pct, default 5) (fallocate punch-hole and
+ * zero-range on a regular file), fdatasyncs (--sync-pct, default 2) and
+ * reads checked against the model (--read-pct, default 20), over all
+ * devices at once, on whole aligned 4 KiB blocks. A
  * per-device range lock keeps two operations on overlapping ranges of one
  * device from being in flight together, so the expected content is always
  * defined. Only the first --blocks blocks of each device are used (default:
@@ -61,6 +65,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,7 +129,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: pvdisk_model run --seed S --ops N --threads T --state FILE [--blocks N]\n"
-		"                        [--discard-pct P] [--read-pct P] [--max-blocks N] [--resume] DEV...\n"
+		"                        [--discard-pct P] [--zeroout-pct P] [--sync-pct P] [--read-pct P]\n"
+		"                        [--fua-pct P] [--max-blocks N] [--resume] DEV...\n"
 		"       pvdisk_model verify --state FILE [--dev I] [--max-report N] TARGET...\n"
 		"       pvdisk_model derive --state IN --out OUT I...\n"
 		"       pvdisk_model show --state FILE\n"
@@ -274,9 +280,10 @@ static void load_state(const char *file)
 /* ---- run -------------------------------------------------------------- */
 
 static uint64_t seed, n_ops;
-static unsigned read_pct = 20, discard_pct = 10, max_blocks = 256;
-static atomic_uint_fast64_t ops_issued, n_writes, n_discards, n_reads,
-	bytes_written, bytes_discarded, read_mismatches;
+static unsigned read_pct = 20, discard_pct = 10, zeroout_pct = 5, sync_pct = 2, fua_pct = 10,
+	max_blocks = 256;
+static atomic_uint_fast64_t ops_issued, n_writes, n_fua, n_discards, n_zeroouts, n_syncs,
+	n_reads, bytes_written, bytes_discarded, read_mismatches;
 static atomic_int failed;
 
 static int overlaps(struct dev *v, uint64_t lba, uint64_t n)
@@ -318,12 +325,15 @@ static int check_block(const uint8_t *b, const struct entry *e, uint64_t lba,
 static void describe(char *out, size_t len, const uint8_t *b, const struct entry *e,
 		     uint64_t lba);
 
+/* write: 0 read, 1 write, 2 write with RWF_DSYNC (FUA, or a write and a flush) */
 static int do_io(int write, int fd, void *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t r = write ? pwrite(fd, (char *)buf + done, len - done, off + done)
+		struct iovec iov = { (char *)buf + done, len - done };
+		ssize_t r = write == 2 ? pwritev2(fd, &iov, 1, off + done, RWF_DSYNC) :
+			    write ? pwrite(fd, (char *)buf + done, len - done, off + done)
 				  : pread(fd, (char *)buf + done, len - done, off + done);
 		if (r < 0)
 			return -errno;
@@ -380,33 +390,48 @@ static void *worker(void *arg)
 			}
 			atomic_fetch_add(&n_reads, 1);
 			range_unlock(v, t);
-		} else if (kind < read_pct + discard_pct) {
+		} else if (kind < read_pct + discard_pct + zeroout_pct) {
+			/* discard or write-zeroes: both leave zeros */
+			int zero = kind >= read_pct + discard_pct;
+
 			range_lock(v, t, lba, n, 0);
 			if (v->is_file) {
-				err = fallocate(v->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				err = fallocate(v->fd, zero ? FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE :
+						FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 						lba * BS, n * BS) ? -errno : 0;
 			} else {
 				uint64_t r[2] = { lba * BS, n * BS };
 
-				err = ioctl(v->fd, BLKDISCARD, r) ? -errno : 0;
+				err = ioctl(v->fd, zero ? BLKZEROOUT : BLKDISCARD, r) ? -errno : 0;
 			}
 			if (err) {
-				fprintf(stderr, "pvdisk_model: %s: discard of %" PRIu64 "+%" PRIu64
-					" blocks: %s\n", v->path, lba, n, strerror(-err));
+				fprintf(stderr, "pvdisk_model: %s: %s of %" PRIu64 "+%" PRIu64
+					" blocks: %s\n", v->path, zero ? "write-zeroes" : "discard",
+					lba, n, strerror(-err));
 				failed = 1;
 			} else {
 				for (uint64_t i = 0; i < n; i++)
 					v->map[lba + i] = (struct entry){ 0, 0 };
 				atomic_fetch_add(&bytes_discarded, n * BS);
 			}
-			atomic_fetch_add(&n_discards, 1);
+			atomic_fetch_add(zero ? &n_zeroouts : &n_discards, 1);
 			range_unlock(v, t);
+		} else if (kind < read_pct + discard_pct + zeroout_pct + sync_pct) {
+			/* a flush beside the other threads' writes */
+			if (fdatasync(v->fd) < 0) {
+				fprintf(stderr, "pvdisk_model: %s: fdatasync: %s\n", v->path,
+					strerror(errno));
+				failed = 1;
+			}
+			atomic_fetch_add(&n_syncs, 1);
 		} else {
 			uint32_t gen = range_lock(v, t, lba, n, 1);
+			int fua = rnd(&s) % 100 < fua_pct;
 
 			for (uint64_t i = 0; i < n; i++)
 				make_block(buf + i * BS, pattern_seed, v->tag, lba + i, gen);
-			err = do_io(1, v->fd, buf, n * BS, lba * BS);
+			err = do_io(fua ? 2 : 1, v->fd, buf, n * BS, lba * BS);
+			atomic_fetch_add(&n_fua, fua);
 			if (err) {
 				fprintf(stderr, "pvdisk_model: %s: write of %" PRIu64 "+%" PRIu64
 					" blocks: %s\n", v->path, lba, n, strerror(-err));
@@ -479,13 +504,20 @@ static int cmd_run(int argc, char **argv)
 			discard_pct = num_arg(o, argv[++i]);
 		else if (!strcmp(o, "--read-pct"))
 			read_pct = num_arg(o, argv[++i]);
+		else if (!strcmp(o, "--zeroout-pct"))
+			zeroout_pct = num_arg(o, argv[++i]);
+		else if (!strcmp(o, "--sync-pct"))
+			sync_pct = num_arg(o, argv[++i]);
+		else if (!strcmp(o, "--fua-pct"))
+			fua_pct = num_arg(o, argv[++i]);
 		else if (!strcmp(o, "--max-blocks"))
 			max_blocks = num_arg(o, argv[++i]);
 		else
 			usage();
 	}
 	if (!state || !have_seed || !have_ops || i >= argc || threads < 1 ||
-	    threads > MAX_THREADS || discard_pct + read_pct > 100 || max_blocks < 1 ||
+	    threads > MAX_THREADS || read_pct + discard_pct + zeroout_pct + sync_pct > 100 ||
+	    fua_pct > 100 || max_blocks < 1 ||
 	    max_blocks > 1024)
 		usage();
 	if (resume) {
@@ -549,10 +581,12 @@ static int cmd_run(int argc, char **argv)
 		save_state(state);
 	}
 	printf("run: seed %" PRIu64 ", %d devices, %" PRIu64 " threads: %" PRIu64
-	       " writes (%" PRIu64 " MiB), %" PRIu64 " discards (%" PRIu64 " MiB), %"
-	       PRIu64 " reads, %" PRIu64 " read mismatches in %.1fs\n",
+	       " writes (%" PRIu64 " MiB, %" PRIu64 " with RWF_DSYNC), %" PRIu64
+	       " discards and %" PRIu64 " write-zeroes (%" PRIu64 " MiB), %" PRIu64
+	       " fdatasyncs, %" PRIu64 " reads, %" PRIu64 " read mismatches in %.1fs\n",
 	       seed, ndevs, threads, (uint64_t)n_writes, (uint64_t)bytes_written >> 20,
-	       (uint64_t)n_discards, (uint64_t)bytes_discarded >> 20, (uint64_t)n_reads,
+	       (uint64_t)n_fua, (uint64_t)n_discards, (uint64_t)n_zeroouts,
+	       (uint64_t)bytes_discarded >> 20, (uint64_t)n_syncs, (uint64_t)n_reads,
 	       (uint64_t)read_mismatches, t1 - t0);
 	for (int d = 0; d < ndevs; d++) {
 		uint64_t written = 0;
