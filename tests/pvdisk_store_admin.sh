@@ -5,9 +5,9 @@
 # missing VDI or snapshot, a VDI powered twice, a device that is no store,
 # a damaged superblock, unknown incompatible and read-only-compatible
 # features, a device shorter than its store, attributes changed while
-# powered; each gets its errno and leaves the store's metadata as it was.
-# Then a full store (ENOSPC) and 20 rounds of load, power on, I/O, power
-# off, unload.
+# powered, a store in use claimed again; each gets its errno and leaves
+# the store's metadata as it was. Then a full store (ENOSPC) and 20
+# rounds of load, power on, I/O, power off, unload.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
 
@@ -100,6 +100,30 @@ t_twice() {
 	return $rc
 }
 step "the same VDI powered in a second directory -> EBUSY" t_twice
+
+# still_off: the bad disk is off, with t2 (pvdisk0) the only disk
+still_off() {
+	expect_eq power "$(cat "$B/power")" 0 && expect_eq name "$(cat "$B/name")" "" &&
+	expect_eq "pvdisk devices" "$(pvdisk_devs)" "pvdisk0 "
+}
+
+# A store is found by its backing path: another path to the same device is
+# another store, which cannot claim the device; nor can a pass-through.
+t_other_path() {
+	local rc=0
+	store_new t2 v2 >/dev/null || return 1
+	mark_store
+	ln -sf "$S" /tmp/store-link
+	expect_write_ok /tmp/store-link "$B/backing" && expect_write_ok v1 "$B/vdi" &&
+	expect_write_err EBUSY 1 "$B/power" && still_off || rc=1
+	expect_write_ok "$S" "$B/backing" && expect_write_ok "" "$B/vdi" &&
+	expect_write_err EBUSY 1 "$B/power" && still_off || rc=1
+	same_store || rc=1
+	power t2 0 && rmdir "$PVDISK_CFS/t2" || rc=1
+	rm -f /tmp/store-link
+	return $rc
+}
+step "a store in use, by a second path or as a pass-through -> EBUSY" t_other_path
 
 t_busy_attrs() {
 	local rc=0
