@@ -205,7 +205,8 @@ impl BioSet {
             let child = match self.page_bio(page, sector, write) {
                 Ok(child) => child,
                 Err(e) => {
-                    // Wait for the children already in flight.
+                    // Wait for the children already in flight (the parent's
+                    // own page is written too: the caller rewrites all).
                     let _ = parent.submit_wait();
                     return Err(e);
                 }

@@ -407,7 +407,7 @@ fn find_free(held: &mut HeldExtent, sb: &Superblock, count: u64, chunk: u64) -> 
 }
 
 /// Blocks marked used on disk and not handed out yet, by kind: taken
-/// without I/O (from `queue_rq` too), under a spinlock.
+/// without I/O, under a spinlock (never held across metadata I/O).
 pub(crate) struct Reserve {
     data: KVec<Run>,
     meta: KVec<Run>,

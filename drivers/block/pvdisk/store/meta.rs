@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Metadata block I/O: one 4 KiB block at a time, synchronously, from a
-//! context that may sleep (attach, the disk's worker, commits). Blocks
+//! Metadata block I/O: synchronous, from a context that may sleep
+//! (attach, the disk's worker, commits); one 4 KiB block at a time, or a
+//! batch of blocks in flight together (commits). Blocks
 //! are decoded and sealed by the shared format module only.
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -69,8 +70,10 @@ impl MetaBuf {
         unsafe {
             self.page.write_raw(self.bytes.as_ptr(), 0, BLOCK_SIZE)?;
         }
-        META_WRITES.fetch_add(1, Ordering::Relaxed);
         bios.write_page_sync(&self.page, sector, fua)
+            .inspect(|()| {
+                META_WRITES.fetch_add(1, Ordering::Relaxed);
+            })
             .inspect_err(|e| {
                 warn_ratelimited!("metadata block {}: write failed: {}\n", nr, errname(*e));
             })
@@ -126,8 +129,10 @@ impl MetaBatch {
             list.push((page, sector), GFP_NOIO)?;
         }
         let count = list.len() as u64;
-        META_WRITES.fetch_add(count, Ordering::Relaxed);
         let result = bios.write_pages_sync(&list);
+        if result.is_ok() {
+            META_WRITES.fetch_add(count, Ordering::Relaxed);
+        }
         drop(list);
         self.sectors = KVec::with_capacity(Self::SIZE, GFP_NOIO)?;
         result.inspect_err(|e| {

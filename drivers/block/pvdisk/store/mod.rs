@@ -58,22 +58,16 @@ pub(crate) struct Store {
 }
 
 /// Reserve levels below which a worker reserves more ahead of need, so
-/// that `queue_rq` finds blocks for copy-on-write without I/O.
+/// that a copy-on-write rarely waits for a reserve chunk.
 const DATA_LOW_WATER: u64 = 1024;
 const META_LOW_WATER: u64 = 64;
 
 impl Store {
-    /// `count` consecutive blocks of `kind`, without I/O: `None` when the
-    /// reserve has no such run (a worker then calls [`Store::alloc_blocks`]).
-    pub(crate) fn try_alloc_blocks(&self, kind: ExtentKind, count: u64) -> Option<u64> {
-        self.reserve.lock().take(kind, count)
-    }
-
     /// `count` consecutive blocks of `kind`, reserving more on disk first
     /// if needed (metadata I/O: workers only). `ENOSPC` when full.
     pub(crate) fn alloc_blocks(&self, kind: ExtentKind, count: u64) -> Result<u64> {
         loop {
-            if let Some(first) = self.try_alloc_blocks(kind, count) {
+            if let Some(first) = self.reserve.lock().take(kind, count) {
                 return Ok(first);
             }
             let run = self.alloc.lock().reserve_chunk(&self.bios, kind, count)?;
@@ -165,6 +159,11 @@ impl Store {
     /// What the last disk does at power-off: gives back the unused
     /// reserve, then the extents' owners.
     fn close(&self) {
+        if self.read_only {
+            // Never written: nothing was reserved, and owners this host
+            // left behind stay for a writable attach to take back.
+            return;
+        }
         let (data, meta) = self.reserve.lock().take_all();
         let mut reserve = KVec::new();
         for run in Iterator::chain(data.iter(), meta.iter()) {

@@ -172,7 +172,9 @@ impl Records {
         if !self.attached.iter().any(|a| a.is_none()) {
             self.attached.push(None, GFP_NOIO)?;
         }
-        if !ours {
+        // A store with an unknown read-only-compatible feature is never
+        // written, holds included: its read-only disks attach without one.
+        if !ours && !store.read_only {
             let mut record = self.read(store, target.slot)?;
             if record.attached_by == store.host {
                 pr_info!(
@@ -214,7 +216,7 @@ impl Records {
                 found = true;
             }
         }
-        if self.attached.iter().flatten().any(|a| a.slot == slot) {
+        if store.read_only || self.attached.iter().flatten().any(|a| a.slot == slot) {
             return Ok(());
         }
         let mut record = self.read(store, slot)?;

@@ -95,8 +95,10 @@ impl Vdi {
             {
                 let state = self.map.lock();
                 for &block in chunk {
+                    // Empty at each chunk (written or reset below), and a
+                    // chunk is one batch: full here would be a bug.
                     if ws.batch.is_full() {
-                        break;
+                        return Err(EIO);
                     }
                     let entry = state.cache.get(block).ok_or(EIO)?;
                     ws.batch

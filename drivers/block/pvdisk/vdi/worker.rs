@@ -4,9 +4,9 @@
 //! cache, plans copy-on-write writes and allocates their blocks, links the
 //! new blocks once their data is written, unmaps, and commits.
 //!
-//! The tree changes only under the worker lock (a mutex): the worker's
-//! own run, the end of a write ([`WriteOp`]'s work item) and the detach
-//! take it. The request path only reads the tree, under the map spinlock.
+//! The tree changes only under the worker lock (a mutex), which the
+//! worker's run and the detach take; a [`WriteOp`] whose data completed
+//! is finished by the worker's next turn. The request path only reads the tree, under the map spinlock.
 //! Bio completions only count and queue work: no lock there.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
@@ -85,8 +85,9 @@ fn submit_all(clones: RequestClones<'_, DiskOps>) {
 /// request: its plans, and the blocks allocated for them. The inbox
 /// tracks it; when its data bios completed, the worker links its blocks.
 pub(crate) struct WriteOp {
-    rq: ARef<Request<DiskOps>>,
+    // `vdi` is declared (so dropped) before `rq`: see `part_done`.
     vdi: Arc<Vdi>,
+    rq: ARef<Request<DiskOps>>,
     lba: u64,
     plans: KVec<WritePlan>,
     /// First data block of each plan's fresh blocks (0: none).
@@ -119,11 +120,14 @@ impl WriteOp {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.store(true, Ordering::Release);
             self.vdi.finished_writes.fetch_add(1, Ordering::AcqRel);
-            let vdi = self.vdi.clone();
-            // The inbox still tracks the op: this is not the last reference.
-            drop(self);
-            vdi.kick();
+            // Kick before letting go: once `self` is dropped the worker may
+            // have ended the request, and the disk may be powered off.
+            self.vdi.kick();
         }
+        // If the worker already finished the op, this ends the request; the
+        // op drops its `vdi` before its `rq` (field order), so the disk
+        // still holds the VDI then and this is never its last reference.
+        drop(self);
     }
 
     pub(super) fn is_done(&self) -> bool {
@@ -177,8 +181,8 @@ impl Vdi {
             }
         }
         if !self.read_only && !self.is_broken() {
-            // Ahead of need, so that queue_rq finds blocks without I/O;
-            // running out shows as ENOSPC on the writes themselves.
+            // Ahead of need, so that a write rarely waits for a reserve
+            // chunk; running out shows as ENOSPC on the writes themselves.
             let _ = self.store.refill();
         }
     }
@@ -317,19 +321,14 @@ impl Vdi {
                 Err(e) => end(rq, Err(e)),
             };
         }
-        match self.start_write(&rq, plans, provisioning, true, GFP_NOIO) {
-            Ok(true) => {}
-            // Waiting for space cannot fall short: it fails with ENOSPC.
-            Ok(false) => end(rq, Err(ENOSPC)),
-            Err(e) => end(rq, Err(e)),
+        if let Err(e) = self.start_write(&rq, plans, provisioning) {
+            end(rq, Err(e));
         }
     }
 
     /// Allocates the blocks of a planned write, and submits its data bios
-    /// under a [`WriteOp`] that the worker finishes. With `may_wait`
-    /// false, only from the reserve (false when it falls short). On
-    /// failure everything is given back and the range is no longer being
-    /// provisioned.
+    /// under a [`WriteOp`] that the worker finishes. On failure everything
+    /// is given back and the range is no longer being provisioned.
     ///
     /// Only the worker calls this. Starting copy-on-write from `queue_rq`
     /// (when the path is cached and the reserve has the blocks) was tried
@@ -342,15 +341,14 @@ impl Vdi {
         rq: &ARef<Request<DiskOps>>,
         plans: KVec<WritePlan>,
         provisioning: bool,
-        may_wait: bool,
-        flags: kernel::alloc::Flags,
-    ) -> Result<bool> {
+    ) -> Result {
+        let flags = GFP_NOIO;
         let (lba, _) = blocks_of(rq);
-        let (data, nodes) = match self.allocate(&plans, may_wait, flags) {
-            Ok(Some(blocks)) => blocks,
-            other => {
+        let (data, nodes) = match self.allocate(&plans) {
+            Ok(blocks) => blocks,
+            Err(e) => {
                 self.end_provisioning(lba, provisioning);
-                return other.map(|_| false);
+                return Err(e);
             }
         };
         let undo = |plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>| {
@@ -365,8 +363,8 @@ impl Vdi {
             }
         };
         let op = WriteOp {
-            rq: rq.clone(),
             vdi: self.clone(),
+            rq: rq.clone(),
             lba,
             plans,
             data,
@@ -403,52 +401,38 @@ impl Vdi {
             }
         }
         op.part_done();
-        Ok(true)
+        Ok(())
     }
 
     /// Allocates the fresh data blocks of each plan (one consecutive run
-    /// per plan) and its new nodes; with `may_wait` false only from the
-    /// reserve, without I/O (`None` if it falls short).
-    pub(super) fn allocate(
-        &self,
-        plans: &KVec<WritePlan>,
-        may_wait: bool,
-        flags: kernel::alloc::Flags,
-    ) -> Result<Option<(KVec<u64>, KVec<u64>)>> {
-        let mut data = KVec::with_capacity(plans.len(), flags)?;
-        let mut nodes = KVec::with_capacity(plans.len(), flags)?;
+    /// per plan) and its new nodes, reserving more first if needed.
+    fn allocate(&self, plans: &KVec<WritePlan>) -> Result<(KVec<u64>, KVec<u64>)> {
+        let mut data = KVec::with_capacity(plans.len(), GFP_NOIO)?;
+        let mut nodes = KVec::with_capacity(plans.len(), GFP_NOIO)?;
         let store = &self.store;
-        let take = |kind, count: u32| -> Result<Option<u64>> {
-            if may_wait {
-                store.alloc_blocks(kind, count.into()).map(Some)
-            } else {
-                Ok(store.try_alloc_blocks(kind, count.into()))
-            }
-        };
         for plan in plans.iter() {
-            let got = match take(ExtentKind::Data, plan.new_data()) {
-                Ok(Some(d)) => match take(ExtentKind::Metadata, plan.new_nodes()) {
-                    Ok(Some(n)) => Ok(Some((d, n))),
-                    other => {
-                        store.give_back(ExtentKind::Data, d, plan.new_data().into());
-                        other.map(|_| None)
-                    }
-                },
-                other => other.map(|_| None),
-            };
-            match got {
-                Ok(Some((d, n))) => {
-                    // Cannot fail: the capacity is one per plan.
-                    data.push(d, flags)?;
-                    nodes.push(n, flags)?;
-                }
-                short => {
-                    self.give_back(plans, &data, &nodes);
-                    return short.map(|_| None);
-                }
+            let got = store
+                .alloc_blocks(ExtentKind::Data, plan.new_data().into())
+                .and_then(|d| {
+                    store
+                        .alloc_blocks(ExtentKind::Metadata, plan.new_nodes().into())
+                        .inspect_err(|_| {
+                            store.give_back(ExtentKind::Data, d, plan.new_data().into())
+                        })
+                        .map(|n| (d, n))
+                });
+            let pushed = got.and_then(|(d, n)| {
+                // Cannot fail: the capacity is one per plan.
+                data.push(d, GFP_NOIO)?;
+                nodes.push(n, GFP_NOIO)?;
+                Ok(())
+            });
+            if let Err(e) = pushed {
+                self.give_back(plans, &data, &nodes);
+                return Err(e);
             }
         }
-        Ok(Some((data, nodes)))
+        Ok((data, nodes))
     }
 
     /// Gives back blocks allocated for `plans` and never linked.
