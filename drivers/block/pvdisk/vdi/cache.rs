@@ -229,35 +229,27 @@ impl NodeCache {
                     break;
                 }
                 steps -= 1;
-                let (&block, entry) = cursor.current();
+                let (_, entry) = cursor.current();
                 let evictable = entry.state == State::Clean && !entry.referenced.replace(false);
-                if evictable {
+                let next = if evictable {
                     let (next, _gone) = cursor.remove_current();
                     self.len -= 1;
                     self.evictions += 1;
-                    match next {
-                        Some(c) => {
-                            self.hand = *c.current().0;
-                            cursor = c;
-                        }
-                        None => {
-                            self.hand = 0;
-                            break;
-                        }
-                    }
+                    next
                 } else {
-                    match cursor.move_next() {
-                        Some(c) => {
-                            self.hand = *c.current().0;
-                            cursor = c;
-                        }
-                        None => {
-                            self.hand = 0;
-                            break;
-                        }
+                    cursor.move_next()
+                };
+                // The hand stays on the next node; past the end it wraps.
+                match next {
+                    Some(c) => {
+                        self.hand = *c.current().0;
+                        cursor = c;
+                    }
+                    None => {
+                        self.hand = 0;
+                        break;
                     }
                 }
-                let _ = block;
             }
         }
     }

@@ -24,7 +24,7 @@ use kernel::{
 use super::apply::{apply_change, Spares};
 use super::cache::{Spare, State};
 use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
-use super::{Range, Vdi, RING_SIZE};
+use super::{MapState, Range, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::{DiskOps, EndRequest};
 use crate::map::{self, Change, MapError, Target as SegmentTarget, Update, WritePlan};
@@ -527,13 +527,7 @@ impl Vdi {
                 let mut state = self.map.lock();
                 match map::apply_write(&state.cache, &state.tree, plan, &nodes, data) {
                     Ok(change) => {
-                        if let Err(e) = apply_change(&mut state, &change, &mut spares) {
-                            self.broken.store(true, Ordering::Relaxed);
-                            return Err(e);
-                        }
-                        if state.trim_cache() {
-                            self.inbox.lock().commit = true;
-                        }
+                        self.make_change(&mut state, &change, &mut spares)?;
                         break change.nodes_used();
                     }
                     Err(MapError::Miss { block, level }) => {
@@ -561,6 +555,20 @@ impl Vdi {
         Ok(())
     }
 
+    /// Makes `change` in the tree under the map lock, then trims the cache
+    /// (asking for a commit under pressure). A change that cannot be made
+    /// leaves the tree half changed: the disk stops taking writes.
+    fn make_change(&self, state: &mut MapState, change: &Change, spares: &mut Spares) -> Result {
+        if let Err(e) = apply_change(state, change, spares) {
+            self.broken.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+        if state.trim_cache() {
+            self.inbox.lock().commit = true;
+        }
+        Ok(())
+    }
+
     /// Discard and write-zeroes: unlink the range.
     fn unmap(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
         let (lba, count) = blocks_of(&rq);
@@ -584,13 +592,7 @@ impl Vdi {
             let mut state = self.map.lock();
             match map::unmap(&state.cache, &state.tree, cur, end_lba - cur, &nodes) {
                 Ok(change) => {
-                    if let Err(e) = apply_change(&mut state, &change, &mut spares) {
-                        self.broken.store(true, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                    if state.trim_cache() {
-                        self.inbox.lock().commit = true;
-                    }
+                    self.make_change(&mut state, &change, &mut spares)?;
                     drop(state);
                     // Without memory to remember them, the blocks leak
                     // (gc reclaims them): never freed early.
