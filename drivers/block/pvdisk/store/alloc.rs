@@ -56,6 +56,28 @@ struct HeldExtent {
     owned: bool,
 }
 
+impl HeldExtent {
+    /// `extent`, holding `kind`, with its bitmap as on disk; full when
+    /// every block is used.
+    fn new(
+        sb: &Superblock,
+        extent: u32,
+        kind: ExtentKind,
+        bitmaps: KVec<KBox<BitmapBlock>>,
+        owned: bool,
+    ) -> Self {
+        let used: u64 = bitmaps.iter().map(|bm| u64::from(bm.count())).sum();
+        Self {
+            extent,
+            kind,
+            full: used >= u64::from(sb.extent_blocks),
+            bitmaps,
+            scan_from: u64::from(sb.bitmap_blocks()),
+            owned,
+        }
+    }
+}
+
 pub(crate) struct Allocator {
     sb: Superblock,
     id: StoreId,
@@ -247,17 +269,8 @@ impl Allocator {
             bitmaps.push(bm, GFP_NOIO)?;
         }
         bios.flush_sync()?;
-        self.held.push(
-            HeldExtent {
-                extent,
-                kind,
-                bitmaps,
-                scan_from: u64::from(nbitmaps),
-                full: false,
-                owned: false,
-            },
-            GFP_NOIO,
-        )?;
+        let held = HeldExtent::new(&self.sb, extent, kind, bitmaps, false);
+        self.held.push(held, GFP_NOIO)?;
         self.own(bios, extent)
     }
 
@@ -297,19 +310,9 @@ impl Allocator {
             ))?;
             bitmaps.push(bm, GFP_NOIO)?;
         }
-        let used: u64 = bitmaps.iter().map(|bm| u64::from(bm.count())).sum();
         let owned = self.entry(extent)?.owner == self.host;
-        self.held.push(
-            HeldExtent {
-                extent,
-                kind,
-                bitmaps,
-                scan_from: u64::from(nbitmaps),
-                full: used >= u64::from(self.sb.extent_blocks),
-                owned,
-            },
-            GFP_NOIO,
-        )?;
+        let held = HeldExtent::new(&self.sb, extent, kind, bitmaps, owned);
+        self.held.push(held, GFP_NOIO)?;
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use kernel::{
 
 use super::Vdi;
 use crate::io::DiskOps;
-use crate::map::{self, Extent, MapError, Target as SegmentTarget};
+use crate::map::{self, Extent, MapError, Target as SegmentTarget, WritePlan};
 use crate::ratelimit::warn_ratelimited;
 use crate::store::meta::SECTORS_PER_BLOCK;
 
@@ -151,17 +151,34 @@ pub(crate) fn map_write_in_place<'a>(
                 Err(e) => return Err(broken(vdi, cur, e)),
             }
         };
-        for seg in plan.segments() {
-            if let SegmentTarget::InPlace { block } = seg.target {
-                clones.add_range(
-                    (seg.lba - lba) * SECTORS_PER_BLOCK,
-                    u64::from(seg.count) * SECTORS_PER_BLOCK,
-                    block * SECTORS_PER_BLOCK,
-                    gfp,
-                )?;
-            }
-        }
+        // In place: the plan has no fresh blocks, so no data run.
+        add_plan(&mut clones, lba, &plan, 0, gfp)?;
         cur += plan.count();
     }
     Ok(Mapped::Ready(clones))
+}
+
+/// Adds the data bios of `plan`, a plan of the write that starts at
+/// `lba`: each segment in place, or to its fresh blocks in the run that
+/// starts at `first_data`.
+pub(crate) fn add_plan(
+    clones: &mut RequestClones<'_, DiskOps>,
+    lba: u64,
+    plan: &WritePlan,
+    first_data: u64,
+    gfp: Flags,
+) -> Result {
+    for seg in plan.segments() {
+        let block = match seg.target {
+            SegmentTarget::InPlace { block } => block,
+            SegmentTarget::Fresh { first } => first_data + u64::from(first),
+        };
+        clones.add_range(
+            (seg.lba - lba) * SECTORS_PER_BLOCK,
+            u64::from(seg.count) * SECTORS_PER_BLOCK,
+            block * SECTORS_PER_BLOCK,
+            gfp,
+        )?;
+    }
+    Ok(())
 }

@@ -27,11 +27,11 @@ use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
 use super::{MapState, Range, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::{DiskOps, EndRequest};
-use crate::map::{self, Change, MapError, Target as SegmentTarget, Update, WritePlan};
+use crate::map::{self, Change, MapError, Update, WritePlan};
 use crate::ratelimit::{errname, warn_ratelimited};
 use crate::ring::Ring;
 use crate::store::{
-    meta::{corrupt, MetaBatch, MetaBuf, SECTORS_PER_BLOCK},
+    meta::{corrupt, MetaBatch, MetaBuf},
     Run,
 };
 
@@ -314,12 +314,15 @@ impl Vdi {
         };
         let provisioning = plans.iter().any(|p| !p.is_in_place());
         if !provisioning && !is_fua(&rq) {
-            // Wholly in place: as the request path would have done.
-            return match fast::map_write_in_place(self, &rq, GFP_NOIO) {
-                Ok(Mapped::Ready(clones)) => submit_all(clones),
-                Ok(_) => self.park(rq),
-                Err(e) => end(rq, Err(e)),
-            };
+            // Wholly in place: the plans say where; nothing to link.
+            let (lba, _) = blocks_of(&rq);
+            let mut clones = RequestClones::empty(&self.store.bios, &rq);
+            for plan in plans.iter() {
+                if let Err(e) = fast::add_plan(&mut clones, lba, plan, 0, GFP_NOIO) {
+                    return end(rq, Err(e));
+                }
+            }
+            return submit_all(clones);
         }
         if let Err(e) = self.start_write(&rq, plans, provisioning) {
             end(rq, Err(e));
@@ -457,18 +460,7 @@ impl Vdi {
         let (lba, _) = blocks_of(rq);
         let mut clones = RequestClones::empty(&self.store.bios, rq);
         for (plan, &first_data) in plans.iter().zip(data.iter()) {
-            for seg in plan.segments() {
-                let block = match seg.target {
-                    SegmentTarget::InPlace { block } => block,
-                    SegmentTarget::Fresh { first } => first_data + u64::from(first),
-                };
-                clones.add_range(
-                    (seg.lba - lba) * SECTORS_PER_BLOCK,
-                    u64::from(seg.count) * SECTORS_PER_BLOCK,
-                    block * SECTORS_PER_BLOCK,
-                    flags,
-                )?;
-            }
+            fast::add_plan(&mut clones, lba, plan, first_data, flags)?;
         }
         Ok(clones)
     }
