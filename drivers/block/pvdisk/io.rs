@@ -21,7 +21,7 @@ use kernel::{
     alloc::flags::GFP_NOWAIT,
     block::{
         bio::{without_plug, BioSet, EndIo, OwnedBio, RequestClones},
-        mq::{Operations, Request},
+        mq::{gen_disk::OpenMode, Operations, Request},
     },
     prelude::*,
     sync::{Arc, ArcBorrow},
@@ -121,6 +121,10 @@ impl Operations for DiskOps {
     }
 
     fn commit_rqs(_backend: ArcBorrow<'_, Backend>) {}
+
+    fn ioctl(backend: ArcBorrow<'_, Backend>, mode: OpenMode, cmd: u32, arg: usize) -> Result<i32> {
+        crate::control::ioctl(&backend, mode, cmd, arg)
+    }
 }
 
 fn pass_through(backend: &Backend, bios: &BioSet, rq: ARef<Request<DiskOps>>) -> Result {

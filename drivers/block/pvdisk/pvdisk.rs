@@ -23,6 +23,7 @@
 use kernel::{c_str, configfs, prelude::*, sync::Arc};
 
 mod config;
+mod control;
 mod disk;
 // The on-disk format, shared with the userspace tool: compiled here from the
 // same files so the two cannot disagree.
@@ -37,6 +38,9 @@ mod ratelimit;
 mod registry;
 mod ring;
 mod store;
+// The ioctl structs, shared with the tool.
+#[allow(dead_code, unreachable_pub)]
+mod uapi;
 mod vdi;
 mod workers;
 

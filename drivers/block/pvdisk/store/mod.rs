@@ -29,7 +29,7 @@ use crate::format::{
 use crate::ratelimit::{errname, warn_ratelimited};
 pub(crate) use alloc::{Allocator, Reserve, Run};
 use meta::MetaBuf;
-pub(crate) use records::Records;
+pub(crate) use records::{LogHead, Records};
 
 /// Bios kept in reserve for the store's device.
 const BIO_POOL_SIZE: u32 = 256;
@@ -55,6 +55,10 @@ pub(crate) struct Store {
     /// Blocks ready to hand out without I/O.
     reserve: Pin<KBox<SpinLock<Reserve>>>,
     pub(crate) records: Pin<KBox<Mutex<Records>>>,
+    /// Held from the check that a label is free until the commit that
+    /// takes it, so two disks cannot take one label. Taken before
+    /// `records`.
+    pub(crate) names: Pin<KBox<Mutex<()>>>,
 }
 
 /// Reserve levels below which a worker reserves more ahead of need, so
@@ -150,6 +154,7 @@ impl Store {
                     GFP_KERNEL,
                 )?,
                 records: KBox::pin_init(new_mutex!(records, "pvdisk::Store::records"), GFP_KERNEL)?,
+                names: KBox::pin_init(new_mutex!((), "pvdisk::Store::names"), GFP_KERNEL)?,
                 bios,
             },
             GFP_KERNEL,

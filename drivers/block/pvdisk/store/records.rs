@@ -226,12 +226,40 @@ impl Records {
         store.bios.flush_sync()
     }
 
-    /// The commit of a VDI whose root changed: rewrites its record with
-    /// `root` (no flush: the commit flushes after).
-    pub(crate) fn set_root(&mut self, store: &Store, slot: u32, root: u64) -> Result {
+    /// The end of a commit that changed the VDI's root or its snapshot
+    /// log: rewrites its record with `root` and, if given, the new log
+    /// head (no flush: the commit flushes after).
+    pub(crate) fn write_root(
+        &mut self,
+        store: &Store,
+        slot: u32,
+        root: u64,
+        log: Option<LogHead>,
+    ) -> Result {
         let mut record = self.read(store, slot)?;
         record.root = root;
+        if let Some(log) = log {
+            record.snaplog = log.block;
+            record.snap_count = log.count;
+        }
         record.generation += 1;
         self.write(store, slot, &record)
     }
+
+    /// `EEXIST` if `label` names a live VDI or a live snapshot of the
+    /// store (one namespace, as the tool has it).
+    pub(crate) fn check_free(&mut self, store: &Store, label: &[u8]) -> Result {
+        match self.find(store, label) {
+            Ok(_) => Err(EEXIST),
+            Err(e) if e == ENOENT => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Where a VDI's snapshot log starts, and how many snapshots it has had.
+#[derive(Clone, Copy)]
+pub(crate) struct LogHead {
+    pub(crate) block: u64,
+    pub(crate) count: u64,
 }

@@ -3,13 +3,18 @@
 //! Commits: making a VDI's in-memory tree durable, in the order of
 //! Documentation/data-path.rst:
 //!
-//! 1. the new nodes (nothing on disk links them yet), then a flush, which
-//!    also makes durable every data write completed before the commit;
-//! 2. the dirty nodes, in place (the commit nodes that link the new ones),
-//!    then the VDI record if the root changed, then a flush.
+//! 1. the new nodes and a new snapshot-log head (nothing on disk links
+//!    them yet), then a flush, which also makes durable every data write
+//!    completed before the commit;
+//! 2. the dirty nodes, in place (the commit nodes that link the new ones);
+//! 3. if the root or the log changed, a flush (when step 2 wrote any
+//!    node), then the VDI record;
+//! 4. a flush.
 //!
-//! A crash before the second flush leaves the previous tree (new blocks
-//! leak); after it, the new one. Only the worker (or the detach, once the
+//! A crash before the last flush leaves the previous tree (new blocks
+//! leak) or the new one. The flush before the record keeps a snapshot
+//! whole: the record names the snapshot's root only once the root's last
+//! in-place write is durable. Only the worker (or the detach, once the
 //! worker is gone) commits, holding the worker lock, so the tree does not
 //! change during a commit.
 
@@ -20,6 +25,7 @@ use super::cache::State;
 use super::worker::WorkerState;
 use super::Vdi;
 use crate::ratelimit::{errname, warn_ratelimited};
+use crate::store::Run;
 
 impl Vdi {
     /// Commits everything changed, or only flushes the store's device if
@@ -29,6 +35,7 @@ impl Vdi {
         if self.broken.load(Ordering::Relaxed) {
             return Err(EIO);
         }
+        let log = ws.log.pending;
         let (new_count, dirty_count, root_changed, root) = {
             let state = self.map.lock();
             (
@@ -38,7 +45,7 @@ impl Vdi {
                 state.tree.root,
             )
         };
-        if new_count == 0 && dirty_count == 0 && !root_changed {
+        if new_count == 0 && dirty_count == 0 && !root_changed && log.is_none() {
             return self.store.bios.flush_sync();
         }
         let mut new = KVec::with_capacity(new_count, GFP_NOIO)?;
@@ -50,13 +57,24 @@ impl Vdi {
         }
         let written = (|| -> Result {
             self.write_nodes(ws, &new)?;
+            if let Some((head, _)) = log {
+                let (block, id) = (head.block, self.store.id);
+                let log_block = &ws.log.block;
+                ws.batch.add(block, |b| log_block.encode(b, id, block))?;
+                ws.batch.write(&self.store.bios)?;
+            }
             self.store.bios.flush_sync()?;
             self.write_nodes(ws, &dirty)?;
-            if root_changed {
-                self.store
-                    .records
-                    .lock()
-                    .set_root(&self.store, self.slot, root)?;
+            if root_changed || log.is_some() {
+                if !dirty.is_empty() {
+                    self.store.bios.flush_sync()?;
+                }
+                self.store.records.lock().write_root(
+                    &self.store,
+                    self.slot,
+                    root,
+                    log.map(|(head, _)| head),
+                )?;
             }
             self.store.bios.flush_sync()
         })();
@@ -78,6 +96,19 @@ impl Vdi {
         }
         drop(state);
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        if let Some((head, old)) = log {
+            ws.log.head = head;
+            if let Some(old) = old {
+                // Leaked (for gc) without memory to remember it.
+                let _ = ws.unlinked.push(
+                    Run {
+                        first: old,
+                        count: 1,
+                    },
+                    GFP_NOIO,
+                );
+            }
+        }
         let unlinked = core::mem::take(&mut ws.unlinked);
         let freed: u64 = unlinked.iter().map(|r| r.count).sum();
         // Leaked (for gc) if the allocator has no memory to remember them.

@@ -15,6 +15,7 @@ mod apply;
 mod cache;
 mod commit;
 pub(crate) mod fast;
+mod snapshot;
 mod worker;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -29,14 +30,16 @@ use kernel::{
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
+use crate::format::{snaplog::LABEL_LEN, vdi::VDI_NAME_LEN};
 use crate::io::DiskOps;
 use crate::map::Tree;
 use crate::ratelimit::errname;
 use crate::ring::Ring;
-use crate::store::{Store, Stores};
+use crate::store::{LogHead, Store, Stores};
 use crate::workers::Workers;
 pub(crate) use cache::CacheStats;
 use cache::NodeCache;
+use snapshot::SnapshotCall;
 use worker::{WorkerState, WriteOp};
 
 /// Requests in flight per disk (the tag set's depth).
@@ -131,6 +134,8 @@ struct Inbox {
     waiting: Ring<ARef<Request<DiskOps>>>,
     /// A commit is due (ticker, cache pressure).
     commit: bool,
+    /// A snapshot is asked for, with this label (NUL-padded).
+    snapshot: Option<[u8; LABEL_LEN]>,
     /// Writes with data bios in flight; `None` is a free slot (there is
     /// one per request).
     ops: KVec<Option<Arc<WriteOp>>>,
@@ -176,12 +181,25 @@ pub(crate) struct Counters {
     pub(crate) freed_blocks: AtomicU64,
 }
 
+/// What a disk shows of its VDI.
+pub(crate) struct Shows {
+    /// The VDI's id and name, as its record has them.
+    pub(crate) id: u64,
+    pub(crate) name: [u8; VDI_NAME_LEN],
+    /// N for a disk showing snapshot `VDI@N`, 0 for the VDI itself.
+    pub(crate) snapshot: u64,
+    /// Snapshots taken of the VDI so far.
+    pub(crate) snap_count: AtomicU64,
+}
+
 #[pin_data]
 pub(crate) struct Vdi {
     pub(crate) store: Arc<Store>,
     workers: Arc<Workers>,
     /// The VDI's (or `VDI@N` snapshot's) name, for log lines.
     pub(crate) name: CString,
+    /// What the disk shows, for `PVDISK_IOC_INFO`.
+    pub(crate) shows: Shows,
     slot: u32,
     pub(crate) read_only: bool,
     pub(crate) blocks: u64,
@@ -194,6 +212,9 @@ pub(crate) struct Vdi {
     worker: Mutex<WorkerState>,
     #[pin]
     work: Work<Vdi>,
+    /// Where a snapshot ioctl waits for the worker.
+    #[pin]
+    snap: SnapshotCall,
     pub(crate) counters: Counters,
     /// A metadata write failed: no more writes are acknowledged.
     pub(crate) broken: AtomicBool,
@@ -266,8 +287,12 @@ impl Vdi {
             requests: Ring::new(RING_SIZE, GFP_KERNEL)?,
             waiting: Ring::new(RING_SIZE, GFP_KERNEL)?,
             commit: false,
+            snapshot: None,
         };
-        let worker = WorkerState::new()?;
+        let worker = WorkerState::new(LogHead {
+            block: target.record.snaplog,
+            count: target.record.snap_count,
+        })?;
         let (slot, read_only) = (target.slot, target.read_only());
         store.records.lock().attach(store, &target)?;
         let vdi = Arc::pin_init(
@@ -275,6 +300,12 @@ impl Vdi {
                 store: store.clone(),
                 workers: workers.clone(),
                 name,
+                shows: Shows {
+                    id: target.record.id,
+                    name: target.record.name,
+                    snapshot: target.snapshot.unwrap_or(0),
+                    snap_count: AtomicU64::new(target.record.snap_count),
+                },
                 slot,
                 read_only,
                 blocks: tree.blocks,
@@ -288,6 +319,7 @@ impl Vdi {
                 inbox <- new_spinlock!(inbox, "pvdisk::Vdi::inbox"),
                 worker <- new_mutex!(worker, "pvdisk::Vdi::worker"),
                 work <- new_work!("pvdisk::Vdi::work"),
+                snap <- SnapshotCall::new(),
                 counters: Counters::default(),
                 broken: AtomicBool::new(false),
                 finished_writes: AtomicU64::new(0),

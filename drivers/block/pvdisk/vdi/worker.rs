@@ -23,6 +23,7 @@ use kernel::{
 
 use super::apply::{apply_change, Spares};
 use super::cache::{Spare, State};
+use super::snapshot::SnapLog;
 use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
 use super::{MapState, Range, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
@@ -32,7 +33,7 @@ use crate::ratelimit::{errname, warn_ratelimited};
 use crate::ring::Ring;
 use crate::store::{
     meta::{corrupt, MetaBatch, MetaBuf},
-    Run,
+    LogHead, Run,
 };
 
 /// What only the holder of the worker lock uses.
@@ -45,15 +46,18 @@ pub(crate) struct WorkerState {
     pub(super) unlinked: KVec<Run>,
     /// Writes whose data completed, taken from the inbox to finish.
     done: Ring<Arc<WriteOp>>,
+    /// The snapshot log.
+    pub(super) log: SnapLog,
 }
 
 impl WorkerState {
-    pub(super) fn new() -> Result<Self> {
+    pub(super) fn new(log: LogHead) -> Result<Self> {
         Ok(Self {
             buf: MetaBuf::new()?,
             batch: MetaBatch::new()?,
             unlinked: KVec::new(),
             done: Ring::new(RING_SIZE, GFP_KERNEL)?,
+            log: SnapLog::new(log)?,
         })
     }
 
@@ -163,15 +167,23 @@ impl Vdi {
             while let Some(op) = ws.done.pop() {
                 self.finish_write(&mut ws, op);
             }
-            // A commit that is due (ticker, cache pressure) goes first, so
-            // that a steady stream of requests cannot postpone it.
-            let (commit, rq) = {
+            // A snapshot, then a commit that is due (ticker, cache
+            // pressure) go first, so that a steady stream of requests
+            // cannot postpone them.
+            let (snapshot, commit, rq) = {
                 let mut inbox = self.inbox.lock();
-                let commit = core::mem::replace(&mut inbox.commit, false);
-                let rq = if commit { None } else { inbox.requests.pop() };
-                (commit, rq)
+                let snapshot = inbox.snapshot.take();
+                let commit = snapshot.is_none() && core::mem::replace(&mut inbox.commit, false);
+                let rq = if snapshot.is_some() || commit {
+                    None
+                } else {
+                    inbox.requests.pop()
+                };
+                (snapshot, commit, rq)
             };
-            if commit {
+            if let Some(label) = snapshot {
+                self.answer_snapshot(&mut ws, &label);
+            } else if commit {
                 // A failed commit marked the disk broken and said so.
                 let _ = self.commit(&mut ws);
             } else if let Some(rq) = rq {
@@ -206,7 +218,7 @@ impl Vdi {
     }
 
     /// Reads node `block` at `level` into the cache.
-    fn load(&self, ws: &mut WorkerState, block: u64, level: u32) -> Result {
+    pub(super) fn load(&self, ws: &mut WorkerState, block: u64, level: u32) -> Result {
         let mut spare = Spare::new(GFP_NOIO)?;
         let bytes = ws.buf.read(&self.store.bios, block)?;
         corrupt(RadixNode::decode_into(
@@ -520,11 +532,20 @@ impl Vdi {
                 match map::apply_write(&state.cache, &state.tree, plan, &nodes, data) {
                     Ok(change) => {
                         self.make_change(&mut state, &change, &mut spares)?;
-                        break change.nodes_used();
+                        break change.nodes_used() as usize;
                     }
                     Err(MapError::Miss { block, level }) => {
                         drop(state);
                         self.load(ws, block, level)?;
+                    }
+                    Err(MapError::NeedBlocks { nodes: n, .. }) => {
+                        // A snapshot since the plan made more of the path
+                        // read-only: copy it too.
+                        drop(state);
+                        if let Err(e) = self.more_nodes(&mut nodes, n as usize) {
+                            self.give_back_nodes(&nodes, plan.new_nodes() as usize);
+                            return Err(e);
+                        }
                     }
                     Err(e) => {
                         warn_ratelimited!("{}: block {}: {}\n", &*self.name, plan.lba(), e);
@@ -532,14 +553,7 @@ impl Vdi {
                     }
                 }
             };
-            let unused = plan.new_nodes().saturating_sub(used);
-            if unused > 0 {
-                self.store.give_back(
-                    ExtentKind::Metadata,
-                    first_node + u64::from(used),
-                    unused.into(),
-                );
-            }
+            self.give_back_nodes(&nodes, used);
             self.counters
                 .cow_blocks
                 .fetch_add(plan.new_data().into(), Ordering::Relaxed);
@@ -547,10 +561,38 @@ impl Vdi {
         Ok(())
     }
 
+    /// Adds node blocks to `nodes` until it has `count`.
+    fn more_nodes(&self, nodes: &mut KVec<u64>, count: usize) -> Result {
+        let more = count.saturating_sub(nodes.len());
+        if more == 0 {
+            return Ok(());
+        }
+        let first = self
+            .store
+            .alloc_blocks(ExtentKind::Metadata, more as u64)?;
+        nodes.reserve(more, GFP_NOIO)?;
+        for i in 0..more as u64 {
+            nodes.push(first + i, GFP_NOIO)?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the node blocks of `nodes` from the `used`-th on.
+    fn give_back_nodes(&self, nodes: &[u64], used: usize) {
+        for &block in nodes.iter().skip(used) {
+            self.store.give_back(ExtentKind::Metadata, block, 1);
+        }
+    }
+
     /// Makes `change` in the tree under the map lock, then trims the cache
     /// (asking for a commit under pressure). A change that cannot be made
     /// leaves the tree half changed: the disk stops taking writes.
-    fn make_change(&self, state: &mut MapState, change: &Change, spares: &mut Spares) -> Result {
+    pub(super) fn make_change(
+        &self,
+        state: &mut MapState,
+        change: &Change,
+        spares: &mut Spares,
+    ) -> Result {
         if let Err(e) = apply_change(state, change, spares) {
             self.broken.store(true, Ordering::Relaxed);
             return Err(e);

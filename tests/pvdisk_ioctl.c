@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pvdisk_ioctl: the ioctls of /dev/pvdiskN as the tests call them.
+ *
+ *   pvdisk_ioctl snapshot DEV [LABEL]
+ *          print "seq N vdi ID log BLOCK.INDEX time T" or "err ENAME"
+ *   pvdisk_ioctl info DEV
+ *          print the fields of PVDISK_IOC_INFO, one "key value" a line,
+ *          or "err ENAME"
+ *   pvdisk_ioctl bad DEV CASE
+ *          one refused call; print "err ENAME" (or "ok" if it was not
+ *          refused). CASE: short, flags, tail, grown (a larger struct,
+ *          zero beyond: must work), badlabel, badpad, unknown, rdonly
+ *          (descriptor open read-only), noperm (after dropping to an
+ *          unprivileged user), info-short
+ *
+ * Exit 0 whenever the call could be made: the caller judges the result;
+ * 2 on bad usage or when DEV cannot be opened.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "../include/uapi/linux/pvdisk.h"
+
+static const char *errname(int e)
+{
+	switch (e) {
+	case EIO: return "EIO";
+	case ENXIO: return "ENXIO";
+	case EBUSY: return "EBUSY";
+	case ENOTTY: return "ENOTTY";
+	case EINVAL: return "EINVAL";
+	case EBADF: return "EBADF";
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case ENOSPC: return "ENOSPC";
+	case EROFS: return "EROFS";
+	case EEXIST: return "EEXIST";
+	case E2BIG: return "E2BIG";
+	case EFAULT: return "EFAULT";
+	default: return "EOTHER";
+	}
+}
+
+static int open_dev(const char *path, int flags)
+{
+	int fd = open(path, flags);
+
+	if (fd < 0) {
+		fprintf(stderr, "%s: %s\n", path, strerror(errno));
+		exit(2);
+	}
+	return fd;
+}
+
+static void set_label(struct pvdisk_snapshot *s, const char *label)
+{
+	strncpy(s->label, label, sizeof(s->label));
+}
+
+static int snapshot(const char *dev, const char *label)
+{
+	struct pvdisk_snapshot s = { .size = sizeof(s) };
+	int fd = open_dev(dev, O_RDWR);
+
+	set_label(&s, label);
+	if (ioctl(fd, PVDISK_IOC_SNAPSHOT, &s) < 0) {
+		printf("err %s\n", errname(errno));
+		return 0;
+	}
+	printf("seq %llu vdi %llu log %llu.%u time %llu\n",
+	       (unsigned long long)s.seq, (unsigned long long)s.vdi_id,
+	       (unsigned long long)s.log_block, s.log_index,
+	       (unsigned long long)s.timestamp);
+	return 0;
+}
+
+static int info(const char *dev)
+{
+	struct pvdisk_info in = { .size = sizeof(in) };
+	int fd = open_dev(dev, O_RDONLY);
+	int i;
+
+	if (ioctl(fd, PVDISK_IOC_INFO, &in) < 0) {
+		printf("err %s\n", errname(errno));
+		return 0;
+	}
+	printf("name %.*s\n", (int)sizeof(in.name), in.name);
+	printf("vdi_id %llu\n", (unsigned long long)in.vdi_id);
+	printf("disk_bytes %llu\n", (unsigned long long)in.disk_bytes);
+	printf("snap_count %llu\n", (unsigned long long)in.snap_count);
+	printf("snapshot %llu\n", (unsigned long long)in.snapshot);
+	printf("read_only %u\n", in.info_flags & PVDISK_INFO_SNAPSHOT ? 1 : 0);
+	printf("uuid ");
+	for (i = 0; i < PVDISK_UUID_LEN; i++)
+		printf("%02x", in.store_uuid[i]);
+	printf("\n");
+	return 0;
+}
+
+/* A struct larger than ours, for the grown and tail cases. */
+struct grown {
+	struct pvdisk_snapshot s;
+	uint64_t more[4];
+};
+
+static int bad(const char *dev, const char *what)
+{
+	struct grown g;
+	struct pvdisk_info in = { .size = sizeof(in) };
+	unsigned long cmd = PVDISK_IOC_SNAPSHOT;
+	void *arg = &g;
+	int fd, ret;
+
+	memset(&g, 0, sizeof(g));
+	g.s.size = sizeof(g.s);
+	fd = open_dev(dev, strcmp(what, "rdonly") ? O_RDWR : O_RDONLY);
+	if (!strcmp(what, "short")) {
+		g.s.size = sizeof(g.s) - 8;
+	} else if (!strcmp(what, "flags")) {
+		g.s.flags = 1;
+	} else if (!strcmp(what, "tail")) {
+		g.s.size = sizeof(g);
+		g.more[3] = 1;
+	} else if (!strcmp(what, "grown")) {
+		g.s.size = sizeof(g);
+	} else if (!strcmp(what, "badlabel")) {
+		set_label(&g.s, "a b");
+	} else if (!strcmp(what, "badpad")) {
+		/* A NUL, then more bytes: not a padded label. */
+		set_label(&g.s, "ab");
+		g.s.label[5] = 'c';
+	} else if (!strcmp(what, "unknown")) {
+		cmd = _IOWR(PVDISK_IOC_MAGIC, 0x7f, struct pvdisk_snapshot);
+	} else if (!strcmp(what, "rdonly")) {
+		/* opened read-only above */
+	} else if (!strcmp(what, "noperm")) {
+		if (setgid(65534) || setuid(65534)) {
+			fprintf(stderr, "cannot drop privileges: %s\n", strerror(errno));
+			return 2;
+		}
+	} else if (!strcmp(what, "info-short")) {
+		in.size = 8;
+		cmd = PVDISK_IOC_INFO;
+		arg = &in;
+	} else {
+		fprintf(stderr, "unknown case %s\n", what);
+		return 2;
+	}
+	ret = ioctl(fd, cmd, arg);
+	if (ret < 0)
+		printf("err %s\n", errname(errno));
+	else
+		printf("ok\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 3 && !strcmp(argv[1], "snapshot"))
+		return snapshot(argv[2], argc > 3 ? argv[3] : "");
+	if (argc == 3 && !strcmp(argv[1], "info"))
+		return info(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "bad"))
+		return bad(argv[2], argv[3]);
+	fprintf(stderr, "usage: pvdisk_ioctl snapshot DEV [LABEL] | info DEV | bad DEV CASE\n");
+	return 2;
+}
