@@ -91,6 +91,21 @@ pub trait EndIo {
     fn end_io(context: Self::Context, status: Result);
 }
 
+/// How a synchronous write is ordered against the device's volatile write
+/// cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// A plain write: durable once a later flush completed.
+    Cached,
+    /// `REQ_FUA`: durable when the write completes.
+    Fua,
+    /// `REQ_PREFLUSH | REQ_FUA`: every write that completed before it is
+    /// durable before it is written, and it is durable when it completes.
+    /// One round trip for what "flush, write, flush" does: the write that
+    /// ends a commit.
+    FlushFua,
+}
+
 /// A pool of bios for one lower block device, which a stacking driver
 /// allocates from so that it never waits on a pool that the I/O above it
 /// already drew from.
@@ -180,11 +195,16 @@ impl BioSet {
         self.page_io_sync(page, sector, bindings::req_op_REQ_OP_READ)
     }
 
-    /// Write `page` to the page-sized block at `sector` (with FUA if
-    /// `fua`), and wait for it. Sleeps, like [`Self::read_page_sync`].
-    pub fn write_page_sync(&self, page: &Page, sector: u64, fua: bool) -> Result {
-        let fua = if fua { bindings::REQ_FUA } else { 0 };
-        self.page_io_sync(page, sector, bindings::req_op_REQ_OP_WRITE | fua)
+    /// Write `page` to the page-sized block at `sector`, ordered against
+    /// the device's volatile write cache as `durability` says, and wait for
+    /// it. Sleeps, like [`Self::read_page_sync`].
+    pub fn write_page_sync(&self, page: &Page, sector: u64, durability: impl Into<Durability>) -> Result {
+        let flags = match durability.into() {
+            Durability::Cached => 0,
+            Durability::Fua => bindings::REQ_FUA,
+            Durability::FlushFua => bindings::REQ_PREFLUSH | bindings::REQ_FUA,
+        };
+        self.page_io_sync(page, sector, bindings::req_op_REQ_OP_WRITE | flags)
     }
 
     /// Flush the device's volatile write cache, and wait for it. Sleeps.
@@ -706,4 +726,15 @@ unsafe extern "C" fn end_io_callback<E: EndIo>(bio: *mut bindings::bio) {
     // is the only place it is taken back.
     let context = unsafe { E::Context::from_foreign(private) };
     E::end_io(context, status);
+}
+
+// Interim: the callers of a branch made before `Durability` pass a bool.
+impl From<bool> for Durability {
+    fn from(fua: bool) -> Self {
+        if fua {
+            Durability::Fua
+        } else {
+            Durability::Cached
+        }
+    }
 }

@@ -2,9 +2,10 @@
 
 //! The tool's only foreign calls, for what std does not offer (there is
 //! no libc crate at runtime): `lseek` with `SEEK_DATA`/`SEEK_HOLE`, so that
-//! an import reads only the data of a sparse image, and `posix_fadvise`,
-//! to drop a block device's stale page cache. The online snapshot ioctl
-//! will live here too.
+//! an import reads only the data of a sparse image, and `ioctl(BLKFLSBUF)`
+//! (or `posix_fadvise` without the privilege for it), to drop a block
+//! device's stale page cache. The online snapshot ioctl will live here
+//! too.
 
 #![allow(unsafe_code)]
 
@@ -24,17 +25,33 @@ const POSIX_FADV_DONTNEED: i32 = 6;
 #[cfg(not(target_arch = "s390x"))]
 const POSIX_FADV_DONTNEED: i32 = 4;
 
+/// `BLKFLSBUF`, `_IO(0x12, 97)`: write back and drop a block device's
+/// page cache.
+const BLKFLSBUF: std::ffi::c_ulong = 0x1261;
+
 extern "C" {
     fn lseek(fd: i32, offset: i64, whence: i32) -> i64;
     fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
+    fn ioctl(fd: i32, request: std::ffi::c_ulong, ...) -> i32;
 }
 
-/// Drops the clean cached pages of `f` (a block device), so that what is
-/// read next comes from the device. A driver writes to the device with
-/// bios that go around its page cache: pages an earlier command read or
-/// wrote may be older than what the driver has committed since. Best
-/// effort: an error only means the cache stays.
+/// Drops the cached pages of `f` (a block device), so that what is read
+/// next comes from the device. A driver writes to the device with bios
+/// that go around its page cache: pages an earlier command read or wrote
+/// may be older than what the driver has committed since.
+///
+/// `BLKFLSBUF` needs `CAP_SYS_ADMIN`; without it, `POSIX_FADV_DONTNEED`
+/// is the fallback, which Linux 6.12 was seen to leave a block device's
+/// pages in place (a snapshot log read stale after the driver grew it),
+/// so an unprivileged reader of a live store may see an older state.
+/// Best effort: an error only means the cache stays.
 pub fn drop_cache(f: &File) {
+    // SAFETY: `BLKFLSBUF` takes no argument and touches no memory of
+    // ours; the descriptor is owned by `f`, which is borrowed and so stays
+    // open for the call.
+    if unsafe { ioctl(f.as_raw_fd(), BLKFLSBUF, 0) } == 0 {
+        return;
+    }
     // SAFETY: `posix_fadvise` only reads its integer arguments and does
     // not touch memory of ours; the descriptor is owned by `f`, which is
     // borrowed and so stays open for the call. Offset 0 and length 0 mean

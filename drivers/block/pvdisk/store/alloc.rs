@@ -19,7 +19,7 @@
 
 use kernel::{
     alloc::flags::{GFP_ATOMIC, GFP_KERNEL, GFP_NOIO},
-    block::bio::BioSet,
+    block::bio::{BioSet, Durability},
     prelude::*,
 };
 
@@ -219,7 +219,7 @@ impl Allocator {
             let bm = held.bitmaps.get(index as usize).ok_or(EINVAL)?;
             let nr = start + index;
             bm.encode(self.buf.block_mut()?, self.id, nr);
-            self.buf.write(bios, nr, false)?;
+            self.buf.write(bios, nr, Durability::Cached)?;
         }
         Ok(())
     }
@@ -265,7 +265,7 @@ impl Allocator {
             }
             let nr = start + u64::from(index);
             bm.encode(self.buf.block_mut()?, self.id, nr);
-            self.buf.write(bios, nr, false)?;
+            self.buf.write(bios, nr, Durability::Cached)?;
             bitmaps.push(bm, GFP_NOIO)?;
         }
         bios.flush_sync()?;
@@ -332,7 +332,7 @@ impl Allocator {
                 .unwrap_or(ExtentEntry::FREE);
         }
         self.scratch.encode(self.buf.block_mut()?, self.id, nr);
-        self.buf.write(bios, nr, false)?;
+        self.buf.write(bios, nr, Durability::Cached)?;
         bios.flush_sync()
     }
 

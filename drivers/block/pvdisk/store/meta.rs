@@ -6,7 +6,12 @@
 //! are decoded and sealed by the shared format module only.
 
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::{alloc::flags::GFP_NOIO, block::bio::BioSet, page::Page, prelude::*};
+use kernel::{
+    alloc::flags::GFP_NOIO,
+    block::bio::{BioSet, Durability},
+    page::Page,
+    prelude::*,
+};
 
 use crate::format::block::{Block, BLOCK_SIZE};
 use crate::ratelimit::{errname, warn_ratelimited};
@@ -63,14 +68,14 @@ impl MetaBuf {
         self.block()
     }
 
-    /// Writes the buffer to block `nr` (with FUA if `fua`).
-    pub(crate) fn write(&mut self, bios: &BioSet, nr: u64, fua: bool) -> Result {
+    /// Writes the buffer to block `nr`, as durable as `durability` says.
+    pub(crate) fn write(&mut self, bios: &BioSet, nr: u64, durability: Durability) -> Result {
         let sector = nr.checked_mul(SECTORS_PER_BLOCK).ok_or(EINVAL)?;
         // SAFETY: `bytes` holds `BLOCK_SIZE` bytes, the size of a page.
         unsafe {
             self.page.write_raw(self.bytes.as_ptr(), 0, BLOCK_SIZE)?;
         }
-        bios.write_page_sync(&self.page, sector, fua)
+        bios.write_page_sync(&self.page, sector, durability)
             .inspect(|()| {
                 META_WRITES.fetch_add(1, Ordering::Relaxed);
             })

@@ -7,7 +7,7 @@
 //! fields, so that holds and commits of disks sharing a record (a VDI and
 //! a snapshot of it) never undo one another.
 
-use kernel::{alloc::flags::GFP_NOIO, prelude::*};
+use kernel::{alloc::flags::GFP_NOIO, block::bio::Durability, prelude::*};
 
 use super::meta::{boxed, corrupt, MetaBuf};
 use super::Store;
@@ -67,10 +67,16 @@ impl Records {
         corrupt(VdiRecord::decode(block, store.id, nr))
     }
 
-    fn write(&mut self, store: &Store, slot: u32, record: &VdiRecord) -> Result {
+    fn write(
+        &mut self,
+        store: &Store,
+        slot: u32,
+        record: &VdiRecord,
+        durability: Durability,
+    ) -> Result {
         let nr = store.sb.vdi_block(slot);
         record.encode(self.buf.block_mut()?, store.id, nr);
-        self.buf.write(&store.bios, nr, false)
+        self.buf.write(&store.bios, nr, durability)
     }
 
     /// Finds `spec`: a VDI name, `VDI@N`, or a snapshot label. `ENOENT`
@@ -191,8 +197,7 @@ impl Records {
             }
             record.attached_by = store.host;
             record.generation += 1;
-            self.write(store, target.slot, &record)?;
-            store.bios.flush_sync()?;
+            self.write(store, target.slot, &record, Durability::Fua)?;
         }
         if let Some(free) = self.attached.iter_mut().find(|a| a.is_none()) {
             *free = Some(Attachment {
@@ -222,13 +227,13 @@ impl Records {
         let mut record = self.read(store, slot)?;
         record.attached_by = 0;
         record.generation += 1;
-        self.write(store, slot, &record)?;
-        store.bios.flush_sync()
+        self.write(store, slot, &record, Durability::Fua)
     }
 
     /// The end of a commit that changed the VDI's root or its snapshot
     /// log: rewrites its record with `root` and, if given, the new log
-    /// head (no flush: the commit flushes after).
+    /// head, once everything written before is durable, and durably
+    /// (`REQ_PREFLUSH | REQ_FUA`).
     pub(crate) fn write_root(
         &mut self,
         store: &Store,
@@ -243,7 +248,7 @@ impl Records {
             record.snap_count = log.count;
         }
         record.generation += 1;
-        self.write(store, slot, &record)
+        self.write(store, slot, &record, Durability::FlushFua)
     }
 
     /// `EEXIST` if `label` names a live VDI or a live snapshot of the

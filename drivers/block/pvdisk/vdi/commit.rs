@@ -4,17 +4,18 @@
 //! Documentation/data-path.rst:
 //!
 //! 1. the new nodes and a new snapshot-log head (nothing on disk links
-//!    them yet), then a flush, which also makes durable every data write
-//!    completed before the commit;
-//! 2. the dirty nodes, in place (the commit nodes that link the new ones);
-//! 3. if the root or the log changed, a flush (when step 2 wrote any
-//!    node), then the VDI record;
-//! 4. a flush.
+//!    them yet);
+//! 2. if any node is dirty, a flush, which also makes durable every data
+//!    write completed before the commit, then the dirty nodes in place
+//!    (the commit nodes that link the new ones);
+//! 3. if the root or the log changed, the VDI record, written with
+//!    `REQ_PREFLUSH | REQ_FUA`; else a flush.
 //!
-//! A crash before the last flush leaves the previous tree (new blocks
-//! leak) or the new one. The flush before the record keeps a snapshot
-//! whole: the record names the snapshot's root only once the root's last
-//! in-place write is durable. Only the worker (or the detach, once the
+//! A crash before the last step completed leaves the previous tree (new
+//! blocks leak) or the new one. The flush before the record keeps a
+//! snapshot whole: the record names the snapshot's root only once the
+//! root's last in-place write is durable. A snapshot of an idle disk is
+//! two round trips: the new root and log head, then the record. Only the worker (or the detach, once the
 //! worker is gone) commits, holding the worker lock, so the tree does not
 //! change during a commit.
 
@@ -63,20 +64,23 @@ impl Vdi {
                 ws.batch.add(block, |b| log_block.encode(b, id, block))?;
                 ws.batch.write(&self.store.bios)?;
             }
-            self.store.bios.flush_sync()?;
-            self.write_nodes(ws, &dirty)?;
-            if root_changed || log.is_some() {
-                if !dirty.is_empty() {
-                    self.store.bios.flush_sync()?;
-                }
-                self.store.records.lock().write_root(
-                    &self.store,
-                    self.slot,
-                    root,
-                    log.map(|(head, _)| head),
-                )?;
+            let record = root_changed || log.is_some();
+            if !record || !dirty.is_empty() {
+                self.store.bios.flush_sync()?;
+                self.write_nodes(ws, &dirty)?;
             }
-            self.store.bios.flush_sync()
+            if !record {
+                return self.store.bios.flush_sync();
+            }
+            // The record's write flushes first: it names the new root and
+            // log only once they, and a snapshot root's last in-place
+            // write, are durable.
+            self.store.records.lock().write_root(
+                &self.store,
+                self.slot,
+                root,
+                log.map(|(head, _)| head),
+            )
         })();
         if let Err(e) = written {
             self.broken.store(true, Ordering::Relaxed);

@@ -82,8 +82,10 @@ impl SnapshotCall {
 pub(super) struct SnapLog {
     /// The committed head and count.
     pub(super) head: LogHead,
-    /// The head block being built (too big for the stack).
+    /// The head block being built (too big for the stack); between
+    /// snapshots, a copy of the committed head if `loaded`.
     pub(super) block: KBox<SnapLogBlock>,
+    pub(super) loaded: bool,
     /// A new head for the next commit to write, and the old head block
     /// it replaces (freed after that commit), if any.
     pub(super) pending: Option<(LogHead, Option<u64>)>,
@@ -94,6 +96,7 @@ impl SnapLog {
         Ok(Self {
             head,
             block: boxed(|| SnapLogBlock::new(0, 0, 0))?,
+            loaded: false,
             pending: None,
         })
     }
@@ -193,6 +196,8 @@ impl Vdi {
         ));
         let committed = self.commit(ws);
         ws.log.pending = None;
+        // The block is the committed head now, unless the commit failed.
+        ws.log.loaded = committed.is_ok();
         committed?;
         self.shows
             .snap_count
@@ -213,13 +218,17 @@ impl Vdi {
     fn start_log_block(&self, ws: &mut WorkerState, seq: u64) -> Result<Option<u64>> {
         let head = ws.log.head.block;
         if head != 0 {
-            let bytes = ws.buf.read(&self.store.bios, head)?;
-            corrupt(SnapLogBlock::decode_into(
-                bytes,
-                self.store.id,
-                head,
-                &mut ws.log.block,
-            ))?;
+            if !ws.log.loaded {
+                let bytes = ws.buf.read(&self.store.bios, head)?;
+                corrupt(SnapLogBlock::decode_into(
+                    bytes,
+                    self.store.id,
+                    head,
+                    &mut ws.log.block,
+                ))?;
+            }
+            // Changed from here on: read again if the snapshot fails.
+            ws.log.loaded = false;
             if (ws.log.block.count as usize) < ENTRIES_PER_BLOCK {
                 return Ok(Some(head));
             }
