@@ -21,7 +21,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-/* An ioctl no block driver knows: pvdisk's type letter, an unused number. */
+/* An ioctl no block driver knows: an unused type letter and number. */
 #define UNKNOWN_IOCTL _IO(0xb7, 0x7f)
 
 static const char *errname(int e)

@@ -422,7 +422,10 @@ mod tests {
             f
         };
         assert_eq!(label_of(&field(b"")), Some(""));
-        assert_eq!(label_of(&field(b"before-upgrade.1")), Some("before-upgrade.1"));
+        assert_eq!(
+            label_of(&field(b"before-upgrade.1")),
+            Some("before-upgrade.1")
+        );
         assert_eq!(label_of(&[b'a'; LABEL_LEN]), Some("a".repeat(40).as_str()));
         for bad in [&b"-x"[..], b".", b"..", b"a b", b"a@1", b"a/b", b"\xc3\xa9"] {
             assert_eq!(label_of(&field(bad)), None, "{:?}", bad);

@@ -198,7 +198,12 @@ impl BioSet {
     /// Write `page` to the page-sized block at `sector`, ordered against
     /// the device's volatile write cache as `durability` says, and wait for
     /// it. Sleeps, like [`Self::read_page_sync`].
-    pub fn write_page_sync(&self, page: &Page, sector: u64, durability: impl Into<Durability>) -> Result {
+    pub fn write_page_sync(
+        &self,
+        page: &Page,
+        sector: u64,
+        durability: impl Into<Durability>,
+    ) -> Result {
         let flags = match durability.into() {
             Durability::Cached => 0,
             Durability::Fua => bindings::REQ_FUA,

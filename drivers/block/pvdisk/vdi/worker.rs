@@ -23,8 +23,8 @@ use kernel::{
 
 use super::apply::{apply_change, Spares};
 use super::cache::{Spare, State};
-use super::snapshot::SnapLog;
 use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
+use super::snapshot::SnapLog;
 use super::{MapState, Range, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::{DiskOps, EndRequest};
@@ -567,9 +567,7 @@ impl Vdi {
         if more == 0 {
             return Ok(());
         }
-        let first = self
-            .store
-            .alloc_blocks(ExtentKind::Metadata, more as u64)?;
+        let first = self.store.alloc_blocks(ExtentKind::Metadata, more as u64)?;
         nodes.reserve(more, GFP_NOIO)?;
         for i in 0..more as u64 {
             nodes.push(first + i, GFP_NOIO)?;
