@@ -11,8 +11,8 @@
 #    began and none issued after it returned (checked through read-only
 #    disks while writing goes on, then on every exported snapshot), and
 #    the checker is shown to catch a snapshot that is not a prefix;
-#  - 1000 snapshots back to back under fio verify on the same disk;
 #  - pvdisk check is clean after.
+# pvdisk_snapshot_stress.sh takes 1000 snapshots under fio verify.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
 
@@ -20,8 +20,7 @@ store_requirements
 T=$(dirname "$0")
 IOC=$T/pvdisk_ioctl
 PREFIX=$T/pvdisk_prefix
-CHECKPOINT=$T/pvdisk_checkpoint
-[ -x "$IOC" ] && [ -x "$PREFIX" ] && [ -x "$CHECKPOINT" ] ||
+[ -x "$IOC" ] && [ -x "$PREFIX" ] ||
 	ktap_skip_all "snapshot helpers not built"
 ktap_header
 trap 'pvdisk_cleanup' EXIT
@@ -169,21 +168,10 @@ t_prefix_exported() {
 }
 step "every snapshot, exported after power-off, is a prefix" t_prefix_exported
 
-t_loop() {
-	local fio_pid rc=0
-	fio --name=verify --filename="$(dev vm)" --rw=randwrite --bs=4k --iodepth=16 \
-		--ioengine=libaio --direct=1 --offset=32M --size=16M --loops=4 \
-		--verify=crc32c --verify_fatal=1 --output=/tmp/fio.out &
-	fio_pid=$!
-	"$CHECKPOINT" -r 0 -n 1000 -q "$(dev vm)" || rc=1
-	wait $fio_pid || { cat /tmp/fio.out; rc=1; }
-	[ $rc = 0 ] && expect_eq snap_count "$(info_of "$(dev vm)" snap_count)" 1002
-}
-step "1000 snapshots back to back under fio verify" t_loop
 
 t_check() {
 	power vm 0 && check_clean "$S" &&
-	expect_eq "snapshots of vm" "$(pvdisk snaps "$S" vm | grep -c '^vm@')" 1002 &&
+	expect_eq "snapshots of vm" "$(pvdisk snaps "$S" vm | grep -c '^vm@')" 2 &&
 	expect_eq "snapshots of pf" "$(pvdisk snaps "$S" pf | grep -c '^pf@')" 20
 }
 step "pvdisk check clean; the tool lists every snapshot" t_check

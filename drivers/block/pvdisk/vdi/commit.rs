@@ -57,17 +57,11 @@ impl Vdi {
             state.cache.collect(State::Dirty, &mut dirty);
         }
         let written = (|| -> Result {
-            self.write_nodes(ws, &new)?;
-            if let Some((head, _)) = log {
-                let (block, id) = (head.block, self.store.id);
-                let log_block = &ws.log.block;
-                ws.batch.add(block, |b| log_block.encode(b, id, block))?;
-                ws.batch.write(&self.store.bios)?;
-            }
+            self.write_nodes(ws, &new, log.map(|(head, _)| head.block))?;
             let record = root_changed || log.is_some();
             if !record || !dirty.is_empty() {
                 self.store.bios.flush_sync()?;
-                self.write_nodes(ws, &dirty)?;
+                self.write_nodes(ws, &dirty, None)?;
             }
             if !record {
                 return self.store.bios.flush_sync();
@@ -123,10 +117,15 @@ impl Vdi {
         Ok(())
     }
 
-    /// Writes cached nodes `blocks` to their places, a batch at a time.
-    fn write_nodes(&self, ws: &mut WorkerState, blocks: &[u64]) -> Result {
+    /// Writes cached nodes `blocks` to their places, a batch at a time,
+    /// and the new snapshot-log head if `log` names one (in the last
+    /// batch when it has room: a snapshot of an idle disk is then one
+    /// batch).
+    fn write_nodes(&self, ws: &mut WorkerState, blocks: &[u64], log: Option<u64>) -> Result {
         let id = self.store.id;
-        for chunk in blocks.chunks(32) {
+        let mut log = log;
+        let mut chunks = blocks.chunks(32).peekable();
+        while let Some(chunk) = chunks.next() {
             {
                 let state = self.map.lock();
                 for &block in chunk {
@@ -140,6 +139,17 @@ impl Vdi {
                         .add(block, |b| entry.node.encode(b, id, block, entry.level))?;
                 }
             }
+            if chunks.peek().is_none() && !ws.batch.is_full() {
+                if let Some(block) = log.take() {
+                    let head = &ws.log.block;
+                    ws.batch.add(block, |b| head.encode(b, id, block))?;
+                }
+            }
+            ws.batch.write(&self.store.bios)?;
+        }
+        if let Some(block) = log {
+            let head = &ws.log.block;
+            ws.batch.add(block, |b| head.encode(b, id, block))?;
             ws.batch.write(&self.store.bios)?;
         }
         Ok(())
