@@ -5,15 +5,21 @@
 # pass-through of the raw device, through a dm-thin volume (metadata on
 # /dev/vda) and as the origin of a classic dm-snapshot (exception store on
 # /dev/vdc). Prints MB/s and IOPS per job and the ratio to raw, then the
-# node cache experiment and pvdisk's metadata cost. Never part of the test
-# run: numbers under TCG measure the guest CPU cost of each layer more
-# than any disk.
+# node cache experiment, pvdisk's metadata cost and the online snapshot
+# figures. Never part of the test run: numbers under TCG measure the
+# guest CPU cost of each layer more than any disk.
 #
 #   scripts/bench.sh [TARGET...]   TARGET: raw pvdisk passthru dm-thin
-#                                  dm-snap cache (default: all)
+#                                  dm-snap cache snap (default: all)
 # Environment: BENCH_RUNTIME (seconds per timed job, default 10),
 #              BENCH_SIZE_MB (region per job in MiB, default 512),
-#              BENCH_ROUNDS (rounds, default 3).
+#              BENCH_ROUNDS (rounds, default 3);
+#   for snap:  BENCH_SNAP_MB (its region in MiB, default 256),
+#              BENCH_SNAP_IDLE (idle snapshots, default 100),
+#              BENCH_SNAP_RATES (pvdisk's snapshots per second under
+#              load, default "1 10 100"), BENCH_SNAP_THIN_RATES
+#              (dm-thin's, default "1 10"), BENCH_CLONES (default 1000),
+#              BENCH_CLONES_ON (clones powered on, default 16).
 #
 # TCG timing drifts by tens of percent over minutes, so the targets take
 # turns: each round runs every target once, each ratio is taken within a
@@ -39,13 +45,42 @@
 # `cache`: random 4k reads over a fully written 1 GiB VDI with cache_mb
 # 1, 4 and 64: IOPS, cache hit rate and the kernel memory the powered disk
 # holds (Slab + page tables difference from before power-on).
+# `snap`: online snapshots, pvdisk's PVDISK_IOC_SNAPSHOT (through
+# tests/pvdisk_checkpoint) beside dm-thin's suspend + create_snap +
+# resume (tests/dm_thin_checkpoint: the same three device-mapper ioctls
+# as the three dmsetup commands, timed together, without their process
+# start-up). Each job on a fresh store or pool whose BENCH_SNAP_MB
+# region (VDI, thin volume) is written once first:
+#   - 4k random writes (queue depth 32, BENCH_RUNTIME s) without
+#     snapshots, then BENCH_SNAP_IDLE snapshots at 10/s with no I/O:
+#     the IOPS all ratios refer to, and the idle latency;
+#   - for each rate (pvdisk 1, 10, 100/s; dm-thin 1, 10/s): the same
+#     random writes while the client takes rate x BENCH_RUNTIME
+#     snapshots at that rate: IOPS as a ratio to no snapshots within the
+#     round, and the snapshot latency under load (p50, p99, max);
+#   - pvdisk only: the region written sequentially (1M, first writes,
+#     rate-limited to last BENCH_RUNTIME s, fsync at the end) into two
+#     fresh VDIs, the second with a snapshot every 10 ms; the metadata
+#     per snapshot is the store's meta_writes difference (4 KiB blocks)
+#     over the snapshots taken, in all and beyond the first VDI's;
+#   - pvdisk only, tool offline: BENCH_CLONES clones of one snapshot,
+#     one `pvdisk create --from` process each (the tool makes one clone
+#     per call, so process start-up is in the figure), then
+#     BENCH_CLONES_ON of them powered on through configfs, timed.
+# `pvdisk check` runs on every store after its job.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-targets=${*:-raw pvdisk passthru dm-thin dm-snap cache}
+targets=${*:-raw pvdisk passthru dm-thin dm-snap cache snap}
 runtime=${BENCH_RUNTIME:-10}
 size_mb=${BENCH_SIZE_MB:-512}
 rounds=${BENCH_ROUNDS:-3}
+snap_mb=${BENCH_SNAP_MB:-256}
+snap_idle=${BENCH_SNAP_IDLE:-100}
+snap_rates=${BENCH_SNAP_RATES:-1 10 100}
+snap_thin_rates=${BENCH_SNAP_THIN_RATES:-1 10}
+snap_clones=${BENCH_CLONES:-1000}
+snap_on=${BENCH_CLONES_ON:-16}
 
 # The kernel without debug checkers (scripts/kernel-bench.config), unless
 # told otherwise (PVDISK_KERNEL_VARIANT= for the test kernel itself).
@@ -64,6 +99,12 @@ RUNTIME=$runtime
 SIZE_MB=$size_mb
 ROUNDS=$rounds
 TARGETS="$targets"
+SNAP_MB=$snap_mb
+SNAP_IDLE=$snap_idle
+SNAP_RATES="$snap_rates"
+SNAP_THIN_RATES="$snap_thin_rates"
+SNAP_CLONES=$snap_clones
+SNAP_ON=$snap_on
 GUEST
 cat <<'GUEST'
 FIO="fio --direct=1 --group_reporting --output-format=terse --terse-version=3"
@@ -107,6 +148,89 @@ vdi_on() {
 		echo "${3:-64}" > "$C/$1/cache_mb" && echo 1 > "$C/$1/power"
 }
 vdi_off() { echo 0 > "$C/$1/power"; }
+# now_us: wall clock in microseconds (busybox date has no %N)
+now_us() { adjtimex | awk '/tv_sec/ { s = $2 } /tv_usec/ { u = $2 } END { printf "%d%06d\n", s, u }'; }
+# snap_fill DEV: write the snapshot jobs' region once, so that their
+# random writes overwrite in place until a snapshot shares the blocks
+snap_fill() {
+	$FIO --name=fill --filename="$1" --ioengine=libaio --iodepth=32 --rw=write \
+		--bs=1M --size="${SNAP_MB}M" >/dev/null 2>&1
+}
+# snap_iops DEV: IOPS of 4k random writes, queue depth 32, over the region
+snap_iops() {
+	$FIO --name=snap --filename="$1" --ioengine=libaio --iodepth=32 --rw=randwrite \
+		--bs=4k --size="${SNAP_MB}M" --time_based --runtime="$RUNTIME" 2>/dev/null |
+		tail -n 1 | awk -F';' 'NF > 50 && $49 > 0 { printf "%.0f\n", $49; ok = 1 }
+			END { if (!ok) print "fail" }'
+}
+# snap_take SYSTEM STATE RATE CHECKPOINT ARG...: run the checkpointing
+# client (its summary line last) and print a SNAPLAT line: round, system,
+# state, rate, then snapshots p50 p99 max (us), late, elapsed (us)
+snap_take() {
+	local sys=$1 state=$2 rate=$3 t0 t1 out
+	shift 3
+	t0=$(now_us)
+	out=$("$@" 2>&1 | tail -n 1)
+	t1=$(now_us)
+	echo "$out" | awk -v r="$round" -v s="$sys" -v st="$state" -v rt="$rate" -v e=$((t1 - t0)) '
+		$1 == "snapshots" { print "SNAPLAT", r, s, st, rt, $2, $4, $6, $8, $10, e; ok = 1 }
+		END { if (!ok) print "SNAPLAT", r, s, st, rt, "fail" }'
+	case $out in snapshots*) ;; *) echo "bench: $sys $state: $out" ;; esac
+}
+# snap_load SYSTEM RATE DEV [CHECKPOINT ARG...]: the random write job
+# while CHECKPOINT takes RATE snapshots a second for as long (rate 0:
+# none); prints SNAPIOPS and, with snapshots, SNAPLAT
+snap_load() {
+	local sys=$1 rate=$2 dev=$3 ck iops prog
+	if [ "$rate" = 0 ]; then
+		echo "SNAPIOPS $round $sys 0 $(snap_iops "$dev")"
+		return
+	fi
+	prog=$4
+	shift 4
+	snap_take "$sys" load "$rate" "$prog" -q -r "$rate" -n $((rate * RUNTIME)) "$@" >/tmp/snap.lat &
+	ck=$!
+	iops=$(snap_iops "$dev")
+	wait $ck
+	cat /tmp/snap.lat
+	echo "SNAPIOPS $round $sys $rate $iops"
+}
+# pv_up: a fresh store on vdb with VDI s (the region), powered, filled
+pv_up() {
+	pvdisk format /dev/vdb --extent-size 64M --force >/dev/null &&
+		pvdisk create /dev/vdb s --size "${SNAP_MB}M" >/dev/null && vdi_on s s &&
+		PV=/dev/$(cat $C/s/name) && snap_fill "$PV" ||
+		{ echo "bench: pvdisk setup failed"; dmesg | tail -5; return 1; }
+}
+pv_down() {
+	vdi_off s; rmdir $C/s
+	pv_check
+}
+# pv_check: pvdisk check of the store on vdb, its output only if it fails
+pv_check() {
+	pvdisk check /dev/vdb >/tmp/check.out 2>&1 ||
+		{ tail -n 5 /tmp/check.out; echo "bench: pvdisk check failed"; }
+}
+# thin_up: a fresh pool (metadata vda, data vdb, 64 KiB blocks, failing
+# writes rather than queueing them when out of space) with thin volume 0
+# (the region) as bthin, filled
+thin_up() {
+	dd if=/dev/zero of=/dev/vda bs=4k count=1 2>/dev/null
+	dmsetup create bpool --table "0 $sectors thin-pool /dev/vda /dev/vdb 128 0 1 error_if_no_space" &&
+		dmsetup mknodes && dmsetup message bpool 0 "create_thin 0" &&
+		dmsetup create bthin --table "0 $((SNAP_MB * 2048)) thin /dev/mapper/bpool 0" &&
+		dmsetup mknodes && snap_fill /dev/mapper/bthin || {
+		echo "bench: dm-thin setup failed"
+		dmsetup remove bthin 2>/dev/null; dmsetup remove bpool 2>/dev/null; dmsetup mknodes
+		return 1
+	}
+}
+thin_down() {
+	case $(dmsetup status bpool) in
+	*out_of_data_space*) echo "bench: dm-thin pool out of data space (the figures above are not valid)" ;;
+	esac
+	dmsetup remove bthin; dmsetup remove bpool; dmsetup mknodes
+}
 sectors=$(( $(blockdev --getsize64 /dev/vdb) / 512 ))
 round=0
 while [ $round -lt "$ROUNDS" ]; do
@@ -188,6 +312,81 @@ for t in $TARGETS; do
 			vdi_off c
 		done
 		rmdir $C/c; rmmod pvdisk ;;
+	snap)
+		# pvdisk: the ioctl through pvdisk_checkpoint; a fresh store for
+		# the no-snapshot job (then the idle snapshots) and for each rate.
+		modprobe pvdisk || { echo "bench: snap: no pvdisk module"; continue; }
+		PVCK=/tests/pvdisk_checkpoint
+		if pv_up; then
+			snap_load pvdisk 0 "$PV"
+			snap_take pvdisk idle 10 $PVCK -q -r 10 -n "$SNAP_IDLE" "$PV"
+			pv_down
+		fi
+		for rate in $SNAP_RATES; do
+			pv_up || continue
+			snap_load pvdisk "$rate" "$PV" $PVCK "$PV"
+			pv_down
+		done
+		# Metadata: the same sequential first write of the region over
+		# RUNTIME seconds into two fresh VDIs, the second with a
+		# snapshot every 10 ms; meta_writes before and after each.
+		pvdisk format /dev/vdb --extent-size 64M --force >/dev/null &&
+			pvdisk create /dev/vdb m0 --size "${SNAP_MB}M" >/dev/null &&
+			pvdisk create /dev/vdb m1 --size "${SNAP_MB}M" >/dev/null || continue
+		mrate=$(( (SNAP_MB + RUNTIME - 1) / RUNTIME ))
+		for v in m0 m1; do
+			vdi_on $v $v || continue 2
+			d=/dev/$(cat $C/$v/name)
+			w0=$(stat_of $v meta_writes)
+			if [ $v = m1 ]; then
+				snap_take pvdisk seq-write 100 $PVCK -q -r 100 -n $((100 * RUNTIME)) "$d" >/tmp/snap.lat &
+				ck=$!
+			fi
+			$FIO --name=meta --filename="$d" --ioengine=libaio --iodepth=32 --rw=write \
+				--bs=1M --size="${SNAP_MB}M" --rate="${mrate}m" --end_fsync=1 >/dev/null 2>&1 ||
+				echo "bench: metadata job failed"
+			[ $v = m1 ] && wait $ck
+			w1=$(stat_of $v meta_writes)
+			eval "meta_$v=$((w1 - w0))"
+			vdi_off $v
+		done
+		cat /tmp/snap.lat
+		echo "SNAPMETA $round $(awk '$1 == "SNAPLAT" { print $6 }' /tmp/snap.lat) $meta_m1 $meta_m0 $SNAP_MB"
+		# Clones: snapshot m0 offline, then one `pvdisk create --from`
+		# process per clone, timed together; power SNAP_ON of them on.
+		pvdisk snapshot /dev/vdb m0 --label gold >/dev/null || continue
+		n=0 t0=$(now_us)
+		while [ $n -lt "$SNAP_CLONES" ] &&
+			pvdisk create /dev/vdb c$((n + 1)) --from gold >/dev/null; do
+			n=$((n + 1))
+		done
+		t1=$(now_us)
+		echo "SNAPCLONE $round $n $((t1 - t0))"
+		[ "$n" = "$SNAP_CLONES" ] || echo "bench: clone $((n + 1)) failed"
+		i=0 t0=$(now_us)
+		while [ $i -lt "$SNAP_ON" ] && [ $i -lt $n ] && vdi_on c$((i + 1)) c$((i + 1)); do
+			i=$((i + 1))
+		done
+		t1=$(now_us)
+		echo "SNAPPOWER $round $i $((t1 - t0))"
+		while [ $i -gt 0 ]; do vdi_off c$i; rmdir $C/c$i; i=$((i - 1)); done
+		for v in m0 m1; do rmdir $C/$v; done
+		pv_check
+		rmmod pvdisk
+		# dm-thin: suspend + create_snap + resume through
+		# dm_thin_checkpoint; a fresh pool likewise.
+		modprobe dm_thin_pool
+		DTCK=/tests/dm_thin_checkpoint
+		if thin_up; then
+			snap_load dm-thin 0 /dev/mapper/bthin
+			snap_take dm-thin idle 10 $DTCK -q -r 10 -n "$SNAP_IDLE" bpool bthin 0 1
+			thin_down
+		fi
+		for rate in $SNAP_THIN_RATES; do
+			thin_up || continue
+			snap_load dm-thin "$rate" /dev/mapper/bthin $DTCK bpool bthin 0 1
+			thin_down
+		done ;;
 	*) echo "bench: unknown target $t" ;;
 	esac
 done
@@ -197,9 +396,10 @@ GUEST
 
 out=$(mktemp)
 trap 'rm -f "$buildlog" "$out"' EXIT
-"$here/vm.sh" --quiet --timeout 7200 --disk-size 4G -- "$guest" | tee "$out"
+"$here/vm.sh" --quiet --timeout 10800 --disk-size 4G -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
 
+if grep -q '^BENCH ' "$out"; then
 echo
 echo "fio, direct, libaio, iodepth 32, ${runtime}s per timed job, ${size_mb} MiB regions; TCG guest," \
 	"kernel: ${PVDISK_KERNEL_VARIANT:-test}"
@@ -270,8 +470,112 @@ awk '$1 == "BENCH" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $6; r[$2] = 1; j[$4] =
 			printf "  %-16s %6.2fx  (%.2f-%.2f)\n", k, m, v[1], v[n]
 		}
 	}' "$out"
+fi
 echo
 awk '$1 == "METAW" { printf "pvdisk metadata blocks written by %s MiB of first writes (round %s): %s (%.0f per GiB)\n", $3, $2, $4, $4 * 1024 / $3 }' "$out"
 awk '$1 == "CACHE" { if (!h) { print "node cache, random 4k reads over a written 1 GiB VDI:"; printf "  %8s %8s %10s %10s %8s %10s %10s\n", "cache_mb", "IOPS", "hits", "misses", "hit %", "nodes", "kernel KiB"; h = 1 }
 	printf "  %8s %8s %10s %10s %8.1f %10s %10s\n", $2, $3, $4, $5, ($4 + $5) ? 100 * $4 / ($4 + $5) : 0, $6, $7 }' "$out"
+# The snap target's figures (SNAP* lines): median over the rounds, in
+# brackets the lowest and highest; ratios are taken within a round.
+if grep -q '^SNAP' "$out"; then
+echo
+echo "snapshots: ${snap_mb} MiB region written once, then 4k random writes (direct, libaio," \
+	"iodepth 32, ${runtime}s per job); pvdisk: PVDISK_IOC_SNAPSHOT (pvdisk_checkpoint);" \
+	"dm-thin: suspend + create_snap + resume (dm_thin_checkpoint)"
+echo "median over $rounds rounds (lowest-highest)"
+awk -v clones="$snap_clones" -v mb="$snap_mb" -v rt="$runtime" '
+	function median(list,    v, n, i, j, t) {
+		n = split(list, v, " ")
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+				t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+			}
+		lo = v[1]; hi = v[n]
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	# "median (lowest-highest)" of a list, with printf format f
+	function mr(list, f,    m) {
+		if (list == "") return "-"
+		m = median(list)
+		return sprintf(f " (" f "-" f ")", m, lo, hi)
+	}
+	$1 == "SNAPLAT" {
+		k = $3 SUBSEP $4 SUBSEP $5
+		if (!(k in lseen)) { lseen[k] = 1; lorder[++nl] = k }
+		if (NF < 11) { lfail[k]++; next }
+		p50[k] = p50[k] " " $7 / 1000; p99[k] = p99[k] " " $8 / 1000
+		mx[k] = mx[k] " " $9 / 1000; late[k] = late[k] " " $10
+		done[k] = done[k] " " ($11 > 0 ? ($6 - 1) * 1e6 / $11 : 0)
+		rp99[$2, k] = $8; rs[$2] = 1
+	}
+	$1 == "SNAPIOPS" {
+		k = $3 SUBSEP $4
+		if (!(k in iseen)) { iseen[k] = 1; iorder[++ni] = k }
+		if ($5 !~ /^[0-9]+$/) { ifail[k]++; next }
+		io[k] = io[k] " " $5; riops[$2, k] = $5; rs[$2] = 1
+	}
+	$1 == "SNAPMETA" && $3 > 0 {
+		all = all " " $4 * 4 / $3; extra = extra " " ($4 - $5) * 4 / $3
+		nsnap = nsnap " " $3
+	}
+	$1 == "SNAPCLONE" { cn = cn " " $3; ct = ct " " $4 / 1e6; cper = cper " " ($3 ? $4 / 1000 / $3 : 0) }
+	$1 == "SNAPPOWER" { pn = pn " " $3; pt = pt " " $4 / 1000 }
+	END {
+		print "snapshot latency, ms:"
+		printf "  %-8s %-14s %6s %8s %24s %24s %24s %6s\n", "system", "during", "rate/s",
+			"done/s", "p50", "p99", "max", "late"
+		for (i = 1; i <= nl; i++) {
+			k = lorder[i]; split(k, f, SUBSEP)
+			during = f[2] == "load" ? "4k rand-write" : f[2]
+			if (k in lfail)
+				printf "  %-8s %-14s %6s %8s %24s\n", f[1], during, f[3], "-", "fail (" lfail[k] "x)"
+			if (!(k in p50)) continue
+			printf "  %-8s %-14s %6s %8.1f %24s %24s %24s %6s\n", f[1], during, f[3],
+				median(done[k]), mr(p50[k], "%.2f"), mr(p99[k], "%.2f"),
+				mr(mx[k], "%.2f"), median(late[k])
+		}
+		first = 1
+		for (i = 1; i <= nl; i++) {
+			k = lorder[i]; split(k, f, SUBSEP)
+			if (f[1] != "pvdisk") continue
+			d = "dm-thin" SUBSEP f[2] SUBSEP f[3]; v = ""
+			for (r in rs)
+				if (((r, k) in rp99) && ((r, d) in rp99) && rp99[r, k] > 0)
+					v = v " " rp99[r, d] / rp99[r, k]
+			if (v == "") continue
+			if (first) { print "  dm-thin p99 / pvdisk p99 (within a round):"; first = 0 }
+			printf "    %-14s %3s/s  %s\n", f[2] == "load" ? "4k rand-write" : f[2], f[3], mr(v, "%.1fx")
+		}
+		print "random 4k write IOPS while snapshotting, ratio to no snapshots within a round:"
+		printf "  %-8s %8s %10s %8s %12s\n", "system", "snaps/s", "IOPS", "vs none", "range"
+		for (i = 1; i <= ni; i++) {
+			k = iorder[i]; split(k, f, SUBSEP)
+			if (k in ifail)
+				printf "  %-8s %8s %10s\n", f[1], f[2] == 0 ? "none" : f[2], "fail (" ifail[k] "x)"
+			if (!(k in io)) continue
+			v = ""
+			for (r in rs)
+				if (f[2] != 0 && ((r, k) in riops) && riops[r, f[1] SUBSEP 0] > 0)
+					v = v " " riops[r, k] / riops[r, f[1] SUBSEP 0]
+			ratio = "-"; range = ""
+			if (v != "") {
+				ratio = sprintf("%.2f", median(v)); range = sprintf("%.2f-%.2f", lo, hi)
+			}
+			printf "  %-8s %8s %10.0f %8s %12s\n", f[1], f[2] == 0 ? "none" : f[2],
+				median(io[k]), ratio, range
+		}
+		if (nsnap != "") {
+			printf "pvdisk metadata per snapshot, a snapshot every 10 ms during a %d MiB sequential first write over %d s:\n", mb, rt
+			printf "  snapshots %s; all metadata written %s KiB per snapshot; beyond the same write without snapshots %s KiB\n",
+				mr(nsnap, "%d"), mr(all, "%.2f"), mr(extra, "%.2f")
+		}
+		if (cn != "") {
+			printf "%d clones of one snapshot, one \"pvdisk create --from\" process each (start-up included):\n", clones
+			printf "  done %s; %s s in all, %s ms per clone\n", mr(cn, "%d"), mr(ct, "%.2f"), mr(cper, "%.1f")
+		}
+		if (pn != "")
+			printf "power-on of %s clones (configfs mkdir, backing, vdi, cache_mb, power=1): %s ms\n",
+				mr(pn, "%d"), mr(pt, "%.1f")
+	}' "$out"
+fi
 exit "$rc"
