@@ -5,17 +5,19 @@
  * a given rate while the VM (or anything else) keeps writing, and prints
  * each snapshot's name and how long the call took.
  *
- *   pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-l LABEL] [-q]
+ *   pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-t SECONDS] [-l LABEL] [-q]
  *
  *   -r RATE   snapshots per second (default 10; 0: back to back)
  *   -n COUNT  how many (default 10)
+ *   -t SECS   stop after this long even if fewer were taken (exit 3)
  *   -l LABEL  label the snapshots LABEL-1, LABEL-2, ...
  *   -q        print only the summary
  *
  * Each line: "snapshot VDI_ID@SEQ log BLOCK.INDEX latency_us US"; last,
  * "snapshots N p50_us X p99_us Y max_us Z late L" (L: snapshots started
  * behind schedule because the previous ones took longer than the
- * period). Exit 1 if a snapshot failed, 2 on bad usage.
+ * period). Exit 1 if a snapshot failed, 2 on bad usage, 3 if the time
+ * ran out first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,14 +65,15 @@ static uint64_t percentile(const uint64_t *v, unsigned long n, unsigned int p)
 int main(int argc, char **argv)
 {
 	unsigned long count = 10, i, late = 0;
-	double rate = 10;
+	double rate = 10, limit = 0;
 	const char *label = NULL;
-	uint64_t *lat, period, next;
+	uint64_t *lat, period, next, start, deadline;
 	int quiet = 0, opt, fd;
 
-	while ((opt = getopt(argc, argv, "r:n:l:q")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:t:l:q")) != -1) {
 		switch (opt) {
 		case 'r': rate = strtod(optarg, NULL); break;
+		case 't': limit = strtod(optarg, NULL); break;
 		case 'n': count = strtoul(optarg, NULL, 0); break;
 		case 'l': label = optarg; break;
 		case 'q': quiet = 1; break;
@@ -88,8 +91,9 @@ int main(int argc, char **argv)
 	if (!lat)
 		return 2;
 	period = rate > 0 ? (uint64_t)(1e9 / rate) : 0;
-	next = now_ns();
-	for (i = 0; i < count; i++) {
+	next = start = now_ns();
+	deadline = limit > 0 ? start + (uint64_t)(limit * 1e9) : UINT64_MAX;
+	for (i = 0; i < count && now_ns() < deadline; i++) {
 		struct pvdisk_snapshot s = { .size = sizeof(s) };
 		uint64_t t0;
 
@@ -113,13 +117,21 @@ int main(int argc, char **argv)
 			       (unsigned long long)s.log_block, s.log_index,
 			       (unsigned long long)lat[i]);
 	}
-	qsort(lat, count, sizeof(*lat), cmp_u64);
-	printf("snapshots %lu p50_us %llu p99_us %llu max_us %llu late %lu\n", count,
-	       (unsigned long long)percentile(lat, count, 50),
-	       (unsigned long long)percentile(lat, count, 99),
-	       (unsigned long long)lat[count - 1], late);
+	if (i == 0) {
+		fprintf(stderr, "no snapshot within %g s\n", limit);
+		return 3;
+	}
+	qsort(lat, i, sizeof(*lat), cmp_u64);
+	printf("snapshots %lu p50_us %llu p99_us %llu max_us %llu late %lu\n", i,
+	       (unsigned long long)percentile(lat, i, 50),
+	       (unsigned long long)percentile(lat, i, 99),
+	       (unsigned long long)lat[i - 1], late);
+	if (i < count) {
+		fprintf(stderr, "time ran out after %lu of %lu snapshots (%g s)\n", i, count, limit);
+		return 3;
+	}
 	return 0;
 usage:
-	fprintf(stderr, "usage: pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-l LABEL] [-q]\n");
+	fprintf(stderr, "usage: pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-t SECS] [-l LABEL] [-q]\n");
 	return 2;
 }

@@ -28,10 +28,12 @@ t_loop() {
 	local d fio_pid rc=0
 	d=$(dev vm)
 	fio --name=verify --filename="$d" --rw=randwrite --bs=4k --iodepth=16 \
-		--ioengine=libaio --direct=1 --size=16M --loops=4 \
+		--ioengine=libaio --direct=1 --size=8M --loops=2 \
 		--verify=crc32c --verify_fatal=1 --output=/tmp/fio.out &
 	fio_pid=$!
-	"$CHECKPOINT" -r 0 -n "$N" -q "$d" || rc=1
+	# Bounded, so that a slow machine fails here and cleans up rather
+	# than running into the kselftest timeout.
+	"$CHECKPOINT" -r 0 -n "$N" -t 200 -q "$d" || rc=1
 	wait $fio_pid || { cat /tmp/fio.out; rc=1; }
 	grep -E "WRITE:|READ:" /tmp/fio.out
 	[ $rc = 0 ] &&
