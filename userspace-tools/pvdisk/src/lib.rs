@@ -27,6 +27,7 @@ pub mod journal;
 pub mod json;
 pub mod map;
 pub mod names;
+pub mod online;
 pub mod progress;
 pub mod signature;
 pub mod snapshot;
