@@ -156,7 +156,7 @@ pub fn explain(path: &Path, e: &io::Error, info: Option<&DiskInfo>, label: &str)
     let (name, why) = match code {
         errno::EPERM => (
             "EPERM",
-            "taking a snapshot needs CAP_SYS_ADMIN (run it as root)".to_string(),
+            "taking a snapshot needs CAP_SYS_ADMIN; run it as root".to_string(),
         ),
         errno::EBADF => (
             "EBADF",
