@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Build check: the on-disk format module and the radix map built on it
-//! must compile as they are in a `#![no_std]` crate without `alloc`, the
-//! way the kernel driver includes them.
+//! Build check: the on-disk format module, the radix map built on it and
+//! the ioctl structs must compile as they are in a `#![no_std]` crate
+//! without `alloc`, the way the kernel driver includes them.
 //! Lints approximate the kernel's Rust flags; any warning fails the build.
 
 #![no_std]
@@ -22,3 +22,6 @@ pub mod format;
 
 #[path = "../../../drivers/block/pvdisk/map/mod.rs"]
 pub mod map;
+
+#[path = "../../../drivers/block/pvdisk/uapi.rs"]
+pub mod uapi;

@@ -7,6 +7,11 @@
 #[path = "../../../drivers/block/pvdisk/format/mod.rs"]
 pub mod format;
 
+/// The ioctl interface of `/dev/pvdiskN`, the very file the driver
+/// compiles, so the two cannot disagree on a byte of the structs.
+#[path = "../../../drivers/block/pvdisk/uapi.rs"]
+pub mod uapi;
+
 pub mod alloc;
 pub mod args;
 pub mod cache;
@@ -22,6 +27,7 @@ pub mod journal;
 pub mod json;
 pub mod map;
 pub mod names;
+pub mod online;
 pub mod progress;
 pub mod signature;
 pub mod snapshot;

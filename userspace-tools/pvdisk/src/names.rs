@@ -13,6 +13,7 @@ use crate::format::snaplog::LABEL_LEN;
 use crate::format::vdi::VDI_NAME_LEN;
 use crate::snapshot::SnapRef;
 use crate::store::Store;
+use crate::uapi;
 
 /// What a name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,28 +26,30 @@ pub enum Named {
 
 /// Checks `name` against the character rule; `what` ("VDI name", "label")
 /// and `max` (bytes) for the message. A bad name is a usage error.
+///
+/// The verdict is the driver's own rule ([`uapi::name_allowed`], the code
+/// the kernel runs on an ioctl's label), so the tool never accepts a name
+/// the driver refuses or the other way round; the tests below are only
+/// there to say which part of the rule a refused name breaks.
 pub fn check_chars(what: &str, name: &str, max: usize) -> Result<()> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || "+_.-".contains(c);
-    let why = if name.is_empty() || name.len() > max {
-        Some(format!("must be 1 to {} bytes long", max))
-    } else if name.starts_with('-') {
-        Some("must not start with '-'".to_string())
-    } else if name == "." || name == ".." {
-        Some("must not be '.' or '..'".to_string())
-    } else if !name.chars().all(ok_char) {
-        Some("may hold only letters, digits and + _ . -".to_string())
-    } else {
-        None
-    };
-    match why {
-        Some(why) => Err(Error::Usage(format!(
-            "{} '{}' {}",
-            what,
-            name.escape_debug(),
-            why
-        ))),
-        None => Ok(()),
+    if uapi::name_allowed(name.as_bytes(), max) {
+        return Ok(());
     }
+    let why = if name.is_empty() || name.len() > max {
+        format!("must be 1 to {} bytes long", max)
+    } else if name.starts_with('-') {
+        "must not start with '-'".to_string()
+    } else if name == "." || name == ".." {
+        "must not be '.' or '..'".to_string()
+    } else {
+        "may hold only letters, digits and + _ . -".to_string()
+    };
+    Err(Error::Usage(format!(
+        "{} '{}' {}",
+        what,
+        name.escape_debug(),
+        why
+    )))
 }
 
 /// Checks a VDI name.
@@ -204,5 +207,12 @@ mod tests {
         assert!(check_label("").is_ok());
         assert!(check_label(&"l".repeat(41)).is_err());
         assert!(check_label(&"l".repeat(40)).is_ok());
+    }
+
+    #[test]
+    fn the_ioctl_has_the_formats_lengths() {
+        // A label or name that fits the on-disk field fits the ioctl's.
+        assert_eq!(uapi::LABEL_LEN, LABEL_LEN);
+        assert_eq!(uapi::NAME_LEN, VDI_NAME_LEN);
     }
 }

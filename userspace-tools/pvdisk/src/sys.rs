@@ -4,11 +4,13 @@
 //! no libc crate at runtime): `lseek` with `SEEK_DATA`/`SEEK_HOLE`, so that
 //! an import reads only the data of a sparse image, and `ioctl(BLKFLSBUF)`
 //! (or `posix_fadvise` without the privilege for it), to drop a block
-//! device's stale page cache. The online snapshot ioctl will live here
-//! too.
+//! device's stale page cache, and the ioctls of `/dev/pvdiskN`
+//! (`PVDISK_IOC_SNAPSHOT`, `PVDISK_IOC_INFO`), whose structs the shared
+//! `uapi` module encodes as byte images.
 
 #![allow(unsafe_code)]
 
+use crate::uapi::{self, Header, INFO_SIZE, SNAPSHOT_SIZE};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
@@ -59,6 +61,73 @@ pub fn drop_cache(f: &File) {
     let _ = unsafe { posix_fadvise(f.as_raw_fd(), 0, 0, POSIX_FADV_DONTNEED) };
 }
 
+/// The size bits of an ioctl command number (`_IOC_SIZE`).
+fn ioc_size(cmd: u32) -> usize {
+    ((cmd >> 16) & 0x3fff) as usize
+}
+
+/// Runs pvdisk ioctl `cmd` on `f` with the struct image `arg`, which the
+/// driver reads and fills in place. Refuses (`InvalidInput`, no call) an
+/// image whose header or command does not give its own length as the
+/// struct's size: that size is all the driver may touch.
+fn pvdisk_ioctl<const N: usize>(f: &File, cmd: u32, arg: &mut [u8; N]) -> std::io::Result<()> {
+    if Header::decode(arg).size as usize != N || ioc_size(cmd) != N {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    // SAFETY: `arg` is a live, exclusively borrowed buffer of N bytes,
+    // and the struct it holds says it is N bytes long (checked above): a
+    // pvdisk driver reads at most `size` bytes from the pointer and writes
+    // back at most that many (uapi.rs), and another driver that took the
+    // command would read or write its size bits' worth, also N. Any
+    // alignment does: the kernel copies the struct with copy_from_user.
+    // The descriptor is owned by `f`, which is borrowed and so stays open
+    // for the call.
+    let r = unsafe {
+        ioctl(
+            f.as_raw_fd(),
+            std::ffi::c_ulong::from(cmd),
+            arg.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `PVDISK_IOC_SNAPSHOT` on the disk `f` (opened for writing): takes a
+/// snapshot labelled `label` (NUL-padded, "" for none) and returns what
+/// the driver says it made.
+pub fn pvdisk_snapshot(f: &File, label: [u8; uapi::LABEL_LEN]) -> std::io::Result<uapi::Snapshot> {
+    let mut b = [0u8; SNAPSHOT_SIZE];
+    let header = Header {
+        size: SNAPSHOT_SIZE as u32,
+        flags: 0,
+    };
+    uapi::Snapshot {
+        label,
+        ..uapi::Snapshot::default()
+    }
+    .encode(header, &mut b);
+    pvdisk_ioctl(f, uapi::PVDISK_IOC_SNAPSHOT, &mut b)?;
+    Ok(uapi::Snapshot::decode(&b))
+}
+
+/// `PVDISK_IOC_INFO` on `f`: what the disk shows. Any opener may ask; a
+/// file or device that is not a pvdisk disk showing a VDI answers with an
+/// error (`ENOTTY` from most).
+pub fn pvdisk_info(f: &File) -> std::io::Result<uapi::Info> {
+    let mut b = [0u8; INFO_SIZE];
+    let header = Header {
+        size: INFO_SIZE as u32,
+        flags: 0,
+    };
+    uapi::Info::default().encode(header, &mut b);
+    pvdisk_ioctl(f, uapi::PVDISK_IOC_INFO, &mut b)?;
+    Ok(uapi::Info::decode(&b))
+}
+
 /// Where `lseek(fd, off, whence)` lands; `Ok(None)` for ENXIO (no more
 /// data), `Err` if the file system cannot tell.
 fn seek(f: &File, off: u64, whence: i32) -> std::io::Result<Option<u64>> {
@@ -105,4 +174,32 @@ pub fn data_ranges(f: &File, len: u64) -> Vec<(u64, u64)> {
         off = end;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_struct_that_does_not_fit_its_command_is_never_passed() {
+        let f = File::open("/dev/null").expect("open /dev/null");
+        let mut b = [0u8; SNAPSHOT_SIZE];
+        // Header size 0: the driver would read a different length.
+        let e = pvdisk_ioctl(&f, uapi::PVDISK_IOC_SNAPSHOT, &mut b).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        // Right header, command of another size.
+        b[..4].copy_from_slice(&(SNAPSHOT_SIZE as u32).to_ne_bytes());
+        let e = pvdisk_ioctl(&f, uapi::PVDISK_IOC_INFO, &mut b).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_file_is_not_a_disk() {
+        // /dev/null has no ioctls: the call is made and refused.
+        let f = File::open("/dev/null").expect("open /dev/null");
+        let e = pvdisk_info(&f).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(25), "{e}"); // ENOTTY
+        let e = pvdisk_snapshot(&f, [0; uapi::LABEL_LEN]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(25), "{e}");
+    }
 }

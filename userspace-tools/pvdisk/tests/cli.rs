@@ -141,6 +141,16 @@ fn snapshot_without_vdi_is_decided_by_the_path_not_its_name() {
     let e = fails(1, &["snapshot", dir.file("pvdisk0").to_str().unwrap()]);
     assert!(e.contains("No such file or directory"), "{}", e);
     assert!(!e.contains("os error"), "{}", e);
+    // A device that does not answer PVDISK_IOC_INFO is no disk, and a
+    // file that holds no store is no store: neither is a usage error.
+    let e = fails(1, &["snapshot", "/dev/null", "--label", "x"]);
+    assert!(e.contains("neither a store nor a pvdisk disk"), "{}", e);
+    let other = dir.file("other.img");
+    sparse_file(&other, 1 << 20);
+    let e = fails(1, &["snapshot", other.to_str().unwrap()]);
+    assert!(e.contains("neither a store nor a pvdisk disk"), "{}", e);
+    // info on a store file is still the store's.
+    assert!(ok(&["info", s]).contains("uuid:"));
 }
 
 #[test]

@@ -1,18 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `pvdisk info STORE [--json] [--bytes]`
+//! `pvdisk info STORE [--json] [--bytes]`, and `pvdisk info /dev/pvdiskN`
+//! for what a powered disk shows (`PVDISK_IOC_INFO`).
 
 use super::{open_ro, size_text, Command, Outcome, BYTES, JSON, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::json::Json;
+use pvdisk::online::{self, DiskInfo};
 use pvdisk::space::{store_info, StoreInfo};
 use pvdisk::units::fmt_time;
 
 pub const CMD: Command = Command {
     spec: Spec {
         name: "info",
-        usage: "STORE [--json] [--bytes]",
-        about: "Show the superblock, extents and space use.",
+        usage: "STORE|/dev/pvdiskN [--json] [--bytes]",
+        about: "Show the superblock, extents and space use, or what a disk shows.",
         positional: &["STORE"],
         optional: &[],
         options: &[JSON, BYTES, WAIT],
@@ -21,6 +23,9 @@ pub const CMD: Command = Command {
 };
 
 fn run(p: &Parsed) -> Outcome {
+    if let Some(disk) = online::probe(std::path::Path::new(p.pos(0))) {
+        return disk_info(p, &disk);
+    }
     let mut store = open_ro(p)?;
     let StoreInfo {
         sb,
@@ -154,5 +159,37 @@ fn run(p: &Parsed) -> Outcome {
     if let Some(w) = warning {
         println!("warning:      {}", w);
     }
+    Ok(0)
+}
+
+/// `pvdisk info /dev/pvdiskN`: what the driver says the disk shows. The
+/// store behind it is read with `pvdisk info STORE`.
+fn disk_info(p: &Parsed, d: &DiskInfo) -> Outcome {
+    if p.flag("json") {
+        let out = Json::Obj(vec![
+            ("disk", Json::str(p.pos(0))),
+            ("vdi", Json::str(&d.name)),
+            ("id", Json::Num(d.vdi_id)),
+            ("size", Json::Num(d.bytes)),
+            ("snapshots", Json::Num(d.snapshots)),
+            (
+                "snapshot",
+                d.snapshot.map_or(Json::Null, |_| Json::str(d.shows())),
+            ),
+            ("read_only", Json::Bool(d.snapshot.is_some())),
+            ("store_uuid", Json::str(&d.store_uuid)),
+        ]);
+        println!("{}", out.render());
+        return Ok(0);
+    }
+    println!("disk:         {}", p.pos(0));
+    match d.snapshot {
+        Some(_) => println!("shows:        snapshot {}, read-only", d.shows()),
+        None => println!("shows:        VDI {}, read-write", d.name),
+    }
+    println!("VDI id:       {}", d.vdi_id);
+    println!("size:         {}", size_text(p, d.bytes));
+    println!("snapshots:    {} taken of {}", d.snapshots, d.name);
+    println!("store uuid:   {}", d.store_uuid);
     Ok(0)
 }
