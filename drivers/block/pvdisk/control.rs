@@ -27,9 +27,6 @@ use crate::vdi::Vdi;
 /// Largest argument struct accepted (bytes beyond ours must be zero).
 const MAX_ARG_SIZE: usize = 4096;
 
-/// "Argument list too long": a grown struct with fields we do not know.
-const E2BIG: i32 = 7;
-
 /// Runs ioctl `cmd` with the user pointer `arg`.
 pub(crate) fn ioctl(backend: &Backend, mode: OpenMode, cmd: u32, arg: usize) -> Result<i32> {
     let command = Command::of(cmd).ok_or(ENOTTY)?;
@@ -44,7 +41,12 @@ pub(crate) fn ioctl(backend: &Backend, mode: OpenMode, cmd: u32, arg: usize) -> 
         // The common refusals say why where they are found; this line
         // names the errno for the rest.
         if e != EPERM && e != EBADF && e != EROFS && e != EFAULT {
-            warn_ratelimited!("{}: {:?} ioctl: {}\n", &*vdi.name, command, errname(e));
+            warn_ratelimited!(
+                "{}: {:?} ioctl refused: {}\n",
+                &*vdi.name,
+                command,
+                errname(e)
+            );
         }
     }
     status.map(|()| 0)
@@ -111,7 +113,7 @@ fn read_arg<const N: usize>(arg: usize, out: &mut [u8; N]) -> Result<Header> {
     let size = header.size as usize;
     match header.check(N) {
         Ok(()) if size <= MAX_ARG_SIZE => {}
-        Ok(()) | Err(ArgError::TooBig) => return Err(Error::from_errno(-E2BIG)),
+        Ok(()) | Err(ArgError::TooBig) => return Err(E2BIG),
         Err(ArgError::Invalid) => return Err(EINVAL),
     }
     let mut reader = UserSlice::new(arg, size).reader();
@@ -122,7 +124,7 @@ fn read_arg<const N: usize>(arg: usize, out: &mut [u8; N]) -> Result<Header> {
         let part = chunk.get_mut(..n).ok_or(EINVAL)?;
         reader.read_slice(part)?;
         if !uapi::tail_is_zero(part) {
-            return Err(Error::from_errno(-E2BIG));
+            return Err(E2BIG);
         }
     }
     Ok(header)

@@ -66,16 +66,20 @@ pub(crate) fn errname(error: kernel::error::Error) -> &'static str {
         (ENOENT, "ENOENT"),
         (EIO, "EIO"),
         (ENXIO, "ENXIO"),
+        (E2BIG, "E2BIG"),
+        (EBADF, "EBADF"),
         (ENOMEM, "ENOMEM"),
         (EACCES, "EACCES"),
         (ENOTBLK, "ENOTBLK"),
         (EBUSY, "EBUSY"),
+        (EEXIST, "EEXIST"),
         (ENODEV, "ENODEV"),
         (ENOTDIR, "ENOTDIR"),
         (EINVAL, "EINVAL"),
         (ENOSPC, "ENOSPC"),
         (EROFS, "EROFS"),
         (ENOTTY, "ENOTTY"),
+        (EFAULT, "EFAULT"),
     ];
     // Not among the kernel crate's named codes.
     match error.to_errno() {

@@ -58,7 +58,7 @@ pub const NAME_LEN: usize = 64;
 /// Bytes of a store UUID.
 pub const UUID_LEN: usize = 16;
 
-/// `pvdisk_info.flags` out: the disk is a read-only snapshot.
+/// `pvdisk_info.info_flags` (out): the disk is a read-only snapshot.
 pub const PVDISK_INFO_SNAPSHOT: u32 = 1;
 
 /// The pvdisk command `cmd` stands for, whatever size it carries.
@@ -216,7 +216,7 @@ impl Snapshot {
 /// `struct pvdisk_info`: out, what the disk shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Info {
-    /// `PVDISK_INFO_*` flags.
+    /// `PVDISK_INFO_*` flags (the C struct's `info_flags`).
     pub flags: u32,
     /// Id of the VDI (of the snapshot's VDI).
     pub vdi_id: u64,
