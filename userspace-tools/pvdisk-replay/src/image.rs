@@ -64,6 +64,13 @@ impl Image {
             .map_err(|e| format!("image: block {}: {}", nr, e))
     }
 
+    /// Reads `buf.len()` bytes at `off`.
+    pub fn read_at(&self, buf: &mut [u8], off: u64) -> Result<(), String> {
+        self.file
+            .read_exact_at(buf, off)
+            .map_err(|e| format!("image: {}", e))
+    }
+
     fn touch(&mut self, off: u64, len: u64) {
         self.clock += 1;
         for b in off / BS..(off + len).div_ceil(BS) {

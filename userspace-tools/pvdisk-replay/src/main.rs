@@ -6,8 +6,9 @@
 //! ```text
 //! pvdisk-replay run --log LOG --journal FILE --image FILE --size BYTES
 //!                   [--start-mark NAME] [--seed N] [--subsets N]
-//!                   [--faults N [--faults-only] [--fault-reach N]]
-//!                   [--final] [--max-report N] [--verbose]
+//!                   [--faults N [--faults-only]]
+//!                   [--final] [--max-report N] [--verbose] [--stop-after ENTRY]
+//!                   [--compare DEV]
 //! pvdisk-replay dump --log LOG
 //! pvdisk-replay verify --journal FILE VDI IMAGE
 //! ```
@@ -25,8 +26,8 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: pvdisk-replay run --log LOG --journal FILE --image FILE --size BYTES
                          [--start-mark NAME] [--seed N] [--subsets N]
-                         [--faults N [--faults-only] [--fault-reach N]]
-                         [--final] [--max-report N] [--verbose]
+                         [--faults N [--faults-only]]
+                         [--final] [--max-report N] [--verbose] [--stop-after ENTRY] [--compare DEV]
        pvdisk-replay dump --log LOG
        pvdisk-replay verify --journal FILE VDI IMAGE";
 
@@ -132,10 +133,11 @@ fn run(a: &Args) -> Result<u8, Fail> {
             "subsets",
             "faults",
             "faults-only",
-            "fault-reach",
             "final",
             "max-report",
             "verbose",
+            "stop-after",
+            "compare",
         ],
         0,
     )?;
@@ -150,10 +152,14 @@ fn run(a: &Args) -> Result<u8, Fail> {
         seed: a.num("seed", 1)?,
         faults: a.num("faults", 0)?,
         faults_only: a.flag("faults-only"),
-        fault_reach: a.num("fault-reach", 3)?,
         final_check: a.flag("final"),
         max_report: a.num("max-report", 5)?,
         verbose: a.flag("verbose"),
+        stop_after: a
+            .get("stop-after")
+            .map(|_| a.num("stop-after", 0))
+            .transpose()?,
+        compare: a.get("compare").map(std::path::PathBuf::from),
     };
     let size: u64 = a.num("size", 0)?;
     if size == 0 {

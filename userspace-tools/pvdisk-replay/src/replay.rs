@@ -20,9 +20,9 @@
 //! the marks logged before the point.
 
 use crate::image::{Image, Undo};
-use crate::journal::{Floors, History, Journal};
+use crate::journal::{Floors, History, Journal, Mark};
 use crate::log::{Kind, Log, ReadAt};
-use crate::oracle::judge;
+use crate::oracle::{judge, Violation};
 use crate::pattern::{self, Content, BS};
 use pvdisk::check::check;
 use pvdisk::progress::Progress;
@@ -45,9 +45,6 @@ pub struct Options {
     pub faults: usize,
     /// Only the planted-fault points (and `final_check`).
     pub faults_only: bool,
-    /// A planted fault is judged this many journal marks after the flush
-    /// that follows the dropped write.
-    pub fault_reach: usize,
     /// Judge the image at the end of the log with every acknowledged
     /// operation durable (the log covers the power-off of every disk).
     pub final_check: bool,
@@ -55,6 +52,12 @@ pub struct Options {
     pub max_report: usize,
     /// Print every point.
     pub verbose: bool,
+    /// Stop after applying this entry, leaving the image as it is there
+    /// (to look at one point with the tool).
+    pub stop_after: Option<usize>,
+    /// At the end, compare the image with this device or file (the one
+    /// the log was recorded over): the whole log applied is the device.
+    pub compare: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -65,12 +68,35 @@ impl Default for Options {
             seed: 1,
             faults: 0,
             faults_only: false,
-            fault_reach: 3,
             final_check: false,
             max_report: 5,
             verbose: false,
+            stop_after: None,
+            compare: None,
         }
     }
+}
+
+/// The kind of a problem at a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The store does not open or check finds corruption.
+    Check,
+    /// A durable write (acknowledged before a completed flush, or a
+    /// completed FUA write) or discard is not there.
+    Lost,
+    /// Data a VDI never wrote there: another block's, garbage, a
+    /// generation that never wrote the block.
+    Wrong,
+}
+
+/// A problem at a point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Its kind.
+    pub class: Class,
+    /// What it is.
+    pub text: String,
 }
 
 /// What a replay did.
@@ -94,6 +120,18 @@ pub struct Stats {
     pub faults_caught: usize,
     /// Problems found at all points.
     pub problems: usize,
+    /// Points (not planted faults) where the store did not open or check
+    /// found corruption.
+    pub check_points: usize,
+    /// Points (not planted faults) with a durable write lost.
+    pub lost_points: usize,
+    /// Points (not planted faults) with data a VDI never wrote there.
+    pub wrong_points: usize,
+    /// Planted faults left out because the same point without the fault
+    /// already had a violation.
+    pub faults_unclear: usize,
+    /// 4 KiB blocks where the image and `compare` differ.
+    pub differ: u64,
 }
 
 impl Stats {
@@ -164,26 +202,34 @@ impl<'a> Judge<'a> {
     }
 
     /// The problems of the store in `image` (at `path`) with `floors`.
-    pub fn problems(&mut self, path: &Path, image: &Image, floors: &Floors) -> Vec<String> {
+    pub fn problems(&mut self, path: &Path, image: &Image, floors: &Floors) -> Vec<Problem> {
         let mut out = Vec::new();
+        let p = |class, text: String| Problem { class, text };
         let mut store = match Store::open(path, false) {
             Ok(s) => s,
-            Err(e) => return vec![format!("the store does not open: {}", e)],
+            Err(e) => return vec![p(Class::Check, format!("the store does not open: {}", e))],
         };
         match check(&mut store, &mut Progress::silent()) {
-            Ok(r) => out.extend(r.corrupt.iter().map(|f| format!("check: {}", f))),
-            Err(e) => out.push(format!("check failed: {}", e)),
+            Ok(r) => out.extend(
+                r.corrupt
+                    .iter()
+                    .map(|f| p(Class::Check, format!("check: {}", f))),
+            ),
+            Err(e) => out.push(p(Class::Check, format!("check failed: {}", e))),
         }
         let live = store.live_vdis();
         for (vi, v) in self.j.vdis.iter().enumerate() {
             let Some((_, rec)) = live.iter().find(|(_, r)| r.name() == v.name) else {
-                out.push(format!("VDI {} is missing", v.name));
+                out.push(p(Class::Check, format!("VDI {} is missing", v.name)));
                 continue;
             };
             if rec.size < v.blocks * BS as u64 {
-                out.push(format!(
-                    "VDI {} has {} bytes, wrote {} blocks",
-                    v.name, rec.size, v.blocks
+                out.push(p(
+                    Class::Check,
+                    format!(
+                        "VDI {} has {} bytes, wrote {} blocks",
+                        v.name, rec.size, v.blocks
+                    ),
                 ));
                 continue;
             }
@@ -195,7 +241,10 @@ impl<'a> Judge<'a> {
                 Ok(())
             });
             if let Err(e) = walked {
-                out.push(format!("VDI {}: its tree cannot be read: {}", v.name, e));
+                out.push(p(
+                    Class::Check,
+                    format!("VDI {}: its tree cannot be read: {}", v.name, e),
+                ));
                 continue;
             }
             for (lba, &blk) in map.iter().enumerate() {
@@ -206,7 +255,15 @@ impl<'a> Judge<'a> {
                 };
                 let h = &self.hist.0[vi][lba];
                 if let Err(x) = judge(v.tag, lba as u64, h, floors.0[vi][lba], &c) {
-                    out.push(format!("VDI {} lba {} (block {}): {}", v.name, lba, blk, x));
+                    let class = if matches!(x, Violation::Lost { .. }) {
+                        Class::Lost
+                    } else {
+                        Class::Wrong
+                    };
+                    out.push(p(
+                        class,
+                        format!("VDI {} lba {} (block {}): {}", v.name, lba, blk, x),
+                    ));
                 }
             }
         }
@@ -228,6 +285,9 @@ pub struct Replay<'a> {
     /// What it did so far.
     pub stats: Stats,
     reported: usize,
+    /// Subsets drawn so far: their kind goes round (random, all but one,
+    /// a prefix).
+    kinds: usize,
     out: &'a mut dyn Write,
 }
 
@@ -269,6 +329,7 @@ impl<'a> Replay<'a> {
             opts,
             stats: Stats::default(),
             reported: 0,
+            kinds: 0,
             out,
         })
     }
@@ -277,49 +338,65 @@ impl<'a> Replay<'a> {
         let _ = writeln!(self.out, "{}", s);
     }
 
-    /// Judges the image as it is now; true if it passed.
-    fn point(&mut self, what: &str, floors: Option<&Floors>) -> bool {
+    /// Judges the image as it is now; true if it passed. A violation of a
+    /// point that is not a planted fault counts in the statistics.
+    fn point(&mut self, what: &str, floors: Option<&Floors>, fault: bool) -> bool {
+        let p = self.problems(floors);
+        self.report(what, &p, fault);
+        p.is_empty()
+    }
+
+    fn problems(&mut self, floors: Option<&Floors>) -> Vec<Problem> {
         let floors = floors.unwrap_or(&self.floors);
-        let p = self.judge.problems(&self.path, &self.image, floors);
+        self.judge.problems(&self.path, &self.image, floors)
+    }
+
+    fn report(&mut self, what: &str, p: &[Problem], fault: bool) {
         if self.opts.verbose {
             let s = format!("point: {}: {} problems", what, p.len());
             self.say(s);
         }
         if p.is_empty() {
-            return true;
+            return;
         }
         self.stats.problems += p.len();
+        if !fault {
+            self.stats.bad_points += 1;
+            let has = |c| p.iter().any(|x| x.class == c);
+            self.stats.check_points += usize::from(has(Class::Check));
+            self.stats.lost_points += usize::from(has(Class::Lost));
+            self.stats.wrong_points += usize::from(has(Class::Wrong));
+        }
         if self.reported < self.opts.max_report {
             self.reported += 1;
             let mut s = format!("VIOLATION at {}: {} problems", what, p.len());
-            for x in p.iter().take(8) {
+            let show = if self.opts.verbose { p.len() } else { 8 };
+            for x in p.iter().take(show) {
                 s.push_str("\n  ");
-                s.push_str(x);
+                s.push_str(&x.text);
             }
-            if p.len() > 8 {
+            if p.len() > show {
                 s.push_str("\n  ...");
             }
             self.say(s);
         }
-        false
     }
 
     /// Applies the entries `which` temporarily, judges with `floors`, and
-    /// puts the image back. True if the point passed.
-    fn temp_point(
+    /// puts the image back.
+    fn temp_problems(
         &mut self,
         which: &[usize],
-        what: &str,
         floors: Option<&Floors>,
-    ) -> Result<bool, String> {
+    ) -> Result<Vec<Problem>, String> {
         let mut undo = Undo::default();
         for &i in which {
             self.image
                 .apply(&self.log.entries[i], self.src, Some(&mut undo))?;
         }
-        let ok = self.point(what, floors);
+        let p = self.problems(floors);
         self.image.restore(undo)?;
-        Ok(ok)
+        Ok(p)
     }
 
     /// Random subsets of the writes in `[w, end)`.
@@ -330,8 +407,9 @@ impl<'a> Replay<'a> {
         if writes.len() < 2 {
             return Ok(());
         }
-        for k in 0..self.opts.subsets {
-            let pick: Vec<usize> = match k % 3 {
+        for _ in 0..self.opts.subsets {
+            self.kinds += 1;
+            let pick: Vec<usize> = match self.kinds % 3 {
                 // each write with probability 1/2
                 0 => {
                     let mut p: Vec<usize> = Vec::new();
@@ -366,57 +444,80 @@ impl<'a> Replay<'a> {
                 list(&pick)
             );
             self.stats.subsets += 1;
-            if !self.temp_point(&pick, &what, None)? {
-                self.stats.bad_points += 1;
-            }
+            let p = self.temp_problems(&pick, None)?;
+            self.report(&what, &p, false);
         }
         Ok(())
     }
 
-    /// A planted fault: one write of `[w, nf)` dropped, everything else up
-    /// to `fault_reach` journal marks after flush `nf` applied.
-    fn fault(&mut self, w: usize, nf: usize) -> Result<(), String> {
-        let writes: Vec<usize> = (w..nf)
-            .filter(|&i| self.log.entries[i].changes_data())
-            .collect();
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let n = self.log.entries.len();
-        let mut seen = 0;
-        let mut m = None;
-        for i in nf..n {
-            if let Some(name) = self.log.entries[i].mark() {
-                if self.j.marks.contains_key(name) {
-                    seen += 1;
-                    m = Some(i);
-                    if seen == self.opts.fault_reach {
-                        break;
-                    }
+    /// Where to plant a fault in the window `[w, nf)`: a data write of
+    /// the workload there (drawn at random) whose operation a later mark
+    /// says is durable, and the first such mark. None if there is none.
+    fn fault_plan(&mut self, w: usize, nf: usize) -> Result<Option<(usize, usize)>, String> {
+        let mut cands = Vec::new();
+        let mut b = [0u8; BS];
+        for i in w..nf {
+            let e = &self.log.entries[i];
+            if e.kind != Kind::Write || e.len < BS as u64 {
+                continue;
+            }
+            self.src
+                .read_at(&mut b, e.data_at)
+                .map_err(|x| format!("log: entry {} data: {}", i, x))?;
+            if let Content::Block { tag, gen, .. } = pattern::decode(&b, self.j.seed) {
+                let ack = self.j.index_of(tag).and_then(|vi| {
+                    let ops = &self.j.vdis[vi].ops;
+                    let k = ops.binary_search_by_key(&gen, |o| o.gen).ok()?;
+                    ops[k].ack
+                });
+                if let Some(ack) = ack {
+                    cands.push((i, tag, gen, ack));
                 }
             }
         }
-        let Some(m) = m else {
-            return Ok(());
+        if cands.is_empty() {
+            return Ok(None);
+        }
+        let (drop, tag, gen, ack) = cands[self.rng.below(cands.len())];
+        let covers = |name: &str| match self.j.marks.get(name) {
+            Some(&Mark::Flush { tag: t, seq }) => t == tag && ack < seq,
+            Some(&Mark::Fua { tag: t, gen: g }) => t == tag && g == gen,
+            None => false,
         };
-        let drop = writes[self.rng.below(writes.len())];
+        let m =
+            (nf..self.log.entries.len()).find(|&i| self.log.entries[i].mark().is_some_and(covers));
+        Ok(m.map(|m| (drop, m)))
+    }
+
+    /// A planted fault: write `drop` of the window starting at `w` left
+    /// out, everything else up to mark `m` (which says the write is
+    /// durable) applied. Counted only if the same point without the fault
+    /// passes.
+    fn fault(&mut self, w: usize, drop: usize, m: usize) -> Result<(), String> {
         let mut floors = self.floors.clone();
-        let mut which = Vec::new();
+        let mut all = Vec::new();
         for i in w..=m {
             let e = &self.log.entries[i];
             if let Some(name) = e.mark() {
                 floors.pass_mark(self.j, name);
-            } else if e.changes_data() && i != drop {
-                which.push(i);
+            } else if e.changes_data() {
+                all.push(i);
             }
         }
+        if !self.temp_problems(&all, Some(&floors))?.is_empty() {
+            self.stats.faults_unclear += 1;
+            return Ok(());
+        }
+        let which: Vec<usize> = all.iter().copied().filter(|&i| i != drop).collect();
         let d = &self.log.entries[drop];
         let what = format!(
-            "planted fault: entry {} ({} bytes at byte {}) dropped before flush entry {}, judged at mark entry {}",
-            drop, d.len, d.offset, nf, m
+            "planted fault: entry {} ({} bytes at byte {}) dropped, judged at mark entry {}",
+            drop, d.len, d.offset, m
         );
         self.stats.faults += 1;
-        if !self.temp_point(&which, &what, Some(&floors))? {
+        let p = self.temp_problems(&which, Some(&floors))?;
+        self.report(&what, &p, true);
+        if !p.is_empty() {
             self.stats.faults_caught += 1;
         }
         Ok(())
@@ -445,18 +546,20 @@ impl<'a> Replay<'a> {
                 (prev.is_flush() || prev.mark().is_some()) && log.entries[i].mark().is_none()
             })
             .collect();
-        let mut fault_at = vec![false; n + 1];
+        let mut fault_at: HashMap<usize, (usize, usize)> = HashMap::new();
         if self.opts.faults > 0 {
-            let mut cand: Vec<usize> = windows
-                .iter()
-                .copied()
-                .filter(|&w| {
-                    next_flush[w] < n && (w..next_flush[w]).any(|i| log.entries[i].changes_data())
-                })
-                .collect();
+            let mut cand = Vec::new();
+            for &w in &windows {
+                if next_flush[w] < n {
+                    if let Some(plan) = self.fault_plan(w, next_flush[w])? {
+                        cand.push((w, plan));
+                    }
+                }
+            }
             for _ in 0..self.opts.faults.min(cand.len()) {
                 let k = self.rng.below(cand.len());
-                fault_at[cand.swap_remove(k)] = true;
+                let (w, plan) = cand.swap_remove(k);
+                fault_at.insert(w, plan);
             }
         }
         let mut nflush = 0;
@@ -466,52 +569,58 @@ impl<'a> Replay<'a> {
             if let Some(name) = e.mark() {
                 self.floors.pass_mark(self.j, name);
             }
-            if pos < start {
+            if pos < start && self.opts.stop_after != Some(pos) {
                 continue;
             }
-            if !self.opts.faults_only {
+            if !self.opts.faults_only && pos >= start {
                 match &e.kind {
                     Kind::Flush => {
                         nflush += 1;
                         self.stats.flushes += 1;
                         let what = format!("flush {} (entry {})", nflush, pos);
-                        if !self.point(&what, None) {
-                            self.stats.bad_points += 1;
-                        }
+                        self.point(&what, None, false);
                     }
                     Kind::Mark(m) => {
                         self.stats.marks += 1;
                         let what = format!("mark '{}' (entry {})", m, pos);
-                        if !self.point(&what, None) {
-                            self.stats.bad_points += 1;
-                        }
+                        self.point(&what, None, false);
                     }
                     _ => {}
                 }
+            }
+            if self.opts.stop_after == Some(pos) {
+                let s = format!(
+                    "replay: stopped after entry {}, the image is left as it is there",
+                    pos
+                );
+                self.say(s);
+                return Ok(());
             }
             let w = pos + 1;
             if w < n && windows.binary_search(&w).is_ok() {
                 if !self.opts.faults_only {
                     self.subsets(w, next_flush[w])?;
                 }
-                if fault_at[w] {
-                    self.fault(w, next_flush[w])?;
+                if let Some(&(drop, m)) = fault_at.get(&w) {
+                    self.fault(w, drop, m)?;
                 }
             }
         }
         if self.opts.final_check {
             self.stats.finals += 1;
             let floors = Floors::all_acked(self.j);
-            if !self.point(
+            self.point(
                 "the end of the log, every acknowledged write durable",
                 Some(&floors),
-            ) {
-                self.stats.bad_points += 1;
-            }
+                false,
+            );
+        }
+        if let Some(dev) = self.opts.compare.clone() {
+            self.compare(&dev)?;
         }
         let s = self.stats.clone();
         let summary = format!(
-            "replay: {} entries from entry {}; points {}: flushes {}, marks {}, subsets {}, final {}; violations {} ({} problems); planted faults {}, caught {}; {:.1}s",
+            "replay: {} entries from entry {}; points {}: flushes {}, marks {}, subsets {}, final {}; violations {} (check {}, lost {}, wrong {}; {} problems); planted faults {}, caught {}, unclear {}; {:.1}s",
             s.entries,
             start,
             s.points(),
@@ -520,12 +629,58 @@ impl<'a> Replay<'a> {
             s.subsets,
             s.finals,
             s.bad_points,
+            s.check_points,
+            s.lost_points,
+            s.wrong_points,
             s.problems,
             s.faults,
             s.faults_caught,
+            s.faults_unclear,
             t0.elapsed().as_secs_f64()
         );
         self.say(summary);
+        Ok(())
+    }
+}
+
+impl Replay<'_> {
+    /// Compares the image with `dev`, block by block.
+    fn compare(&mut self, dev: &Path) -> Result<(), String> {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(dev).map_err(|e| format!("{}: {}", dev.display(), e))?;
+        let blocks = self.image.bytes() / BS as u64;
+        let (mut a, mut b) = (vec![0u8; 256 * BS], vec![0u8; 256 * BS]);
+        let mut first = None;
+        let mut nr = 0;
+        while nr < blocks {
+            let n = (blocks - nr).min(256) as usize;
+            let off = nr * BS as u64;
+            f.read_exact_at(&mut a[..n * BS], off)
+                .map_err(|e| format!("{}: {}", dev.display(), e))?;
+            self.image.read_at(&mut b[..n * BS], off)?;
+            for k in 0..n {
+                if a[k * BS..(k + 1) * BS] != b[k * BS..(k + 1) * BS] {
+                    self.stats.differ += 1;
+                    first.get_or_insert(nr + k as u64);
+                }
+            }
+            nr += n as u64;
+        }
+        let s = match first {
+            None => format!(
+                "compare: the image is {} byte for byte ({} blocks)",
+                dev.display(),
+                blocks
+            ),
+            Some(b) => format!(
+                "compare: the image and {} differ in {} of {} blocks, the first {}",
+                dev.display(),
+                self.stats.differ,
+                blocks,
+                b
+            ),
+        };
+        self.say(s);
         Ok(())
     }
 }
@@ -546,7 +701,13 @@ fn list(v: &[usize]) -> String {
         });
         i = j + 1;
     }
-    out.join(",")
+    let s = out.join(",");
+    if s.len() > 80 {
+        let cut = s[..80].rfind(',').unwrap_or(80);
+        format!("{},...", &s[..cut])
+    } else {
+        s
+    }
 }
 
 /// Judges a raw image of VDI `name` (as `pvdisk export` writes it)
