@@ -80,8 +80,12 @@ impl Default for Options {
 /// The kind of a problem at a point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
-    /// The store does not open or check finds corruption.
+    /// The store does not open or check finds corruption (other than
+    /// [`Class::Unwritten`]).
     Check,
+    /// A metadata block that a tree links reads as zeros: linked before
+    /// it was written (check reports it as a bad magic 0).
+    Unwritten,
     /// A durable write (acknowledged before a completed flush, or a
     /// completed FUA write) or discard is not there.
     Lost,
@@ -123,6 +127,9 @@ pub struct Stats {
     /// Points (not planted faults) where the store did not open or check
     /// found corruption.
     pub check_points: usize,
+    /// Points (not planted faults) where a tree links a metadata block
+    /// never written.
+    pub unwritten_points: usize,
     /// Points (not planted faults) with a durable write lost.
     pub lost_points: usize,
     /// Points (not planted faults) with data a VDI never wrote there.
@@ -204,7 +211,14 @@ impl<'a> Judge<'a> {
     /// The problems of the store in `image` (at `path`) with `floors`.
     pub fn problems(&mut self, path: &Path, image: &Image, floors: &Floors) -> Vec<Problem> {
         let mut out = Vec::new();
-        let p = |class, text: String| Problem { class, text };
+        let p = |class, text: String| {
+            let class = if class == Class::Check && text.contains("bad magic 0x00000000 ") {
+                Class::Unwritten
+            } else {
+                class
+            };
+            Problem { class, text }
+        };
         let mut store = match Store::open(path, false) {
             Ok(s) => s,
             Err(e) => return vec![p(Class::Check, format!("the store does not open: {}", e))],
@@ -364,6 +378,7 @@ impl<'a> Replay<'a> {
             self.stats.bad_points += 1;
             let has = |c| p.iter().any(|x| x.class == c);
             self.stats.check_points += usize::from(has(Class::Check));
+            self.stats.unwritten_points += usize::from(has(Class::Unwritten));
             self.stats.lost_points += usize::from(has(Class::Lost));
             self.stats.wrong_points += usize::from(has(Class::Wrong));
         }
@@ -620,7 +635,7 @@ impl<'a> Replay<'a> {
         }
         let s = self.stats.clone();
         let summary = format!(
-            "replay: {} entries from entry {}; points {}: flushes {}, marks {}, subsets {}, final {}; violations {} (check {}, lost {}, wrong {}; {} problems); planted faults {}, caught {}, unclear {}; {:.1}s",
+            "replay: {} entries from entry {}; points {}: flushes {}, marks {}, subsets {}, final {}; violations {} (check {}, unwritten {}, lost {}, wrong {}; {} problems); planted faults {}, caught {}, unclear {}; {:.1}s",
             s.entries,
             start,
             s.points(),
@@ -630,6 +645,7 @@ impl<'a> Replay<'a> {
             s.finals,
             s.bad_points,
             s.check_points,
+            s.unwritten_points,
             s.lost_points,
             s.wrong_points,
             s.problems,
