@@ -354,9 +354,10 @@ if [ $check = 1 ]; then
 		# The first report in full, for logs (CI) where the files are gone.
 		first=$(printf '%s\n' "$bad" | head -n 1)
 		echo "vm: the first report:" >&2
+		# (head stops reading early: grep's SIGPIPE is no failure here.)
 		# shellcheck disable=SC2086
-		cat $logs | tr -d '\r' | grep -v '^#' | grep -F -x -A 60 -- "$first" |
-			head -n 61 | sed 's/^/vm: | /' >&2
+		{ cat $logs | tr -d '\r' | grep -v '^#' | grep -F -x -A 60 -- "$first" |
+			head -n 61 | sed 's/^/vm: | /' >&2; } || true
 		if [ $keep = 0 ]; then
 			failed=$vmdir/failed${label:+/$label}
 			rm -f "$failed/console.log" "$failed/dmesg.log"
