@@ -19,6 +19,9 @@
 #   --mem SIZE       guest memory (default 2G)
 #   --smp N          guest CPUs (default 2)
 #   --keep           keep the run directory (console log, disks)
+#   --label NAME     name of this run, for runs side by side: shown in
+#                    the boot line, and the logs of a failed run go to
+#                    $PVDISK_CACHE/vm/failed/NAME/ instead of .../failed/
 #   --no-check       do not fail on kernel warnings in the guest log
 #   --shell          interactive shell in the guest instead of COMMAND
 #                    (leave with `exit`; its status is the result)
@@ -47,6 +50,7 @@ keep=0
 check=1
 shell=0
 quiet=0
+label=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -54,6 +58,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=$2; shift 2 ;;
 	--smp) smp=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
+	--label) label=$2; shift 2 ;;
 	--no-check) check=0; shift ;;
 	--shell) shell=1; shift ;;
 	--quiet) quiet=1; shift ;;
@@ -228,6 +233,8 @@ if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
 fi
 
 # ---- per-run directory: overlay cpio, disks, logs -------------------------
+# Everything a run writes is in its own directory, so runs can go side by
+# side (scripts/test.sh boots two).
 run=$(mktemp -d "$vmdir/run.XXXXXX")
 cleanup() {
 	if [ $keep = 1 ]; then
@@ -306,7 +313,7 @@ show() {
 		cat
 	fi
 }
-echo "vm: booting $kver (TCG, $smp CPUs, $mem), timeout ${timeout}s"
+echo "vm: booting $kver (TCG, $smp CPUs, $mem), timeout ${timeout}s${label:+, run $label}"
 start=$(date +%s)
 set +e
 timeout -k 10 "$timeout" qemu-system-x86_64 \
@@ -350,14 +357,17 @@ if [ $check = 1 ]; then
 		# The first report in full, for logs (CI) where the files are gone.
 		first=$(printf '%s\n' "$bad" | head -n 1)
 		echo "vm: the first report:" >&2
+		# (head stops reading early: grep's SIGPIPE is no failure here.)
 		# shellcheck disable=SC2086
-		cat $logs | tr -d '\r' | grep -v '^#' | grep -F -x -A 60 -- "$first" |
-			head -n 61 | sed 's/^/vm: | /' >&2
+		{ cat $logs | tr -d '\r' | grep -v '^#' | grep -F -x -A 60 -- "$first" |
+			head -n 61 | sed 's/^/vm: | /' >&2; } || true
 		if [ $keep = 0 ]; then
-			mkdir -p "$vmdir/failed"
-			cp "$console" "$vmdir/failed/console.log"
-			cp "$klog" "$vmdir/failed/dmesg.log" 2>/dev/null || true
-			echo "vm: full logs in $vmdir/failed/" >&2
+			failed=$vmdir/failed${label:+/$label}
+			rm -f "$failed/console.log" "$failed/dmesg.log"
+			mkdir -p "$failed"
+			cp "$console" "$failed/console.log"
+			cp "$klog" "$failed/dmesg.log" 2>/dev/null || true
+			echo "vm: full logs in $failed/" >&2
 		fi
 		[ "$rc" = 0 ] && rc=1
 	fi
