@@ -120,7 +120,7 @@ else
 fi
 
 # ---- the kselftests, split over VMs that run side by side ----------------
-# One TCG VM with the debug kernel runs the 13 programs in about 13
+# One TCG VM with the debug kernel ran the first 13 programs in about 13
 # minutes, using not much more than one core; two VMs side by side,
 # booted together, run the programs split in two groups and finish in
 # about half the time on 2 cores (Documentation/testing.rst has figures).
@@ -133,6 +133,8 @@ declare -A test_secs=(
 	[pvdisk_reload.sh]=31 [pvdisk_tool.sh]=68 [pvdisk_teardown.sh]=80
 	[pvdisk_store_model.sh]=52 [pvdisk_store.sh]=90
 	[pvdisk_store_cache.sh]=49 [pvdisk_store_admin.sh]=105
+	[pvdisk_crash_replay.sh]=120 [pvdisk_snapshot.sh]=100
+	[pvdisk_snapshot_stress.sh]=80 [pvdisk_tool_online.sh]=35
 )
 # PVDISK_TEST_VMS: how many VMs (default 2; 1 is the single VM of before);
 # PVDISK_TEST_SMP: vCPUs of each (default 2, as the single VM had, so each
