@@ -7,10 +7,11 @@
 # COMMAND is a busybox sh command line run in the guest as root, in /,
 # with the tests/ tree at /tests (default: /tests/run_kselftest.sh).
 # The guest has busybox, fio, dmsetup, the thin_* tools, the kernel's
-# modules (modprobe works) and, when they have been built, pvdisk.ko and
-# the pvdisk tool. Disks: /dev/vda (256 MiB spare) and /dev/vdb, /dev/vdc
-# (1 GiB each), all sparse files created fresh for every run, and the
-# read-only tools disk (/dev/vdd, mounted at /opt/tools).
+# modules (modprobe works) and, when they have been built, pvdisk.ko,
+# the pvdisk tool and the crash replayer pvdisk-replay. Disks: /dev/vda
+# (256 MiB spare) and /dev/vdb, /dev/vdc (1 GiB each), all sparse files
+# created fresh for every run, and the read-only tools disk (/dev/vdd,
+# mounted at /opt/tools).
 #
 # Options:
 #   --timeout SECS   kill the VM after SECS seconds (default 1800)
@@ -262,14 +263,16 @@ if [ -f "$ko" ]; then
 	cp "$mods/lib/modules/$kver"/modules.* "$ov/lib/modules/$kver/"
 	rm -rf "$mods"
 fi
-# The pvdisk userspace tool (if built).
-for t in "$repo/userspace-tools/target/release/pvdisk" "$repo/userspace-tools/target/debug/pvdisk"; do
-	if [ -x "$t" ]; then
-		mkdir -p "$ov/bin"
-		cp "$t" "$ov/bin/pvdisk"
-		# Its libraries (libc, libgcc_s) are on the tools disk.
-		break
-	fi
+# The pvdisk userspace tool and the crash replayer (if built).
+for b in pvdisk pvdisk-replay; do
+	for t in "$repo/userspace-tools/target/release/$b" "$repo/userspace-tools/target/debug/$b"; do
+		if [ -x "$t" ]; then
+			mkdir -p "$ov/bin"
+			cp "$t" "$ov/bin/$b"
+			# Their libraries (libc, libgcc_s) are on the tools disk.
+			break
+		fi
+	done
 done
 (cd "$ov" && find . -print0 | LC_ALL=C sort -z |
 	cpio --null -o -H newc --owner 0:0 --quiet) >"$run/overlay.cpio"
