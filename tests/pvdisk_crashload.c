@@ -36,7 +36,9 @@
  *
  * With --mark-dev, after each completed fsync or FUA write the mark NAME
  * is set in the dm-log-writes target DM_NAME (the DM_TARGET_MSG ioctl, as
- * `dmsetup message DM_NAME 0 mark NAME` does) before the journal names it.
+ * `dmsetup message DM_NAME 0 mark NAME` does) before the journal names it,
+ * with the target suspended so that every flush in flight is logged
+ * before the mark (see dm_mark).
  *
  * block: prints the header and the first fill word of one block (for the
  * replayer's test that both sides agree).
@@ -198,24 +200,71 @@ static void jprintf(const char *fmt, ...)
 	pthread_mutex_unlock(&journal_lock);
 }
 
-/* Sets mark NAME in the dm-log-writes target (dmsetup message DEV 0 mark NAME). */
+/* Zeroes buf (size bytes) and fills its DM ioctl header for mark_dev. */
+static struct dm_ioctl *dm_header(void *buf, size_t size)
+{
+	struct dm_ioctl *io = buf;
+
+	memset(buf, 0, size);
+	io->version[0] = DM_VERSION_MAJOR;
+	io->data_size = size;
+	io->data_start = sizeof(struct dm_ioctl);
+	snprintf(io->name, sizeof(io->name), "%s", mark_dev);
+	return io;
+}
+
+/*
+ * Suspends (suspend != 0) or resumes mark_dev. A suspend returns once
+ * every bio mapped before it has completed (no flush is issued: the
+ * LOCKFS freeze, which would write back a page cache, is skipped).
+ */
+static int dm_suspend(int suspend)
+{
+	struct dm_ioctl io;
+
+	dm_header(&io, sizeof(io));
+	io.flags = DM_SKIP_LOCKFS_FLAG | (suspend ? DM_SUSPEND_FLAG : 0);
+	return ioctl(dm_fd, DM_DEV_SUSPEND, &io) ? -errno : 0;
+}
+
+/*
+ * Sets mark NAME in the dm-log-writes target (dmsetup message DEV 0 mark
+ * NAME), after every flush in flight in the target has completed.
+ *
+ * The target logs a completed write only with the first flush mapped
+ * after it (which takes every completed, unflushed write), when that
+ * flush completes; a mark goes in the log at once. When several flushes
+ * are in flight (each VDI's worker commits on its own, so they often
+ * are), a flush F issued after a write W completed can finish first, with
+ * W still held by an earlier flush G: W is durable when F completes (the
+ * device flushed after W completed), but the log has it only after G, so
+ * after the mark that follows F. The replay then sees an fsync'ed write
+ * missing at that mark. Suspending the target waits for G (and every
+ * other bio mapped before), so everything a completed flush made durable
+ * is logged before the mark. Marks are set one at a time (the suspend of
+ * a device already suspended does not wait).
+ */
 static int dm_mark(const char *name)
 {
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 	union {
 		struct dm_ioctl io;
 		char buf[sizeof(struct dm_ioctl) + sizeof(struct dm_target_msg) + 128];
 	} u;
 	struct dm_target_msg *m;
+	int err, resumed;
 
-	memset(&u, 0, sizeof(u));
-	u.io.version[0] = DM_VERSION_MAJOR;
-	u.io.data_size = sizeof(u);
-	u.io.data_start = sizeof(struct dm_ioctl);
-	snprintf(u.io.name, sizeof(u.io.name), "%s", mark_dev);
+	dm_header(&u, sizeof(u));
 	m = (struct dm_target_msg *)(u.buf + u.io.data_start);
 	m->sector = 0;
 	snprintf(m->message, 128, "mark %s", name);
-	return ioctl(dm_fd, DM_TARGET_MSG, &u.io) ? -errno : 0;
+	pthread_mutex_lock(&lock);
+	err = dm_suspend(1);
+	if (!err)
+		err = ioctl(dm_fd, DM_TARGET_MSG, &u.io) ? -errno : 0;
+	resumed = dm_suspend(0);
+	pthread_mutex_unlock(&lock);
+	return err ? err : resumed;
 }
 
 /* Marks a completed flush (kind "flush") or FUA write ("fua") of v. */
