@@ -198,13 +198,8 @@ impl BioSet {
     /// Write `page` to the page-sized block at `sector`, ordered against
     /// the device's volatile write cache as `durability` says, and wait for
     /// it. Sleeps, like [`Self::read_page_sync`].
-    pub fn write_page_sync(
-        &self,
-        page: &Page,
-        sector: u64,
-        durability: impl Into<Durability>,
-    ) -> Result {
-        let flags = match durability.into() {
+    pub fn write_page_sync(&self, page: &Page, sector: u64, durability: Durability) -> Result {
+        let flags = match durability {
             Durability::Cached => 0,
             Durability::Fua => bindings::REQ_FUA,
             Durability::FlushFua => bindings::REQ_PREFLUSH | bindings::REQ_FUA,
@@ -731,15 +726,4 @@ unsafe extern "C" fn end_io_callback<E: EndIo>(bio: *mut bindings::bio) {
     // is the only place it is taken back.
     let context = unsafe { E::Context::from_foreign(private) };
     E::end_io(context, status);
-}
-
-// Interim: the callers of a branch made before `Durability` pass a bool.
-impl From<bool> for Durability {
-    fn from(fua: bool) -> Self {
-        if fua {
-            Durability::Fua
-        } else {
-            Durability::Cached
-        }
-    }
 }
