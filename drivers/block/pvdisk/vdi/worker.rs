@@ -630,10 +630,7 @@ impl Vdi {
                     // (gc reclaims them): never freed early.
                     let _ = ws.unlink(&change);
                     cur += change.count().max(1);
-                    let used = change.nodes_used() as usize;
-                    for &block in nodes.iter().skip(used) {
-                        self.store.give_back(ExtentKind::Metadata, block, 1);
-                    }
+                    self.give_back_nodes(&nodes, change.nodes_used() as usize);
                     nodes = KVec::new();
                 }
                 Err(MapError::Miss { block, level }) => {
@@ -642,11 +639,7 @@ impl Vdi {
                 }
                 Err(MapError::NeedBlocks { nodes: n, .. }) => {
                     drop(state);
-                    let first = self.store.alloc_blocks(ExtentKind::Metadata, n.into())?;
-                    nodes = KVec::with_capacity(n as usize, GFP_NOIO)?;
-                    for i in 0..u64::from(n) {
-                        nodes.push(first + i, GFP_NOIO)?;
-                    }
+                    self.more_nodes(&mut nodes, n as usize)?;
                 }
                 Err(e) => {
                     warn_ratelimited!("{}: block {}: {}\n", &*self.name, cur, e);
