@@ -26,6 +26,8 @@ pub const PVDISK_IOC_MAGIC: u32 = 0xD7;
 
 /// `_IOC_WRITE | _IOC_READ` in the generic encoding (x86, arm64, riscv).
 const IOC_READ_WRITE: u32 = 3;
+/// `_IOC_WRITE` in the generic encoding.
+const IOC_WRITE: u32 = 1;
 const IOC_NRSHIFT: u32 = 0;
 const IOC_TYPESHIFT: u32 = 8;
 const IOC_SIZESHIFT: u32 = 16;
@@ -41,6 +43,14 @@ const fn iowr(nr: u32, size: usize) -> u32 {
         | (nr << IOC_NRSHIFT)
 }
 
+/// `_IOW(PVDISK_IOC_MAGIC, nr, size)`.
+const fn iow(nr: u32, size: usize) -> u32 {
+    (IOC_WRITE << IOC_DIRSHIFT)
+        | ((size as u32) << IOC_SIZESHIFT)
+        | (PVDISK_IOC_MAGIC << IOC_TYPESHIFT)
+        | (nr << IOC_NRSHIFT)
+}
+
 /// Size of `struct pvdisk_snapshot`, version 1.
 pub const SNAPSHOT_SIZE: usize = 88;
 /// Size of `struct pvdisk_info`, version 1.
@@ -50,6 +60,20 @@ pub const INFO_SIZE: usize = 128;
 pub const PVDISK_IOC_SNAPSHOT: u32 = iowr(1, SNAPSHOT_SIZE);
 /// Describe the disk: `_IOWR(0xD7, 2, struct pvdisk_info)`.
 pub const PVDISK_IOC_INFO: u32 = iowr(2, INFO_SIZE);
+/// Size of `struct pvdisk_create`, version 1.
+pub const CREATE_SIZE: usize = 200;
+/// Size of `struct pvdisk_delete`, version 1.
+pub const DELETE_SIZE: usize = 120;
+/// Size of `struct pvdisk_label`, version 1.
+pub const LABEL_SIZE: usize = 160;
+/// Create a VDI or a clone in the disk's store:
+/// `_IOWR(0xD7, 3, struct pvdisk_create)`.
+pub const PVDISK_IOC_CREATE: u32 = iowr(3, CREATE_SIZE);
+/// Delete a VDI or a snapshot of the disk's store:
+/// `_IOW(0xD7, 4, struct pvdisk_delete)`.
+pub const PVDISK_IOC_DELETE: u32 = iow(4, DELETE_SIZE);
+/// Label a snapshot of the disk's store: `_IOW(0xD7, 5, struct pvdisk_label)`.
+pub const PVDISK_IOC_LABEL: u32 = iow(5, LABEL_SIZE);
 
 /// Longest label, in bytes (the snapshot log's field).
 pub const LABEL_LEN: usize = 40;
@@ -57,6 +81,11 @@ pub const LABEL_LEN: usize = 40;
 pub const NAME_LEN: usize = 64;
 /// Bytes of a store UUID.
 pub const UUID_LEN: usize = 16;
+/// Bytes of a field naming a VDI, a label or `VDI@N` (NUL-padded).
+pub const SPEC_LEN: usize = 112;
+
+/// `pvdisk_delete.flags`: delete a VDI that has snapshots or clones.
+pub const PVDISK_DELETE_FORCE: u32 = 1;
 
 /// `pvdisk_info.info_flags` (out): the disk is a read-only snapshot.
 pub const PVDISK_INFO_SNAPSHOT: u32 = 1;
@@ -68,6 +97,12 @@ pub enum Command {
     Snapshot,
     /// [`PVDISK_IOC_INFO`].
     Info,
+    /// [`PVDISK_IOC_CREATE`].
+    Create,
+    /// [`PVDISK_IOC_DELETE`].
+    Delete,
+    /// [`PVDISK_IOC_LABEL`].
+    Label,
 }
 
 impl Command {
@@ -76,6 +111,9 @@ impl Command {
         match cmd & !IOC_SIZEMASK {
             c if c == PVDISK_IOC_SNAPSHOT & !IOC_SIZEMASK => Some(Self::Snapshot),
             c if c == PVDISK_IOC_INFO & !IOC_SIZEMASK => Some(Self::Info),
+            c if c == PVDISK_IOC_CREATE & !IOC_SIZEMASK => Some(Self::Create),
+            c if c == PVDISK_IOC_DELETE & !IOC_SIZEMASK => Some(Self::Delete),
+            c if c == PVDISK_IOC_LABEL & !IOC_SIZEMASK => Some(Self::Label),
             _ => None,
         }
     }
@@ -85,6 +123,17 @@ impl Command {
         match self {
             Self::Snapshot => SNAPSHOT_SIZE,
             Self::Info => INFO_SIZE,
+            Self::Create => CREATE_SIZE,
+            Self::Delete => DELETE_SIZE,
+            Self::Label => LABEL_SIZE,
+        }
+    }
+
+    /// The flags its struct may carry.
+    pub fn known_flags(self) -> u32 {
+        match self {
+            Self::Delete => PVDISK_DELETE_FORCE,
+            _ => 0,
         }
     }
 }
@@ -124,7 +173,13 @@ impl Header {
     /// flag is set. The caller then checks that bytes beyond `known` are
     /// zero with [`tail_is_zero`].
     pub fn check(&self, known: usize) -> Result<(), ArgError> {
-        if (self.size as usize) < known || self.flags != 0 {
+        self.check_with(known, 0)
+    }
+
+    /// [`Header::check`] for a struct whose flags may have the bits
+    /// `known_flags`.
+    pub fn check_with(&self, known: usize, known_flags: u32) -> Result<(), ArgError> {
+        if (self.size as usize) < known || self.flags & !known_flags != 0 {
             return Err(ArgError::Invalid);
         }
         Ok(())
@@ -294,6 +349,141 @@ impl Info {
     }
 }
 
+/// `struct pvdisk_create`: in, the name, size and source; out, the id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Create {
+    /// In: size in bytes; 0 for a clone of the snapshot's size.
+    pub bytes: u64,
+    /// In: NUL-padded name of the new VDI.
+    pub name: [u8; NAME_LEN],
+    /// In: NUL-padded snapshot to clone, empty for an empty VDI.
+    pub from: [u8; SPEC_LEN],
+    /// Out: id of the new VDI.
+    pub vdi_id: u64,
+}
+
+impl Default for Create {
+    fn default() -> Self {
+        Create {
+            bytes: 0,
+            name: [0; NAME_LEN],
+            from: [0; SPEC_LEN],
+            vdi_id: 0,
+        }
+    }
+}
+
+const CREATE_OFF_BYTES: usize = 8;
+const CREATE_OFF_NAME: usize = 16;
+const CREATE_OFF_FROM: usize = CREATE_OFF_NAME + NAME_LEN;
+const CREATE_OFF_VDI: usize = CREATE_OFF_FROM + SPEC_LEN;
+
+impl Create {
+    /// Reads the struct from `b`.
+    pub fn decode(b: &[u8; CREATE_SIZE]) -> Self {
+        Create {
+            bytes: get_u64(b, CREATE_OFF_BYTES),
+            name: get_array(b, CREATE_OFF_NAME),
+            from: get_array(b, CREATE_OFF_FROM),
+            vdi_id: get_u64(b, CREATE_OFF_VDI),
+        }
+    }
+
+    /// Writes the struct into `b`, with `header`.
+    pub fn encode(&self, header: Header, b: &mut [u8; CREATE_SIZE]) {
+        b.fill(0);
+        put_u32(b, OFF_SIZE, header.size);
+        put_u32(b, OFF_FLAGS, header.flags);
+        put_u64(b, CREATE_OFF_BYTES, self.bytes);
+        put_bytes(b, CREATE_OFF_NAME, &self.name);
+        put_bytes(b, CREATE_OFF_FROM, &self.from);
+        put_u64(b, CREATE_OFF_VDI, self.vdi_id);
+    }
+}
+
+/// `struct pvdisk_delete`: in, what to delete (the flags are the
+/// header's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delete {
+    /// In: NUL-padded VDI name, label or `VDI@N`.
+    pub target: [u8; SPEC_LEN],
+}
+
+const DELETE_OFF_TARGET: usize = 8;
+
+impl Delete {
+    /// Reads the struct from `b`.
+    pub fn decode(b: &[u8; DELETE_SIZE]) -> Self {
+        Delete {
+            target: get_array(b, DELETE_OFF_TARGET),
+        }
+    }
+
+    /// Writes the struct into `b`, with `header`.
+    pub fn encode(&self, header: Header, b: &mut [u8; DELETE_SIZE]) {
+        b.fill(0);
+        put_u32(b, OFF_SIZE, header.size);
+        put_u32(b, OFF_FLAGS, header.flags);
+        put_bytes(b, DELETE_OFF_TARGET, &self.target);
+    }
+}
+
+/// `struct pvdisk_label`: in, the snapshot and its new label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label {
+    /// In: NUL-padded label or `VDI@N` of the snapshot.
+    pub snapshot: [u8; SPEC_LEN],
+    /// In: NUL-padded new label.
+    pub label: [u8; LABEL_LEN],
+}
+
+const LABEL_OFF_SNAPSHOT: usize = 8;
+const LABEL_OFF_LABEL: usize = LABEL_OFF_SNAPSHOT + SPEC_LEN;
+
+impl Label {
+    /// Reads the struct from `b`.
+    pub fn decode(b: &[u8; LABEL_SIZE]) -> Self {
+        Label {
+            snapshot: get_array(b, LABEL_OFF_SNAPSHOT),
+            label: get_array(b, LABEL_OFF_LABEL),
+        }
+    }
+
+    /// Writes the struct into `b`, with `header`.
+    pub fn encode(&self, header: Header, b: &mut [u8; LABEL_SIZE]) {
+        b.fill(0);
+        put_u32(b, OFF_SIZE, header.size);
+        put_u32(b, OFF_FLAGS, header.flags);
+        put_bytes(b, LABEL_OFF_SNAPSHOT, &self.snapshot);
+        put_bytes(b, LABEL_OFF_LABEL, &self.label);
+    }
+}
+
+/// The text of a NUL-padded field: `None` if it is empty, has bytes after
+/// its first NUL, or fills the field (a field of [`SPEC_LEN`] always ends
+/// in a NUL; names of [`NAME_LEN`] bytes may fill theirs, see
+/// [`name_of`]).
+pub fn spec_of(field: &[u8; SPEC_LEN]) -> Option<&[u8]> {
+    let len = field.iter().position(|&c| c == 0)?;
+    let (text, pad) = field.split_at(len);
+    (len > 0 && pad.iter().all(|&c| c == 0)).then_some(text)
+}
+
+/// A VDI name in a NUL-padded field, if it follows the naming rule.
+pub fn name_of(field: &[u8; NAME_LEN]) -> Option<&[u8]> {
+    let len = field.iter().position(|&c| c == 0).unwrap_or(NAME_LEN);
+    let (name, pad) = field.split_at(len);
+    (pad.iter().all(|&c| c == 0) && name_allowed(name, NAME_LEN)).then_some(name)
+}
+
+/// Copies `text` into a NUL-padded field of `N` bytes; `None` if it does
+/// not fit.
+pub fn padded<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
+    let mut field = [0u8; N];
+    field.get_mut(..text.len())?.copy_from_slice(text);
+    Some(field)
+}
+
 /// The naming rule of VDI names and labels: 1 to `max` bytes of
 /// `A-Z a-z 0-9 + _ . -`, not starting with `-`, not `.` or `..`.
 pub fn name_allowed(name: &[u8], max: usize) -> bool {
@@ -333,6 +523,20 @@ fn get_u64(b: &[u8], off: usize) -> u64 {
     u64::from_ne_bytes(v)
 }
 
+fn get_array<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
+    let mut v = [0u8; N];
+    if let Some(src) = b.get(off..off + N) {
+        v.copy_from_slice(src);
+    }
+    v
+}
+
+fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) {
+    if let Some(dst) = b.get_mut(off..off + v.len()) {
+        dst.copy_from_slice(v);
+    }
+}
+
 fn put_u32(b: &mut [u8], off: usize, v: u32) {
     if let Some(dst) = b.get_mut(off..off + 4) {
         dst.copy_from_slice(&v.to_ne_bytes());
@@ -354,7 +558,12 @@ mod tests {
         assert_eq!(Command::of(PVDISK_IOC_SNAPSHOT), Some(Command::Snapshot));
         assert_eq!(Command::of(PVDISK_IOC_INFO), Some(Command::Info));
         assert_eq!(Command::of(iowr(1, 200)), Some(Command::Snapshot));
-        assert_eq!(Command::of(iowr(3, SNAPSHOT_SIZE)), None);
+        assert_eq!(Command::of(iowr(6, SNAPSHOT_SIZE)), None);
+        assert_eq!(Command::of(PVDISK_IOC_CREATE), Some(Command::Create));
+        assert_eq!(Command::of(iow(4, 500)), Some(Command::Delete));
+        assert_eq!(Command::of(PVDISK_IOC_LABEL), Some(Command::Label));
+        // Delete and label are write-only: the read-write number is not theirs.
+        assert_eq!(Command::of(iowr(4, DELETE_SIZE)), None);
         // Another type byte, or another direction.
         assert_eq!(Command::of(PVDISK_IOC_SNAPSHOT ^ (1 << 8)), None);
         assert_eq!(Command::of(PVDISK_IOC_SNAPSHOT & !(1 << 30)), None);
@@ -412,6 +621,61 @@ mod tests {
         let mut b = [0u8; INFO_SIZE];
         info.encode(h, &mut b);
         assert_eq!(Info::decode(&b), info);
+
+        let c = Create {
+            bytes: 1 << 30,
+            name: padded(b"clone-1").unwrap(),
+            from: padded(b"gold@3").unwrap(),
+            vdi_id: 12,
+        };
+        let mut b = [0u8; CREATE_SIZE];
+        c.encode(h, &mut b);
+        assert_eq!(Create::decode(&b), c);
+        let d = Delete {
+            target: padded(b"gold").unwrap(),
+        };
+        let mut b = [0u8; DELETE_SIZE];
+        d.encode(h, &mut b);
+        assert_eq!(Delete::decode(&b), d);
+        let l = Label {
+            snapshot: padded(b"gold@1").unwrap(),
+            label: padded(b"v1").unwrap(),
+        };
+        let mut b = [0u8; LABEL_SIZE];
+        l.encode(h, &mut b);
+        assert_eq!(Label::decode(&b), l);
+    }
+
+    #[test]
+    fn fields() {
+        assert_eq!(spec_of(&padded(b"gold@12").unwrap()), Some(&b"gold@12"[..]));
+        assert_eq!(spec_of(&[0; SPEC_LEN]), None);
+        assert_eq!(spec_of(&[b'a'; SPEC_LEN]), None);
+        let mut f: [u8; SPEC_LEN] = padded(b"ab").unwrap();
+        f[9] = b'x';
+        assert_eq!(spec_of(&f), None);
+        assert_eq!(name_of(&padded(b"vm-1").unwrap()), Some(&b"vm-1"[..]));
+        assert_eq!(name_of(&[b'a'; NAME_LEN]), Some(&[b'a'; NAME_LEN][..]));
+        assert_eq!(name_of(&padded(b"a@1").unwrap()), None);
+        assert_eq!(name_of(&[0; NAME_LEN]), None);
+        assert_eq!(padded::<4>(b"abcde"), None);
+        let flagged = Header {
+            size: DELETE_SIZE as u32,
+            flags: PVDISK_DELETE_FORCE,
+        };
+        assert_eq!(
+            flagged.check_with(DELETE_SIZE, Command::Delete.known_flags()),
+            Ok(())
+        );
+        assert_eq!(flagged.check(DELETE_SIZE), Err(ArgError::Invalid));
+        let unknown = Header {
+            flags: 2,
+            ..flagged
+        };
+        assert_eq!(
+            unknown.check_with(DELETE_SIZE, Command::Delete.known_flags()),
+            Err(ArgError::Invalid)
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@
 #define PVDISK_LABEL_LEN	40
 #define PVDISK_NAME_LEN		64
 #define PVDISK_UUID_LEN		16
+#define PVDISK_SPEC_LEN		112	/* a VDI name, a label or VDI@N */
 
 /*
  * PVDISK_IOC_SNAPSHOT: snapshot the disk's VDI without pausing its I/O.
@@ -61,7 +62,61 @@ struct pvdisk_info {
 	char name[PVDISK_NAME_LEN];	/* out: VDI name, NUL-padded */
 };
 
+/*
+ * Live management of the store that the disk is powered from (any disk
+ * of the store will do, a read-only one too): the driver makes the change
+ * and commits it before the call returns, so the tool never writes the
+ * metadata of a store in use. Each needs CAP_SYS_ADMIN. Names and labels
+ * follow the tool's rule (1 to 64 or 40 bytes of A-Z a-z 0-9 + _ . -,
+ * not starting with '-'); a snapshot is named by its label or as VDI@N.
+ */
+
+/*
+ * PVDISK_IOC_CREATE: a new VDI: empty (from = "", bytes > 0) or a
+ * writable clone of snapshot `from` (bytes = 0 for the snapshot's size).
+ * EEXIST if the name is in use, ENOENT if `from` names no live snapshot,
+ * ENOSPC if the registry or the store is full.
+ */
+struct pvdisk_create {
+	__u32 size;			/* in: sizeof(struct pvdisk_create) */
+	__u32 flags;			/* in: 0 */
+	__u64 bytes;			/* in: size of the VDI, a multiple of 4096 */
+	char name[PVDISK_NAME_LEN];	/* in: NUL-padded */
+	char from[PVDISK_SPEC_LEN];	/* in: NUL-padded, "" for an empty VDI */
+	__u64 vdi_id;			/* out: id of the new VDI */
+};
+
+/* pvdisk_delete.flags */
+#define PVDISK_DELETE_FORCE	(1U << 0)	/* a VDI with snapshots or clones */
+
+/*
+ * PVDISK_IOC_DELETE: delete a VDI (with its snapshots) or one snapshot;
+ * `pvdisk gc` reclaims the space once no disk of the store is powered.
+ * EBUSY if a powered disk shows the VDI or the snapshot (or, for a VDI,
+ * any of its snapshots); ENOTEMPTY for a VDI that has live snapshots or
+ * clones, unless PVDISK_DELETE_FORCE.
+ */
+struct pvdisk_delete {
+	__u32 size;			/* in: sizeof(struct pvdisk_delete) */
+	__u32 flags;			/* in: PVDISK_DELETE_* */
+	char target[PVDISK_SPEC_LEN];	/* in: VDI name, label or VDI@N */
+};
+
+/*
+ * PVDISK_IOC_LABEL: set or replace the label of a snapshot. EEXIST if
+ * another VDI or snapshot has that name.
+ */
+struct pvdisk_label {
+	__u32 size;			/* in: sizeof(struct pvdisk_label) */
+	__u32 flags;			/* in: 0 */
+	char snapshot[PVDISK_SPEC_LEN];	/* in: label or VDI@N */
+	char label[PVDISK_LABEL_LEN];	/* in: the new label */
+};
+
 #define PVDISK_IOC_SNAPSHOT	_IOWR(PVDISK_IOC_MAGIC, 1, struct pvdisk_snapshot)
 #define PVDISK_IOC_INFO		_IOWR(PVDISK_IOC_MAGIC, 2, struct pvdisk_info)
+#define PVDISK_IOC_CREATE	_IOWR(PVDISK_IOC_MAGIC, 3, struct pvdisk_create)
+#define PVDISK_IOC_DELETE	_IOW(PVDISK_IOC_MAGIC, 4, struct pvdisk_delete)
+#define PVDISK_IOC_LABEL	_IOW(PVDISK_IOC_MAGIC, 5, struct pvdisk_label)
 
 #endif /* _UAPI_LINUX_PVDISK_H */
