@@ -15,6 +15,7 @@ mod apply;
 mod cache;
 mod commit;
 pub(crate) mod fast;
+mod manage;
 mod snapshot;
 mod worker;
 
@@ -329,7 +330,7 @@ impl Vdi {
         let vdi = match vdi.and_then(|v| workers.add(&v).map(|()| v)) {
             Ok(v) => v,
             Err(e) => {
-                let _ = store.records.lock().detach(store, slot, !read_only);
+                let _ = store.records.lock().detach(store, slot, target.snapshot);
                 return Err(e);
             }
         };
@@ -345,12 +346,16 @@ impl Vdi {
             if let Err(e) = self.commit(&mut ws) {
                 pr_warn!("{}: final commit failed: {}\n", &*self.name, errname(e));
             }
+            // Live management that finds this disk now leaves its log to
+            // the store (`manage`).
+            ws.gone = true;
         }
+        let shown = (self.shows.snapshot != 0).then_some(self.shows.snapshot);
         if let Err(e) = self
             .store
             .records
             .lock()
-            .detach(&self.store, self.slot, !self.read_only)
+            .detach(&self.store, self.slot, shown)
         {
             pr_warn!(
                 "{}: clearing the hold failed: {}\n",
