@@ -2,8 +2,11 @@
 /*
  * pvdisk_ioctl: the ioctls of /dev/pvdiskN as the tests call them.
  *
- *   pvdisk_ioctl snapshot DEV [LABEL]
- *          print "seq N vdi ID log BLOCK.INDEX time T" or "err ENAME"
+ *   pvdisk_ioctl snapshot DEV [LABEL [lazy]]
+ *          print "seq N vdi ID log BLOCK.INDEX time T" or "err ENAME";
+ *          "lazy" sets PVDISK_SNAPSHOT_LAZY
+ *   pvdisk_ioctl fsync DEV
+ *          fsync(2) the disk (a flush: its commit): "ok" or "err ENAME"
  *   pvdisk_ioctl info DEV
  *          print the fields of PVDISK_IOC_INFO, one "key value" a line,
  *          or "err ENAME"
@@ -76,11 +79,13 @@ static void set_label(struct pvdisk_snapshot *s, const char *label)
 	strncpy(s->label, label, sizeof(s->label));
 }
 
-static int snapshot(const char *dev, const char *label)
+static int snapshot(const char *dev, const char *label, int lazy)
 {
 	struct pvdisk_snapshot s = { .size = sizeof(s) };
 	int fd = open_dev(dev, O_RDWR);
 
+	if (lazy)
+		s.flags = PVDISK_SNAPSHOT_LAZY;
 	set_label(&s, label);
 	if (ioctl(fd, PVDISK_IOC_SNAPSHOT, &s) < 0) {
 		printf("err %s\n", errname(errno));
@@ -255,7 +260,10 @@ static int bad(const char *dev, const char *what)
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "snapshot"))
-		return snapshot(argv[2], argc > 3 ? argv[3] : "");
+		return snapshot(argv[2], argc > 3 ? argv[3] : "",
+				argc > 4 && !strcmp(argv[4], "lazy"));
+	if (argc == 3 && !strcmp(argv[1], "fsync"))
+		return result(fsync(open_dev(argv[2], O_RDWR)));
 	if (argc == 3 && !strcmp(argv[1], "info"))
 		return info(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "bad"))
@@ -266,7 +274,7 @@ int main(int argc, char **argv)
 		return delete(argv[2], argv[3], argc == 5 && !strcmp(argv[4], "force"));
 	if (argc == 5 && !strcmp(argv[1], "label"))
 		return label(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: pvdisk_ioctl snapshot DEV [LABEL] | info DEV | "
+	fprintf(stderr, "usage: pvdisk_ioctl snapshot DEV [LABEL [lazy]] | fsync DEV | info DEV | "
 		"create DEV NAME BYTES [FROM] | delete DEV TARGET [force] | "
 		"label DEV SNAPSHOT LABEL | bad DEV CASE\n");
 	return 2;

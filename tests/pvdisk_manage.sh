@@ -6,8 +6,9 @@
 #  - a clone of a snapshot of a powered VDI reads the snapshot's data and
 #    takes its own writes; an empty VDI reads zeros;
 #  - a label set while the VDI is powered shows in the log, and the
-#    disk's next snapshots extend the new log (its worker reads the new
-#    head); a snapshot deleted while the VDI is powered likewise;
+#    disk's next snapshots (a lazy one too) extend the new log (its worker
+#    reads the new head); a snapshot deleted while the VDI is powered
+#    likewise;
 #  - refusals, each leaving the store as it was: EBUSY for a snapshot a
 #    powered read-only disk shows and for a powered VDI (or one whose
 #    snapshot is shown), ENOTEMPTY for a VDI with snapshots without force,
@@ -87,7 +88,9 @@ t_label() {
 		"1 live golden;2 live two;3 live ;" &&
 	expect_out "same label again" "$("$IOC" label "$D" golden golden)" ok &&
 	expect_out "label of vm@3" "$("$IOC" label "$D" vm@3 three)" ok &&
-	expect_out snapshot "$("$IOC" snapshot "$D" | cut -d' ' -f1-2)" "seq 4" &&
+	# A lazy snapshot: in the tree when it returns, durable after a flush.
+	expect_out "lazy snapshot" "$("$IOC" snapshot "$D" "" lazy | cut -d' ' -f1-2)" "seq 4" &&
+	expect_out fsync "$("$IOC" fsync "$D")" ok &&
 	expect_eq "log" "$(snaps vm)" "1 live golden;2 live two;3 live three;4 live ;"
 }
 step "labels set while vm is powered; its next snapshots extend the log" t_label

@@ -75,12 +75,13 @@ fn snapshot(vdi: &Arc<Vdi>, mode: OpenMode, arg: usize) -> Result {
         return Err(EBADF);
     }
     let mut b = [0u8; SNAPSHOT_SIZE];
-    let header = read_arg(arg, &mut b, 0)?;
+    let header = read_arg(arg, &mut b, Command::Snapshot.known_flags())?;
     let mut snap = uapi::Snapshot::decode(&b);
     if snap.label().is_none() {
         return Err(EINVAL);
     }
-    let taken = vdi.snapshot(&snap.label)?;
+    let lazy = header.flags & uapi::PVDISK_SNAPSHOT_LAZY != 0;
+    let taken = vdi.snapshot(&snap.label, lazy)?;
     snap.vdi_id = taken.vdi_id;
     snap.seq = taken.seq;
     snap.log_block = taken.log_block;

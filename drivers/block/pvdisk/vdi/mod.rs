@@ -31,7 +31,7 @@ use kernel::{
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
-use crate::format::{snaplog::LABEL_LEN, vdi::VDI_NAME_LEN};
+use crate::format::vdi::VDI_NAME_LEN;
 use crate::io::DiskOps;
 use crate::map::Tree;
 use crate::ratelimit::errname;
@@ -40,7 +40,7 @@ use crate::store::{LogHead, Store, Stores};
 use crate::workers::Workers;
 pub(crate) use cache::CacheStats;
 use cache::NodeCache;
-use snapshot::SnapshotCall;
+use snapshot::{SnapshotAsk, SnapshotCall};
 use worker::{WorkerState, WriteOp};
 
 /// Requests in flight per disk (the tag set's depth).
@@ -135,8 +135,8 @@ struct Inbox {
     waiting: Ring<ARef<Request<DiskOps>>>,
     /// A commit is due (ticker, cache pressure).
     commit: bool,
-    /// A snapshot is asked for, with this label (NUL-padded).
-    snapshot: Option<[u8; LABEL_LEN]>,
+    /// A snapshot is asked for.
+    snapshot: Option<SnapshotAsk>,
     /// Writes with data bios in flight; `None` is a free slot (there is
     /// one per request).
     ops: KVec<Option<Arc<WriteOp>>>,

@@ -184,8 +184,8 @@ impl Vdi {
                 };
                 (snapshot, commit, rq)
             };
-            if let Some(label) = snapshot {
-                self.answer_snapshot(&mut ws, &label);
+            if let Some(ask) = snapshot {
+                self.answer_snapshot(&mut ws, &ask);
             } else if commit {
                 // A failed commit marked the disk broken and said so.
                 let _ = self.commit(&mut ws);
