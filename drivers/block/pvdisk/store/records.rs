@@ -162,8 +162,17 @@ impl Records {
             None => (spec, None),
         };
         let mut by_label = None;
+        // A damaged record or log of another VDI does not stop the
+        // search; it is the answer only if nothing else matches.
+        let mut damaged = None;
         for slot in 0..store.sb.vdi_slots {
-            let record = self.read(store, slot)?;
+            let record = match self.read(store, slot) {
+                Ok(record) => record,
+                Err(e) => {
+                    damaged.get_or_insert(e);
+                    continue;
+                }
+            };
             if record.is_empty() || record.is_deleted() {
                 continue;
             }
@@ -182,11 +191,13 @@ impl Records {
                 match self.snapshot(store, slot, record, |_, label| label.as_bytes() == name) {
                     Ok(target) => by_label = Some(target),
                     Err(e) if e == ENOENT => {}
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        damaged.get_or_insert(e);
+                    }
                 }
             }
         }
-        by_label.ok_or(ENOENT)
+        by_label.ok_or(damaged.unwrap_or(ENOENT))
     }
 
     /// The live snapshot of the VDI in `slot` that `wanted(number, label)`
