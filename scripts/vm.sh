@@ -27,6 +27,9 @@
 #                    (leave with `exit`; its status is the result)
 #   --quiet          show only kernel errors, no boot messages (all of
 #                    the kernel log is still scanned)
+#   --guest-disk IMG attach IMG read-only (serial "pvguest"), mounted at
+#                    /opt/guest: QEMU and a nested guest's kernel and
+#                    initramfs, built by scripts/guest.sh
 #
 # Exit status: the command's exit status; 1 if the kernel logged a
 # warning, BUG, Oops, lockdep, KASAN or UBSAN report (the lines are
@@ -51,6 +54,7 @@ check=1
 shell=0
 quiet=0
 label=
+guest_disk=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -62,6 +66,7 @@ while [ $# -gt 0 ]; do
 	--no-check) check=0; shift ;;
 	--shell) shell=1; shift ;;
 	--quiet) quiet=1; shift ;;
+	--guest-disk) guest_disk=$2; shift 2 ;;
 	--) shift; break ;;
 	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "vm: unknown option $1" >&2; exit 2 ;;
@@ -118,9 +123,10 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 hostname pvdisk-vm
 for b in /sys/block/vd*; do
-	if [ "$(cat "$b/serial" 2>/dev/null)" = pvtools ]; then
-		mount -t ext4 -o ro "/dev/${b##*/}" /opt/tools
-	fi
+	case "$(cat "$b/serial" 2>/dev/null)" in
+	pvtools) mount -t ext4 -o ro "/dev/${b##*/}" /opt/tools ;;
+	pvguest) mkdir -p /opt/guest && mount -t ext4 -o ro "/dev/${b##*/}" /opt/guest ;;
+	esac
 done
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
 echo "PVDISK-BOOTED: uptime $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
@@ -295,6 +301,10 @@ for d in vda vdb vdc; do
 done
 drives+=(-drive "if=none,id=tools,file=$tools,format=raw,readonly=on"
 	-device "virtio-blk-pci,drive=tools,serial=pvtools")
+if [ -n "$guest_disk" ]; then
+	drives+=(-drive "if=none,id=guest,file=$guest_disk,format=raw,readonly=on"
+		-device "virtio-blk-pci,drive=guest,serial=pvguest")
+fi
 
 console=$run/console.log
 klog=$run/dmesg.log
