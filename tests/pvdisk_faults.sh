@@ -64,6 +64,20 @@ holds() {
 	return 1
 }
 
+# blockwise DEV FILE BLOCK: each 4 KiB block of FILE's range at BLOCK of
+# DEV holds FILE's block or zeros (an unflushed write may have reached
+# the disk in part: whole or absent for each block)
+blockwise() {
+	local n=$(($(stat -c %s "$2") / 4096)) i=0 got
+	while [ $i -lt $n ]; do
+		got=$(dd if="$1" bs=4k skip=$(($3 + i)) count=1 iflag=direct 2>/dev/null | md5sum)
+		[ "$got" = "$(dd if="$2" bs=4k skip=$i count=1 2>/dev/null | md5sum)" ] ||
+			[ "$got" = "$(dd if=/dev/zero bs=4k count=1 2>/dev/null | md5sum)" ] ||
+			{ echo "$1 block $(($3 + i)) is neither $(basename "$2")'s nor zeros"; return 1; }
+		i=$((i + 1))
+	done
+}
+
 # flush DEV: fsync the device (REQ_PREFLUSH to the disk)
 flush() {
 	local out
@@ -211,7 +225,7 @@ t_error_writes() {
 	expect_eq "v1's snapshots" "$(pvdisk snaps "$S" v1 | grep -c e1)" 0 || rc=1
 	on a v1 >/dev/null && on b v2 >/dev/null || return 1
 	holds "$(dev a)" $T/pA 0 || rc=1
-	holds "$(dev a)" $T/pB 64 || holds "$(dev a)" $T/zero 64 || rc=1	# whole or not at all
+	blockwise "$(dev a)" $T/pB 64 || rc=1	# each block whole or not at all
 	holds "$(dev b)" $T/pD 0 && holds "$(dev b)" $T/pE 64 || rc=1
 	put "$(dev a)" $T/pB 64 && flush "$(dev a)" && holds "$(dev a)" $T/pB 64 || rc=1
 	return $rc
@@ -417,14 +431,20 @@ t_run_nodes() {
 	unflip "$LEAF2" && unflip "$INT1" || rc=1
 	holds "$(dev a)" $T/pB 1024 && holds "$(dev a)" $T/pC 281600 || rc=1	# a refused node is read again
 	off a || rc=1
-	refused a v1 EIO && logged "corrupt metadata: block $ROOT: bad checksum" || rc=1
+	# As offline: the disk powers on and every read fails.
+	on a v1 >/dev/null && eio_read "$(dev a)" 0 &&
+		logged "corrupt metadata: block $ROOT: bad checksum" || rc=1
+	off a
 	unflip "$ROOT"
 	return $rc
 }
-step "run time: a leaf and an interior node flipped under a powered v1 -> EIO on their range only, readable again once fixed; the root (cached) is caught at the next power-on" t_run_nodes
+step "run time: a leaf and an interior node flipped under a powered v1 -> EIO on their range only, readable again once fixed; the root (cached) fails every read after the next power-on" t_run_nodes
 
-# The record is read again at every commit that names a new root (a
-# snapshot); the log head when a snapshot appends to it.
+# The log head is read again when a snapshot appends to it. VDI records
+# are read once while the store is open (Documentation/data-path.rst, "Live
+# management"): a record flipped under a powered disk is not read again,
+# and the disk's next commit that names a new root (a snapshot) rewrites
+# it whole.
 t_run_record_log() {
 	local rc=0
 	on a v1 >/dev/null || return 1
@@ -434,18 +454,15 @@ t_run_record_log() {
 	unflip "$LOG" || rc=1
 	put "$(dev a)" $T/pE 2048 && flush "$(dev a)" || rc=1	# the disk still takes writes
 	flip $REC1 || return 1
-	pvdisk snapshot "$(dev a)" >/dev/null 2>&1 && { echo "snapshot succeeded"; rc=1; }
-	logged "corrupt metadata: block $REC1: bad checksum" || rc=1
-	logged "v1: commit failed" && eio_write "$(dev a)" 2048 || rc=1
+	pvdisk snapshot "$(dev a)" >/dev/null 2>&1 || { echo "snapshot failed"; rc=1; }
 	holds "$(dev a)" $T/pE 2048 && holds "$(dev a)" $T/pA 0 || rc=1
 	off a
-	unflip $REC1 || rc=1
 	others_fine || rc=1
 	checked || rc=1
 	on a v1 >/dev/null && holds "$(dev a)" $T/pE 2048 && off a || rc=1
 	return $rc
 }
-step "run time: snapshot with a flipped log head -> EIO, the disk goes on; with a flipped record -> EIO, commit failed, writes refused; after the fix check clean, flushed data there" t_run_record_log
+step "run time: snapshot with a flipped log head -> EIO, the disk goes on; a record flipped under the powered disk is rewritten whole by its next snapshot; check clean, flushed data there" t_run_record_log
 
 off a b s 2>/dev/null
 dmsetup remove $NAME 2>/dev/null
