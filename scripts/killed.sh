@@ -8,8 +8,9 @@
 #
 # Round r: a boot formats a store on vdb, powers three VDIs on and runs
 # tests/pvdisk_crashload.c on them (its journal written through to vda),
-# and QEMU is killed a random time after the workload started; the next
-# boot, on the same images, runs tests/pvdisk_killed_round.sh --verify r:
+# and QEMU is killed a random time after the workload journaled its
+# first mark (so that something is durable); the next boot, on the same
+# images, runs tests/pvdisk_killed_round.sh --verify r:
 # check and the oracle on the store as the kill left it, the disks
 # powered on and read through the driver, powered off and checked again.
 # To save boots, the boot that verifies round r then starts round r+1; a
@@ -37,7 +38,7 @@
 #   --keep       keep the disk images and logs (else kept only on failure)
 #
 # PVDISK_KILLED_MAX_MS (4000): kill times are drawn between 200 ms and
-# this after the workload's threads started.
+# this after the workload journaled its first mark.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"

@@ -12,7 +12,7 @@
  *                        [--mark-dev DM_NAME] [--journal-sync BYTES]
  *                        [--max-blocks N] [--discard-pct P] [--zeroout-pct P]
  *                        [--sync-pct P] [--fua-pct P] [--snap-pct P]
- *                        [--say-start TEXT] NAME=DEV...
+ *                        [--say-after-mark TEXT] NAME=DEV...
  *   pvdisk_crashload block SEED TAG LBA GEN
  *
  * Every 4 KiB block written describes itself: a 32-byte header {magic
@@ -45,8 +45,9 @@
  * with the target suspended so that every flush in flight is logged
  * before the mark (see dm_mark). Without, the marks are only journaled.
  *
- * With --say-start TEXT, prints the line TEXT when the threads start (the
- * killed-machine test's host starts its random delay there).
+ * With --say-after-mark TEXT, prints the line TEXT once the first mark is
+ * journaled (the killed-machine test's host starts its random delay
+ * there, so that every kill finds something durable).
  *
  * With --journal-sync BYTES, FILE is a block device (or a region of one
  * at its start) that outlives the machine, for the killed-machine test
@@ -121,7 +122,8 @@ static uint32_t pattern_seed;
 static uint64_t seed, n_ops;
 static unsigned discard_pct = 8, zeroout_pct = 2, sync_pct = 5, fua_pct = 10, snap_pct,
 	max_blocks = 16;
-static const char *mark_dev;
+static const char *mark_dev, *say_after_mark;
+static atomic_int said;
 static int dm_fd = -1;
 static FILE *journal;
 /* --journal-sync: the journal's device, its text so far, and its size. */
@@ -151,7 +153,7 @@ static void usage(void)
 		"usage: pvdisk_crashload run --seed S --ops N --threads T --journal FILE\n"
 		"                            [--mark-dev DM_NAME] [--max-blocks N] [--discard-pct P]\n"
 		"                            [--zeroout-pct P] [--sync-pct P] [--fua-pct P]\n"
-		"                            [--snap-pct P] [--journal-sync BYTES] [--say-start TEXT]\n"
+		"                            [--snap-pct P] [--journal-sync BYTES] [--say-after-mark TEXT]\n"
 		"                            NAME=DEV...\n"
 		"       pvdisk_crashload block SEED TAG LBA GEN\n");
 	exit(2);
@@ -349,6 +351,8 @@ static void mark(const char *kind, struct dev *v, uint64_t what)
 		return;
 	}
 	jprintf("mark %s %s %u %" PRIu64 "\n", name, kind, v->tag, what);
+	if (say_after_mark && !atomic_exchange(&said, 1))
+		printf("%s\n", say_after_mark);
 }
 
 /* ---- run --------------------------------------------------------------- */
@@ -515,7 +519,7 @@ static double now(void)
 
 static int cmd_run(int argc, char **argv)
 {
-	const char *jpath = NULL, *say_start = NULL;
+	const char *jpath = NULL;
 	uint64_t jsync = 0;
 	uint64_t threads = 4;
 	int have_seed = 0, have_ops = 0, i;
@@ -549,8 +553,8 @@ static int cmd_run(int argc, char **argv)
 			fua_pct = num_arg(o, argv[++i]);
 		else if (!strcmp(o, "--snap-pct"))
 			snap_pct = num_arg(o, argv[++i]);
-		else if (!strcmp(o, "--say-start"))
-			say_start = argv[++i];
+		else if (!strcmp(o, "--say-after-mark"))
+			say_after_mark = argv[++i];
 		else if (!strcmp(o, "--journal-sync"))
 			jsync = num_arg(o, argv[++i]);
 		else
@@ -601,8 +605,6 @@ static int cmd_run(int argc, char **argv)
 		jprintf("vdi %u %s %" PRIu64 "\n", v->tag, v->name, v->nblocks);
 	}
 	t0 = now();
-	if (say_start)
-		printf("%s\n", say_start);
 	for (uint64_t t = 0; t < threads; t++)
 		if (pthread_create(&th[t], NULL, worker, (void *)(intptr_t)t))
 			die("pthread_create failed");

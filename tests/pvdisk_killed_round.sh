@@ -31,8 +31,9 @@
 #   claiming extents), power them on and run the crash workload
 #   (tests/pvdisk_crashload.c, 8 threads, fsyncs, FUA writes, discards,
 #   snapshots) with its journal written through to /dev/vda, until the
-#   host kills the machine. The workload prints PVDISK-KILL-ARM when its
-#   threads start; the host's random delay counts from there.
+#   host kills the machine. The workload prints PVDISK-KILL-ARM once its
+#   first mark (a completed fsync, FUA write or snapshot) is journaled;
+#   the host's random delay counts from there.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
 
@@ -84,12 +85,14 @@ plant_lost() {
 			for (b = $5; b < $5 + $6; b++) last[$2 " " b] = $3 }
 		$1 == "ack" { ack[$2 " " $3] = $4 }
 		$1 == "mark" && ($3 == "flush" || $3 == "snap") { if ($5 > seq[$4]) seq[$4] = $5 }
+		$1 == "mark" && $3 == "fua" { fua[$4 " " $5] = 1 }
 		END {
 			best = -1
 			for (k in kind) {
 				split(k, t, " ")
 				if (kind[k] != "W" && kind[k] != "F") continue
-				if (!(k in ack) || !(t[1] in seq) || ack[k] >= seq[t[1]]) continue
+				if (!(k in ack)) continue
+				if (!(k in fua) && !(t[1] in seq && ack[k] < seq[t[1]])) continue
 				if (last[t[1] " " lba[k]] != t[2]) continue
 				if (ack[k] > best) { best = ack[k]; pick = t[1] " " lba[k] " " t[2] }
 			}
@@ -178,7 +181,7 @@ do_start() {
 		{ echo "KILLED-ERROR round $r: power on"; return 1; }
 	echo "round $r: workload seed $seed, at uptime $(cut -d' ' -f1 /proc/uptime)s"
 	"$W" run --seed "$seed" --ops 10000000 --threads 8 --snap-pct 3 \
-		--journal $JDEV --journal-sync $JBYTES --say-start PVDISK-KILL-ARM \
+		--journal $JDEV --journal-sync $JBYTES --say-after-mark PVDISK-KILL-ARM \
 		v1="$a" v2="$b" v3="$c"
 	echo "KILLED-ERROR round $r: the workload ended before the kill"
 	return 1
