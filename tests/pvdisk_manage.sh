@@ -13,8 +13,9 @@
 #    powered read-only disk shows and for a powered VDI (or one whose
 #    snapshot is shown), ENOTEMPTY for a VDI with snapshots without force,
 #    EEXIST, ENOENT, EINVAL, EPERM;
-#  - 100 clones of one snapshot made live, attached 16 at a time, each
-#    with fio verify on its own writes and the snapshot's data beside;
+#  - clones of one snapshot made live (32; PVDISK_MANAGE_CLONES=100 for
+#    the issue's 100), attached 16 at a time, each with fio verify on
+#    its own writes and the snapshot's data beside;
 #  - pvdisk check clean after gc.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
@@ -27,7 +28,10 @@ ktap_header
 trap 'pvdisk_cleanup' EXIT
 
 S=$PVDISK_DISK
-CLONES=${PVDISK_MANAGE_CLONES:-100}
+# The issue's 100 clones take about 4 minutes in the KASAN VM (power-on
+# and fio of 16 disks about 30 s a batch): the CI run makes 32 (two
+# batches); PVDISK_MANAGE_CLONES=100 for the full count.
+CLONES=${PVDISK_MANAGE_CLONES:-32}
 
 # same4m FILE DEV: the first 4 MiB of DEV are FILE
 same4m() {
@@ -151,13 +155,13 @@ t_clones() {
 			devs="$devs $(store_new k$j k$j)" || return 1
 			j=$((j + 1))
 		done
-		for d in $devs; do
-			printf -- '--name=%s --filename=%s ' "${d#/dev/}" "$d"
-		done >/tmp/fio.args
-		# shellcheck disable=SC2046
-		fio --ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
-			--offset=4M --size=64k --iodepth=8 --verify=crc32c \
-			--verify_fatal=1 --do_verify=1 $(cat /tmp/fio.args) \
+		# One fio job over the 16 disks (16 KiB each, past gold's 4 MiB):
+		# random 4k writes, then every block read back and verified.
+		# shellcheck disable=SC2086
+		fio --name=clones --filename="$(echo $devs | tr ' ' ':')" \
+			--ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
+			--offset=4M --size=$((16 * $(echo $devs | wc -w)))k \
+			--iodepth=16 --verify=crc32c --verify_fatal=1 --do_verify=1 \
 			--output=/tmp/fio.out >/dev/null 2>&1 ||
 			{ cat /tmp/fio.out; return 1; }
 		for d in $devs; do
