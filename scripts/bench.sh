@@ -58,6 +58,9 @@
 #     random writes while the client takes rate x BENCH_RUNTIME
 #     snapshots at that rate: IOPS as a ratio to no snapshots within the
 #     round, and the snapshot latency under load (p50, p99, max);
+#   - the same idle and rate runs for pvdisk-lazy: snapshots with
+#     PVDISK_SNAPSHOT_LAZY (they return once in the tree and are durable
+#     at the disk's next commit), IOPS ratios to pvdisk's run without;
 #   - pvdisk only: the region written sequentially (1M, first writes,
 #     rate-limited to last BENCH_RUNTIME s, fsync at the end) into two
 #     fresh VDIs, the second with a snapshot every 10 ms; the metadata
@@ -327,6 +330,17 @@ for t in $TARGETS; do
 			snap_load pvdisk "$rate" "$PV" $PVCK "$PV"
 			pv_down
 		done
+		# The same with PVDISK_SNAPSHOT_LAZY (durable at the next
+		# commit instead of when the call returns).
+		if pv_up; then
+			snap_take pvdisk-lazy idle 10 $PVCK -q -L -r 10 -n "$SNAP_IDLE" "$PV"
+			pv_down
+		fi
+		for rate in $SNAP_RATES; do
+			pv_up || continue
+			snap_load pvdisk-lazy "$rate" "$PV" $PVCK -L "$PV"
+			pv_down
+		done
 		# Metadata: the same sequential first write of the region over
 		# RUNTIME seconds into two fresh VDIs, the second with a
 		# snapshot every 10 ms; meta_writes before and after each.
@@ -522,46 +536,48 @@ awk -v clones="$snap_clones" -v mb="$snap_mb" -v rt="$runtime" '
 	$1 == "SNAPPOWER" { pn = pn " " $3; pt = pt " " $4 / 1000 }
 	END {
 		print "snapshot latency, ms:"
-		printf "  %-8s %-14s %6s %8s %24s %24s %24s %6s\n", "system", "during", "rate/s",
+		printf "  %-11s %-14s %6s %8s %24s %24s %24s %6s\n", "system", "during", "rate/s",
 			"done/s", "p50", "p99", "max", "late"
 		for (i = 1; i <= nl; i++) {
 			k = lorder[i]; split(k, f, SUBSEP)
 			during = f[2] == "load" ? "4k rand-write" : f[2]
 			if (k in lfail)
-				printf "  %-8s %-14s %6s %8s %24s\n", f[1], during, f[3], "-", "fail (" lfail[k] "x)"
+				printf "  %-11s %-14s %6s %8s %24s\n", f[1], during, f[3], "-", "fail (" lfail[k] "x)"
 			if (!(k in p50)) continue
-			printf "  %-8s %-14s %6s %8.1f %24s %24s %24s %6s\n", f[1], during, f[3],
+			printf "  %-11s %-14s %6s %8.1f %24s %24s %24s %6s\n", f[1], during, f[3],
 				median(done[k]), mr(p50[k], "%.2f"), mr(p99[k], "%.2f"),
 				mr(mx[k], "%.2f"), median(late[k])
 		}
 		first = 1
 		for (i = 1; i <= nl; i++) {
 			k = lorder[i]; split(k, f, SUBSEP)
-			if (f[1] != "pvdisk") continue
+			if (f[1] !~ /^pvdisk/) continue
 			d = "dm-thin" SUBSEP f[2] SUBSEP f[3]; v = ""
 			for (r in rs)
 				if (((r, k) in rp99) && ((r, d) in rp99) && rp99[r, k] > 0)
 					v = v " " rp99[r, d] / rp99[r, k]
 			if (v == "") continue
 			if (first) { print "  dm-thin p99 / pvdisk p99 (within a round):"; first = 0 }
-			printf "    %-14s %3s/s  %s\n", f[2] == "load" ? "4k rand-write" : f[2], f[3], mr(v, "%.1fx")
+			printf "    %-12s %-14s %3s/s  %s\n", f[1], f[2] == "load" ? "4k rand-write" : f[2], f[3], mr(v, "%.1fx")
 		}
 		print "random 4k write IOPS while snapshotting, ratio to no snapshots within a round:"
-		printf "  %-8s %8s %10s %8s %12s\n", "system", "snaps/s", "IOPS", "vs none", "range"
+		printf "  %-11s %8s %10s %8s %12s\n", "system", "snaps/s", "IOPS", "vs none", "range"
 		for (i = 1; i <= ni; i++) {
 			k = iorder[i]; split(k, f, SUBSEP)
 			if (k in ifail)
-				printf "  %-8s %8s %10s\n", f[1], f[2] == 0 ? "none" : f[2], "fail (" ifail[k] "x)"
+				printf "  %-11s %8s %10s\n", f[1], f[2] == 0 ? "none" : f[2], "fail (" ifail[k] "x)"
 			if (!(k in io)) continue
 			v = ""
+			# pvdisk-lazy: the ratio to the pvdisk run without snapshots
+			b = f[1] == "pvdisk-lazy" ? "pvdisk" : f[1]
 			for (r in rs)
-				if (f[2] != 0 && ((r, k) in riops) && riops[r, f[1] SUBSEP 0] > 0)
-					v = v " " riops[r, k] / riops[r, f[1] SUBSEP 0]
+				if (f[2] != 0 && ((r, k) in riops) && riops[r, b SUBSEP 0] > 0)
+					v = v " " riops[r, k] / riops[r, b SUBSEP 0]
 			ratio = "-"; range = ""
 			if (v != "") {
 				ratio = sprintf("%.2f", median(v)); range = sprintf("%.2f-%.2f", lo, hi)
 			}
-			printf "  %-8s %8s %10.0f %8s %12s\n", f[1], f[2] == 0 ? "none" : f[2],
+			printf "  %-11s %8s %10.0f %8s %12s\n", f[1], f[2] == 0 ? "none" : f[2],
 				median(io[k]), ratio, range
 		}
 		if (nsnap != "") {

@@ -5,13 +5,15 @@
  * a given rate while the VM (or anything else) keeps writing, and prints
  * each snapshot's name and how long the call took.
  *
- *   pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-t SECONDS] [-l LABEL] [-q]
+ *   pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-t SECONDS] [-l LABEL] [-q] [-L]
  *
  *   -r RATE   snapshots per second (default 10; 0: back to back)
  *   -n COUNT  how many (default 10)
  *   -t SECS   stop after this long even if fewer were taken (exit 3)
  *   -l LABEL  label the snapshots LABEL-1, LABEL-2, ...
  *   -q        print only the summary
+ *   -L        lazy snapshots (PVDISK_SNAPSHOT_LAZY): return once the
+ *             snapshot is in the tree, durable at the disk's next commit
  *
  * Each line: "snapshot VDI_ID@SEQ log BLOCK.INDEX latency_us US"; last,
  * "snapshots N p50_us X p99_us Y max_us Z late L" (L: snapshots started
@@ -68,15 +70,16 @@ int main(int argc, char **argv)
 	double rate = 10, limit = 0;
 	const char *label = NULL;
 	uint64_t *lat, period, next, start, deadline;
-	int quiet = 0, opt, fd;
+	int quiet = 0, lazy = 0, opt, fd;
 
-	while ((opt = getopt(argc, argv, "r:n:t:l:q")) != -1) {
+	while ((opt = getopt(argc, argv, "r:n:t:l:qL")) != -1) {
 		switch (opt) {
 		case 'r': rate = strtod(optarg, NULL); break;
 		case 't': limit = strtod(optarg, NULL); break;
 		case 'n': count = strtoul(optarg, NULL, 0); break;
 		case 'l': label = optarg; break;
 		case 'q': quiet = 1; break;
+		case 'L': lazy = 1; break;
 		default: goto usage;
 		}
 	}
@@ -97,6 +100,8 @@ int main(int argc, char **argv)
 		struct pvdisk_snapshot s = { .size = sizeof(s) };
 		uint64_t t0;
 
+		if (lazy)
+			s.flags = PVDISK_SNAPSHOT_LAZY;
 		if (label)
 			snprintf(s.label, sizeof(s.label), "%s-%lu", label, i + 1);
 		if (period) {
@@ -132,6 +137,6 @@ int main(int argc, char **argv)
 	}
 	return 0;
 usage:
-	fprintf(stderr, "usage: pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-t SECS] [-l LABEL] [-q]\n");
+	fprintf(stderr, "usage: pvdisk_checkpoint DEV [-r RATE] [-n COUNT] [-t SECS] [-l LABEL] [-q] [-L]\n");
 	return 2;
 }

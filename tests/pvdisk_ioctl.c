@@ -2,17 +2,30 @@
 /*
  * pvdisk_ioctl: the ioctls of /dev/pvdiskN as the tests call them.
  *
- *   pvdisk_ioctl snapshot DEV [LABEL]
- *          print "seq N vdi ID log BLOCK.INDEX time T" or "err ENAME"
+ *   pvdisk_ioctl snapshot DEV [LABEL [lazy]]
+ *          print "seq N vdi ID log BLOCK.INDEX time T" or "err ENAME";
+ *          "lazy" sets PVDISK_SNAPSHOT_LAZY
+ *   pvdisk_ioctl fsync DEV
+ *          fsync(2) the disk (a flush: its commit): "ok" or "err ENAME"
  *   pvdisk_ioctl info DEV
  *          print the fields of PVDISK_IOC_INFO, one "key value" a line,
  *          or "err ENAME"
+ *   pvdisk_ioctl create DEV NAME BYTES [FROM]
+ *          PVDISK_IOC_CREATE on DEV's store (an empty VDI, or a clone of
+ *          snapshot FROM with BYTES 0 for its size): "vdi ID" or "err ENAME"
+ *   pvdisk_ioctl delete DEV TARGET [force]
+ *          PVDISK_IOC_DELETE: "ok" or "err ENAME"
+ *   pvdisk_ioctl label DEV SNAPSHOT LABEL
+ *          PVDISK_IOC_LABEL: "ok" or "err ENAME"
  *   pvdisk_ioctl bad DEV CASE
  *          one refused call; print "err ENAME" (or "ok" if it was not
  *          refused). CASE: short, flags, tail, grown (a larger struct,
  *          zero beyond: must work), badlabel, badpad, unknown, rdonly
  *          (descriptor open read-only), noperm (after dropping to an
- *          unprivileged user), info-short
+ *          unprivileged user), info-short, manage-noperm (a label
+ *          call after dropping privileges), delete-flags (an unknown
+ *          delete flag), delete-badspec (not NUL-padded), create-badname
+ *          (a name the naming rule refuses)
  *
  * Exit 0 whenever the call could be made: the caller judges the result;
  * 2 on bad usage or when DEV cannot be opened.
@@ -44,6 +57,8 @@ static const char *errname(int e)
 	case EEXIST: return "EEXIST";
 	case E2BIG: return "E2BIG";
 	case EFAULT: return "EFAULT";
+	case ENOENT: return "ENOENT";
+	case ENOTEMPTY: return "ENOTEMPTY";
 	default: return "EOTHER";
 	}
 }
@@ -64,11 +79,13 @@ static void set_label(struct pvdisk_snapshot *s, const char *label)
 	strncpy(s->label, label, sizeof(s->label));
 }
 
-static int snapshot(const char *dev, const char *label)
+static int snapshot(const char *dev, const char *label, int lazy)
 {
 	struct pvdisk_snapshot s = { .size = sizeof(s) };
 	int fd = open_dev(dev, O_RDWR);
 
+	if (lazy)
+		s.flags = PVDISK_SNAPSHOT_LAZY;
 	set_label(&s, label);
 	if (ioctl(fd, PVDISK_IOC_SNAPSHOT, &s) < 0) {
 		printf("err %s\n", errname(errno));
@@ -104,6 +121,60 @@ static int info(const char *dev)
 	return 0;
 }
 
+/* Copies text into a NUL-padded field of n bytes (it may fill it). */
+static void pad(char *field, size_t n, const char *text)
+{
+	memset(field, 0, n);
+	memcpy(field, text, strnlen(text, n));
+}
+
+static int result(int ret)
+{
+	if (ret < 0)
+		printf("err %s\n", errname(errno));
+	else
+		printf("ok\n");
+	return 0;
+}
+
+static int create(const char *dev, const char *name, const char *bytes,
+		  const char *from)
+{
+	struct pvdisk_create c = { .size = sizeof(c) };
+	int fd = open_dev(dev, O_RDONLY);
+
+	c.bytes = strtoull(bytes, NULL, 0);
+	pad(c.name, sizeof(c.name), name);
+	if (from)
+		pad(c.from, sizeof(c.from) - 1, from);
+	if (ioctl(fd, PVDISK_IOC_CREATE, &c) < 0) {
+		printf("err %s\n", errname(errno));
+		return 0;
+	}
+	printf("vdi %llu\n", (unsigned long long)c.vdi_id);
+	return 0;
+}
+
+static int delete(const char *dev, const char *target, int force)
+{
+	struct pvdisk_delete d = { .size = sizeof(d) };
+	int fd = open_dev(dev, O_RDONLY);
+
+	d.flags = force ? PVDISK_DELETE_FORCE : 0;
+	pad(d.target, sizeof(d.target) - 1, target);
+	return result(ioctl(fd, PVDISK_IOC_DELETE, &d));
+}
+
+static int label(const char *dev, const char *snapshot, const char *label)
+{
+	struct pvdisk_label l = { .size = sizeof(l) };
+	int fd = open_dev(dev, O_RDONLY);
+
+	pad(l.snapshot, sizeof(l.snapshot) - 1, snapshot);
+	pad(l.label, sizeof(l.label), label);
+	return result(ioctl(fd, PVDISK_IOC_LABEL, &l));
+}
+
 /* A struct larger than ours, for the grown and tail cases. */
 struct grown {
 	struct pvdisk_snapshot s;
@@ -114,6 +185,9 @@ static int bad(const char *dev, const char *what)
 {
 	struct grown g;
 	struct pvdisk_info in = { .size = sizeof(in) };
+	struct pvdisk_label l = { .size = sizeof(l) };
+	struct pvdisk_delete d = { .size = sizeof(d) };
+	struct pvdisk_create c = { .size = sizeof(c), .bytes = 1 << 20 };
 	unsigned long cmd = PVDISK_IOC_SNAPSHOT;
 	void *arg = &g;
 	int fd, ret;
@@ -145,6 +219,28 @@ static int bad(const char *dev, const char *what)
 			fprintf(stderr, "cannot drop privileges: %s\n", strerror(errno));
 			return 2;
 		}
+	} else if (!strcmp(what, "manage-noperm")) {
+		if (setgid(65534) || setuid(65534)) {
+			fprintf(stderr, "cannot drop privileges: %s\n", strerror(errno));
+			return 2;
+		}
+		strcpy(l.snapshot, "x@1");
+		strcpy(l.label, "y");
+		cmd = PVDISK_IOC_LABEL;
+		arg = &l;
+	} else if (!strcmp(what, "delete-flags")) {
+		d.flags = 2;
+		strcpy(d.target, "x");
+		cmd = PVDISK_IOC_DELETE;
+		arg = &d;
+	} else if (!strcmp(what, "delete-badspec")) {
+		memset(d.target, 'a', sizeof(d.target));
+		cmd = PVDISK_IOC_DELETE;
+		arg = &d;
+	} else if (!strcmp(what, "create-badname")) {
+		strcpy(c.name, "a/b");
+		cmd = PVDISK_IOC_CREATE;
+		arg = &c;
 	} else if (!strcmp(what, "info-short")) {
 		in.size = 8;
 		cmd = PVDISK_IOC_INFO;
@@ -164,11 +260,22 @@ static int bad(const char *dev, const char *what)
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "snapshot"))
-		return snapshot(argv[2], argc > 3 ? argv[3] : "");
+		return snapshot(argv[2], argc > 3 ? argv[3] : "",
+				argc > 4 && !strcmp(argv[4], "lazy"));
+	if (argc == 3 && !strcmp(argv[1], "fsync"))
+		return result(fsync(open_dev(argv[2], O_RDWR)));
 	if (argc == 3 && !strcmp(argv[1], "info"))
 		return info(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "bad"))
 		return bad(argv[2], argv[3]);
-	fprintf(stderr, "usage: pvdisk_ioctl snapshot DEV [LABEL] | info DEV | bad DEV CASE\n");
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "create"))
+		return create(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "delete"))
+		return delete(argv[2], argv[3], argc == 5 && !strcmp(argv[4], "force"));
+	if (argc == 5 && !strcmp(argv[1], "label"))
+		return label(argv[2], argv[3], argv[4]);
+	fprintf(stderr, "usage: pvdisk_ioctl snapshot DEV [LABEL [lazy]] | fsync DEV | info DEV | "
+		"create DEV NAME BYTES [FROM] | delete DEV TARGET [force] | "
+		"label DEV SNAPSHOT LABEL | bad DEV CASE\n");
 	return 2;
 }

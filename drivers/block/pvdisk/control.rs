@@ -10,6 +10,11 @@
 //! `EINVAL` (too short, unknown flag, bad label) and `E2BIG` for the
 //! struct; then what the work says (`EEXIST` for a label in use, `ENOSPC`,
 //! `EIO`).
+//!
+//! The live management commands (create, delete, label) act on the
+//! store, from any of its disks: `EPERM` without `CAP_SYS_ADMIN`, then the
+//! struct's errnos, then the store's (`ENOENT`, `EEXIST`, `EBUSY`,
+//! `ENOTEMPTY`, `ENOSPC`, `EROFS`, `EIO`).
 
 use kernel::{
     block::mq::gen_disk::OpenMode,
@@ -21,7 +26,11 @@ use kernel::{
 
 use crate::io::{Backend, Target};
 use crate::ratelimit::{errname, warn_ratelimited};
-use crate::uapi::{self, ArgError, Command, Header, INFO_SIZE, SNAPSHOT_SIZE};
+use crate::store::Source;
+use crate::uapi::{
+    self, ArgError, Command, Header, CREATE_SIZE, DELETE_SIZE, INFO_SIZE, LABEL_SIZE, NAME_LEN,
+    SNAPSHOT_SIZE,
+};
 use crate::vdi::Vdi;
 
 /// Largest argument struct accepted (bytes beyond ours must be zero).
@@ -36,11 +45,14 @@ pub(crate) fn ioctl(backend: &Backend, mode: OpenMode, cmd: u32, arg: usize) -> 
     let status = match command {
         Command::Snapshot => snapshot(vdi, mode, arg),
         Command::Info => info(vdi, arg),
+        Command::Create => create(vdi, arg),
+        Command::Delete => delete(vdi, arg),
+        Command::Label => label(vdi, arg),
     };
     if let Err(e) = status {
         // The common refusals say why where they are found; this line
         // names the errno for the rest.
-        if e != EPERM && e != EBADF && e != EROFS && e != EFAULT {
+        if e != EPERM && e != EBADF && e != EROFS && e != EFAULT && e != ENOENT {
             warn_ratelimited!(
                 "{}: {:?} ioctl refused: {}\n",
                 &*vdi.name,
@@ -63,12 +75,13 @@ fn snapshot(vdi: &Arc<Vdi>, mode: OpenMode, arg: usize) -> Result {
         return Err(EBADF);
     }
     let mut b = [0u8; SNAPSHOT_SIZE];
-    let header = read_arg(arg, &mut b)?;
+    let header = read_arg(arg, &mut b, Command::Snapshot.known_flags())?;
     let mut snap = uapi::Snapshot::decode(&b);
     if snap.label().is_none() {
         return Err(EINVAL);
     }
-    let taken = vdi.snapshot(&snap.label)?;
+    let lazy = header.flags & uapi::PVDISK_SNAPSHOT_LAZY != 0;
+    let taken = vdi.snapshot(&snap.label, lazy)?;
     snap.vdi_id = taken.vdi_id;
     snap.seq = taken.seq;
     snap.log_block = taken.log_block;
@@ -80,7 +93,7 @@ fn snapshot(vdi: &Arc<Vdi>, mode: OpenMode, arg: usize) -> Result {
 
 fn info(vdi: &Arc<Vdi>, arg: usize) -> Result {
     let mut b = [0u8; INFO_SIZE];
-    let header = read_arg(arg, &mut b)?;
+    let header = read_arg(arg, &mut b, 0)?;
     let info = uapi::Info {
         flags: if vdi.read_only {
             uapi::PVDISK_INFO_SNAPSHOT
@@ -101,17 +114,75 @@ fn info(vdi: &Arc<Vdi>, arg: usize) -> Result {
     write_arg(arg, &b)
 }
 
+fn create(vdi: &Arc<Vdi>, arg: usize) -> Result {
+    if !capable(Capability::SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let mut b = [0u8; CREATE_SIZE];
+    let header = read_arg(arg, &mut b, 0)?;
+    let mut create = uapi::Create::decode(&b);
+    let name = uapi::name_of(&create.name).ok_or(EINVAL)?;
+    let source = if create.from.iter().all(|&c| c == 0) {
+        Source::Empty(create.bytes)
+    } else {
+        Source::Clone(spec(&create.from)?, create.bytes)
+    };
+    create.vdi_id = vdi.create_vdi(name, source)?;
+    create.encode(header, &mut b);
+    write_arg(arg, &b)
+}
+
+fn delete(vdi: &Arc<Vdi>, arg: usize) -> Result {
+    if !capable(Capability::SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let mut b = [0u8; DELETE_SIZE];
+    let header = read_arg(arg, &mut b, Command::Delete.known_flags())?;
+    let delete = uapi::Delete::decode(&b);
+    vdi.delete(
+        spec(&delete.target)?,
+        header.flags & uapi::PVDISK_DELETE_FORCE != 0,
+    )
+}
+
+fn label(vdi: &Arc<Vdi>, arg: usize) -> Result {
+    if !capable(Capability::SYS_ADMIN) {
+        return Err(EPERM);
+    }
+    let mut b = [0u8; LABEL_SIZE];
+    read_arg(arg, &mut b, 0)?;
+    let label = uapi::Label::decode(&b);
+    if label.label.first() == Some(&0) || uapi::label_of(&label.label).is_none() {
+        return Err(EINVAL);
+    }
+    vdi.label(spec(&label.snapshot)?, &label.label)
+}
+
+/// A VDI name, a label or `VDI@N` from a struct: `EINVAL` unless it is
+/// NUL-padded and its name part follows the naming rule.
+fn spec(field: &[u8; uapi::SPEC_LEN]) -> Result<&[u8]> {
+    let text = uapi::spec_of(field).ok_or(EINVAL)?;
+    let name = match text.iter().rposition(|&c| c == b'@') {
+        Some(at) => text.get(..at).unwrap_or(&[]),
+        None => text,
+    };
+    if !uapi::name_allowed(name, NAME_LEN) {
+        return Err(EINVAL);
+    }
+    Ok(text)
+}
+
 /// Reads the argument struct at `arg` into `out` (the size this version
-/// knows) and returns its header, after checking it and that any bytes
-/// beyond `out` are zero.
-fn read_arg<const N: usize>(arg: usize, out: &mut [u8; N]) -> Result<Header> {
+/// knows) and returns its header, after checking it (its flags may have
+/// the bits `known_flags`) and that any bytes beyond `out` are zero.
+fn read_arg<const N: usize>(arg: usize, out: &mut [u8; N], known_flags: u32) -> Result<Header> {
     let mut head = [0u8; 8];
     UserSlice::new(arg, head.len())
         .reader()
         .read_slice(&mut head)?;
     let header = Header::decode(&head);
     let size = header.size as usize;
-    match header.check(N) {
+    match header.check_with(N, known_flags) {
         Ok(()) if size <= MAX_ARG_SIZE => {}
         Ok(()) | Err(ArgError::TooBig) => return Err(E2BIG),
         Err(ArgError::Invalid) => return Err(EINVAL),

@@ -83,6 +83,7 @@ pub(crate) fn errname(error: kernel::error::Error) -> &'static str {
     ];
     // Not among the kernel crate's named codes.
     match error.to_errno() {
+        -39 => return "ENOTEMPTY",
         -95 => return "EOPNOTSUPP",
         -117 => return "EUCLEAN",
         _ => {}

@@ -84,6 +84,10 @@ pub const UUID_LEN: usize = 16;
 /// Bytes of a field naming a VDI, a label or `VDI@N` (NUL-padded).
 pub const SPEC_LEN: usize = 112;
 
+/// `pvdisk_snapshot.flags`: return once the snapshot is in the disk's
+/// tree; it is durable after the disk's next commit.
+pub const PVDISK_SNAPSHOT_LAZY: u32 = 1;
+
 /// `pvdisk_delete.flags`: delete a VDI that has snapshots or clones.
 pub const PVDISK_DELETE_FORCE: u32 = 1;
 
@@ -132,6 +136,7 @@ impl Command {
     /// The flags its struct may carry.
     pub fn known_flags(self) -> u32 {
         match self {
+            Self::Snapshot => PVDISK_SNAPSHOT_LAZY,
             Self::Delete => PVDISK_DELETE_FORCE,
             _ => 0,
         }

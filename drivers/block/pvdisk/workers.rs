@@ -87,6 +87,16 @@ impl Workers {
         Ok(())
     }
 
+    /// An attached VDI that `wanted` picks.
+    pub(crate) fn find(&self, wanted: impl Fn(&Vdi) -> bool) -> Option<Arc<Vdi>> {
+        self.vdis
+            .lock()
+            .iter()
+            .flatten()
+            .find(|v| wanted(v))
+            .cloned()
+    }
+
     /// The ticker no longer visits `vdi`, and no work queued for it
     /// before is still running or pending when this returns.
     pub(crate) fn remove(&self, vdi: &Arc<Vdi>) {

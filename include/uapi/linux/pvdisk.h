@@ -30,12 +30,17 @@
  * PVDISK_IOC_SNAPSHOT: snapshot the disk's VDI without pausing its I/O.
  * Every write that completed before the call is in the snapshot, none
  * issued after it returned is, and a write in flight is wholly in or out
- * for each 4 KiB block. The snapshot is durable when the call returns.
+ * for each 4 KiB block. The snapshot is durable when the call returns;
+ * with PVDISK_SNAPSHOT_LAZY it returns as soon as it is in the disk's
+ * tree, and becomes durable with the disk's next commit (a flush, a FUA
+ * write, or within a second): a crash before that loses it whole.
  * Needs CAP_SYS_ADMIN and a descriptor open for writing.
  */
+#define PVDISK_SNAPSHOT_LAZY	(1U << 0)	/* pvdisk_snapshot.flags */
+
 struct pvdisk_snapshot {
 	__u32 size;			/* in: sizeof(struct pvdisk_snapshot) */
-	__u32 flags;			/* in: 0 */
+	__u32 flags;			/* in: PVDISK_SNAPSHOT_* */
 	char label[PVDISK_LABEL_LEN];	/* in: NUL-padded, "" for none */
 	__u64 vdi_id;			/* out: id of the VDI */
 	__u64 seq;			/* out: the snapshot is VDI@seq */

@@ -9,6 +9,7 @@
 
 mod alloc;
 mod host;
+mod manage;
 pub(crate) mod meta;
 mod records;
 
@@ -28,6 +29,7 @@ use crate::format::{
 };
 use crate::ratelimit::{errname, warn_ratelimited};
 pub(crate) use alloc::{Allocator, Reserve, Run};
+pub(crate) use manage::Source;
 use meta::MetaBuf;
 pub(crate) use records::{LogHead, Records};
 

@@ -12,7 +12,10 @@ use kernel::{alloc::flags::GFP_NOIO, block::bio::Durability, prelude::*};
 use super::meta::{boxed, corrupt, MetaBuf};
 use super::Store;
 use crate::format::{
-    radix::capacity_blocks, snaplog::SnapLogBlock, superblock::Superblock, vdi::VdiRecord,
+    radix::{capacity_blocks, RadixNode},
+    snaplog::{SnapLogBlock, ENTRIES_PER_BLOCK},
+    superblock::Superblock,
+    vdi::VdiRecord,
 };
 use crate::ratelimit::warn_ratelimited;
 
@@ -41,13 +44,16 @@ impl Target {
 /// One disk's attachment of a VDI record.
 struct Attachment {
     slot: u32,
-    writable: bool,
+    /// The snapshot a read-only disk shows; `None` for the VDI itself.
+    snapshot: Option<u64>,
 }
 
 pub(crate) struct Records {
-    buf: MetaBuf,
+    pub(super) buf: MetaBuf,
     /// A snapshot-log block, decoded (too big for the stack).
-    log: KBox<SnapLogBlock>,
+    pub(super) log: KBox<SnapLogBlock>,
+    /// A radix node, decoded (too big for the stack).
+    pub(super) node: KBox<RadixNode>,
     /// Attachments on this host; `None` is a free slot.
     attached: KVec<Option<Attachment>>,
 }
@@ -57,17 +63,42 @@ impl Records {
         Ok(Self {
             buf: MetaBuf::new()?,
             log: boxed(|| SnapLogBlock::new(0, 0, 0))?,
+            node: boxed(RadixNode::default)?,
             attached: KVec::new(),
         })
     }
 
-    fn read(&mut self, store: &Store, slot: u32) -> Result<VdiRecord> {
+    /// True if a disk of this host shows the VDI in `slot` (read and
+    /// write).
+    pub(crate) fn attached_writable(&self, slot: u32) -> bool {
+        self.attached
+            .iter()
+            .flatten()
+            .any(|a| a.slot == slot && a.snapshot.is_none())
+    }
+
+    /// True if a disk of this host shows the VDI in `slot` or one of its
+    /// snapshots.
+    pub(crate) fn attached_any(&self, slot: u32) -> bool {
+        self.attached.iter().flatten().any(|a| a.slot == slot)
+    }
+
+    /// True if a read-only disk of this host shows snapshot `seq` of the
+    /// VDI in `slot`.
+    pub(crate) fn shows(&self, slot: u32, seq: u64) -> bool {
+        self.attached
+            .iter()
+            .flatten()
+            .any(|a| a.slot == slot && a.snapshot == Some(seq))
+    }
+
+    pub(super) fn read(&mut self, store: &Store, slot: u32) -> Result<VdiRecord> {
         let nr = store.sb.vdi_block(slot);
         let block = self.buf.read(&store.bios, nr)?;
         corrupt(VdiRecord::decode(block, store.id, nr))
     }
 
-    fn write(
+    pub(super) fn write(
         &mut self,
         store: &Store,
         slot: u32,
@@ -123,7 +154,7 @@ impl Records {
 
     /// The live snapshot of the VDI in `slot` that `wanted(number, label)`
     /// picks.
-    fn snapshot(
+    pub(super) fn snapshot(
         &mut self,
         store: &Store,
         slot: u32,
@@ -131,8 +162,7 @@ impl Records {
         wanted: impl Fn(u64, &str) -> bool,
     ) -> Result<Target> {
         let mut nr = record.snaplog;
-        // Bounded: a looping chain of log blocks is corruption.
-        let mut left = record.snap_count / 63 + 2;
+        let mut left = log_blocks_bound(record.snap_count);
         while nr != 0 && left > 0 {
             left -= 1;
             let block = self.buf.read(&store.bios, nr)?;
@@ -167,7 +197,7 @@ impl Records {
         let mut ours = false;
         for a in self.attached.iter().flatten() {
             if a.slot == target.slot {
-                if writable && a.writable {
+                if writable && a.snapshot.is_none() {
                     warn_ratelimited!("VDI {} is already attached\n", target.record.name());
                     return Err(EBUSY);
                 }
@@ -202,20 +232,20 @@ impl Records {
         if let Some(free) = self.attached.iter_mut().find(|a| a.is_none()) {
             *free = Some(Attachment {
                 slot: target.slot,
-                writable,
+                snapshot: target.snapshot,
             });
         }
         Ok(())
     }
 
-    /// Records that a disk detached from the record in `slot`; the last
-    /// attachment clears the hold.
-    pub(crate) fn detach(&mut self, store: &Store, slot: u32, writable: bool) -> Result {
+    /// Records that a disk showing `snapshot` (`None` for the VDI) of the
+    /// record in `slot` detached; the last attachment clears the hold.
+    pub(crate) fn detach(&mut self, store: &Store, slot: u32, snapshot: Option<u64>) -> Result {
         let mut found = false;
         for a in self.attached.iter_mut() {
             if !found
                 && a.as_ref()
-                    .is_some_and(|a| a.slot == slot && a.writable == writable)
+                    .is_some_and(|a| a.slot == slot && a.snapshot == snapshot)
             {
                 *a = None;
                 found = true;
@@ -260,6 +290,12 @@ impl Records {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Most snapshot-log blocks a VDI with `snap_count` snapshots can have:
+/// a longer chain (a loop) is corruption.
+pub(super) fn log_blocks_bound(snap_count: u64) -> u64 {
+    snap_count / ENTRIES_PER_BLOCK as u64 + 2
 }
 
 /// Where a VDI's snapshot log starts, and how many snapshots it has had.

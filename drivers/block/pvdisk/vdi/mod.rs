@@ -15,6 +15,7 @@ mod apply;
 mod cache;
 mod commit;
 pub(crate) mod fast;
+mod manage;
 mod snapshot;
 mod worker;
 
@@ -30,7 +31,7 @@ use kernel::{
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
-use crate::format::{snaplog::LABEL_LEN, vdi::VDI_NAME_LEN};
+use crate::format::vdi::VDI_NAME_LEN;
 use crate::io::DiskOps;
 use crate::map::Tree;
 use crate::ratelimit::errname;
@@ -39,7 +40,7 @@ use crate::store::{LogHead, Store, Stores};
 use crate::workers::Workers;
 pub(crate) use cache::CacheStats;
 use cache::NodeCache;
-use snapshot::SnapshotCall;
+use snapshot::{SnapshotAsk, SnapshotCall};
 use worker::{WorkerState, WriteOp};
 
 /// Requests in flight per disk (the tag set's depth).
@@ -134,8 +135,8 @@ struct Inbox {
     waiting: Ring<ARef<Request<DiskOps>>>,
     /// A commit is due (ticker, cache pressure).
     commit: bool,
-    /// A snapshot is asked for, with this label (NUL-padded).
-    snapshot: Option<[u8; LABEL_LEN]>,
+    /// A snapshot is asked for.
+    snapshot: Option<SnapshotAsk>,
     /// Writes with data bios in flight; `None` is a free slot (there is
     /// one per request).
     ops: KVec<Option<Arc<WriteOp>>>,
@@ -329,7 +330,7 @@ impl Vdi {
         let vdi = match vdi.and_then(|v| workers.add(&v).map(|()| v)) {
             Ok(v) => v,
             Err(e) => {
-                let _ = store.records.lock().detach(store, slot, !read_only);
+                let _ = store.records.lock().detach(store, slot, target.snapshot);
                 return Err(e);
             }
         };
@@ -345,12 +346,16 @@ impl Vdi {
             if let Err(e) = self.commit(&mut ws) {
                 pr_warn!("{}: final commit failed: {}\n", &*self.name, errname(e));
             }
+            // Live management that finds this disk now leaves its log to
+            // the store (`manage`).
+            ws.gone = true;
         }
+        let shown = (self.shows.snapshot != 0).then_some(self.shows.snapshot);
         if let Err(e) = self
             .store
             .records
             .lock()
-            .detach(&self.store, self.slot, !self.read_only)
+            .detach(&self.store, self.slot, shown)
         {
             pr_warn!(
                 "{}: clearing the hold failed: {}\n",

@@ -56,6 +56,15 @@ pub(crate) struct Taken {
     pub(crate) timestamp: u64,
 }
 
+/// A snapshot asked of the worker.
+#[derive(Clone, Copy)]
+pub(super) struct SnapshotAsk {
+    /// NUL-padded, empty for none.
+    label: [u8; LABEL_LEN],
+    /// Answer once the new root is in the tree, before the commit.
+    lazy: bool,
+}
+
 /// Where a snapshot ioctl waits for the worker's reply.
 #[pin_data]
 pub(super) struct SnapshotCall {
@@ -105,8 +114,8 @@ impl SnapLog {
 impl Vdi {
     /// Takes a snapshot labelled `label` (NUL-padded, checked by the
     /// caller; empty for none). Waits for the worker to take it and
-    /// commit it: about one commit.
-    pub(crate) fn snapshot(self: &Arc<Self>, label: &[u8; LABEL_LEN]) -> Result<Taken> {
+    /// commit it (about one commit), or only to take it if `lazy`.
+    pub(crate) fn snapshot(self: &Arc<Self>, label: &[u8; LABEL_LEN], lazy: bool) -> Result<Taken> {
         if self.read_only {
             return Err(EROFS);
         }
@@ -116,7 +125,10 @@ impl Vdi {
         let call = &self.snap;
         let _gate = call.gate.lock();
         *call.reply.lock() = None;
-        self.inbox.lock().snapshot = Some(*label);
+        self.inbox.lock().snapshot = Some(SnapshotAsk {
+            label: *label,
+            lazy,
+        });
         self.kick();
         let mut reply = call.reply.lock();
         loop {
@@ -128,14 +140,34 @@ impl Vdi {
         }
     }
 
-    /// The worker's part of [`Vdi::snapshot`]: answers the caller.
-    pub(super) fn answer_snapshot(&self, ws: &mut WorkerState, label: &[u8; LABEL_LEN]) {
-        let taken = self.take_snapshot(ws, label);
+    /// The worker's part of [`Vdi::snapshot`]: answers the caller, a
+    /// lazy one before the commit.
+    pub(super) fn answer_snapshot(&self, ws: &mut WorkerState, ask: &SnapshotAsk) {
+        let mut answered = false;
+        let taken = self.take_snapshot(ws, &ask.label, |taken| {
+            if ask.lazy {
+                self.answer(Ok(taken));
+                answered = true;
+            }
+        });
+        if !answered {
+            self.answer(taken);
+        }
+    }
+
+    fn answer(&self, taken: Result<Taken>) {
         *self.snap.reply.lock() = Some(taken);
         self.snap.done.notify_all();
     }
 
-    fn take_snapshot(&self, ws: &mut WorkerState, label: &[u8; LABEL_LEN]) -> Result<Taken> {
+    /// Takes the snapshot; calls `in_tree` once it is in the tree, before
+    /// the commit that makes it durable.
+    fn take_snapshot(
+        &self,
+        ws: &mut WorkerState,
+        label: &[u8; LABEL_LEN],
+        in_tree: impl FnOnce(Taken),
+    ) -> Result<Taken> {
         if self.is_broken() {
             return Err(EIO);
         }
@@ -194,21 +226,25 @@ impl Vdi {
             },
             old_head,
         ));
-        let committed = self.commit(ws);
-        ws.log.pending = None;
-        // The block is the committed head now, unless the commit failed.
-        ws.log.loaded = committed.is_ok();
-        committed?;
-        self.shows
-            .snap_count
-            .store(seq, core::sync::atomic::Ordering::Relaxed);
-        Ok(Taken {
+        let taken = Taken {
             vdi_id: self.shows.id,
             seq,
             log_block,
             log_index,
             timestamp,
-        })
+        };
+        self.shows
+            .snap_count
+            .store(seq, core::sync::atomic::Ordering::Relaxed);
+        in_tree(taken);
+        // A failed commit leaves the disk broken (refusing writes and
+        // snapshots): a lazy snapshot already answered is lost whole.
+        let committed = self.commit(ws);
+        ws.log.pending = None;
+        // The block is the committed head now, unless the commit failed.
+        ws.log.loaded = committed.is_ok();
+        committed?;
+        Ok(taken)
     }
 
     /// Puts the new head of the log, without the new entry, into

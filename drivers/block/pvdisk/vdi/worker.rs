@@ -48,6 +48,8 @@ pub(crate) struct WorkerState {
     done: Ring<Arc<WriteOp>>,
     /// The snapshot log.
     pub(super) log: SnapLog,
+    /// The disk detached: its worker runs no more.
+    pub(super) gone: bool,
 }
 
 impl WorkerState {
@@ -58,6 +60,7 @@ impl WorkerState {
             unlinked: KVec::new(),
             done: Ring::new(RING_SIZE, GFP_KERNEL)?,
             log: SnapLog::new(log)?,
+            gone: false,
         })
     }
 
@@ -181,8 +184,8 @@ impl Vdi {
                 };
                 (snapshot, commit, rq)
             };
-            if let Some(label) = snapshot {
-                self.answer_snapshot(&mut ws, &label);
+            if let Some(ask) = snapshot {
+                self.answer_snapshot(&mut ws, &ask);
             } else if commit {
                 // A failed commit marked the disk broken and said so.
                 let _ = self.commit(&mut ws);

@@ -1,0 +1,197 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Live management through the kernel (Documentation/ioctl.rst, "Live
+# management"): PVDISK_IOC_CREATE, _DELETE and _LABEL on a store whose
+# disks are powered, called on any disk of the store:
+#  - a clone of a snapshot of a powered VDI reads the snapshot's data and
+#    takes its own writes; an empty VDI reads zeros;
+#  - a label set while the VDI is powered shows in the log, and the
+#    disk's next snapshots (a lazy one too) extend the new log (its worker
+#    reads the new head); a snapshot deleted while the VDI is powered
+#    likewise;
+#  - refusals, each leaving the store as it was: EBUSY for a snapshot a
+#    powered read-only disk shows and for a powered VDI (or one whose
+#    snapshot is shown), ENOTEMPTY for a VDI with snapshots without force,
+#    EEXIST, ENOENT, EINVAL, EPERM;
+#  - 100 clones of one snapshot made live, attached 16 at a time, each
+#    with fio verify on its own writes and the snapshot's data beside;
+#  - pvdisk check clean after gc.
+. "$(dirname "$0")/ktap"
+. "$(dirname "$0")/pvdisk_store_lib.sh"
+
+store_requirements
+T=$(dirname "$0")
+IOC=$T/pvdisk_ioctl
+[ -x "$IOC" ] || ktap_skip_all "pvdisk_ioctl not built"
+ktap_header
+trap 'pvdisk_cleanup' EXIT
+
+S=$PVDISK_DISK
+CLONES=${PVDISK_MANAGE_CLONES:-100}
+
+# same4m FILE DEV: the first 4 MiB of DEV are FILE
+same4m() {
+	dd if="$2" bs=1M count=4 iflag=direct 2>/dev/null | cmp -s "$1" - ||
+		{ echo "$2 does not hold $1"; return 1; }
+}
+
+# expect_out WHAT GOT WANT: a pvdisk_ioctl reply
+expect_out() {
+	expect_eq "$1" "$2" "$3"
+}
+
+# snaps VDI: the VDI's snapshots as the tool reads them: "N STATE LABEL;"
+# for each (STATE live or deleted)
+snaps() {
+	pvdisk snaps "$S" "$1" | awk 'NR > 1 { sub(/.*@/, "", $1); printf "%s %s %s;", $1, $4, $5 }'
+}
+
+t_setup() {
+	pvdisk_load &&
+	pvdisk format "$S" --force >/dev/null &&
+	pvdisk create "$S" vm --size 64M >/dev/null &&
+	D=$(store_new vm vm) || return 1
+	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null &&
+	dd if=/dev/urandom of=/tmp/b bs=1M count=4 2>/dev/null &&
+	dd if=/tmp/a of="$D" bs=1M oflag=direct 2>/dev/null &&
+	expect_out snapshot "$("$IOC" snapshot "$D" gold | cut -d' ' -f1-2)" "seq 1" &&
+	dd if=/tmp/b of="$D" bs=1M oflag=direct 2>/dev/null
+}
+step "store with VDI vm powered, snapshot gold of its first 4 MiB" t_setup
+D=$(dev vm)
+
+t_clone() {
+	local r c
+	r=$("$IOC" create "$D" c1 0 gold)
+	case $r in "vdi "*) ;; *) echo "create: $r"; return 1 ;; esac
+	c=$(store_new c1 c1) || return 1
+	same4m /tmp/a "$c" && same4m /tmp/b "$D" &&
+	expect_eq "clone size" "$(bdev_bytes "$c")" $((64 << 20)) &&
+	dd if=/dev/urandom of=/tmp/c bs=1M count=4 2>/dev/null &&
+	dd if=/tmp/c of="$c" bs=1M oflag=direct 2>/dev/null &&
+	same4m /tmp/c "$c" && same4m /tmp/b "$D" &&
+	expect_out "empty VDI" "$("$IOC" create "$D" e1 $((16 << 20)) | cut -d' ' -f1)" vdi &&
+	c=$(store_new e1 e1) &&
+	expect_eq "empty VDI size" "$(bdev_bytes "$c")" $((16 << 20)) &&
+	dd if=/dev/zero of=/tmp/z bs=1M count=4 2>/dev/null &&
+	same4m /tmp/z "$c" &&
+	pvdisk list "$S" | grep -q '^c1 ' && pvdisk list "$S" | grep -q '^e1 '
+}
+step "a clone of gold and an empty VDI made while vm is powered" t_clone
+
+t_label() {
+	expect_out label "$("$IOC" label "$D" vm@1 golden)" ok &&
+	expect_eq "log after label" "$(snaps vm)" "1 live golden;" &&
+	expect_out snapshot "$("$IOC" snapshot "$D" two | cut -d' ' -f1-2)" "seq 2" &&
+	expect_out snapshot "$("$IOC" snapshot "$D" | cut -d' ' -f1-2)" "seq 3" &&
+	expect_eq "log after two more snapshots" "$(snaps vm)" \
+		"1 live golden;2 live two;3 live ;" &&
+	expect_out "same label again" "$("$IOC" label "$D" golden golden)" ok &&
+	expect_out "label of vm@3" "$("$IOC" label "$D" vm@3 three)" ok &&
+	# A lazy snapshot: in the tree when it returns, durable after a flush.
+	expect_out "lazy snapshot" "$("$IOC" snapshot "$D" "" lazy | cut -d' ' -f1-2)" "seq 4" &&
+	expect_out fsync "$("$IOC" fsync "$D")" ok &&
+	expect_eq "log" "$(snaps vm)" "1 live golden;2 live two;3 live three;4 live ;"
+}
+step "labels set while vm is powered; its next snapshots extend the log" t_label
+
+t_refusals() {
+	local s
+	sync
+	s=$(store_new s1 golden) || return 1
+	same4m /tmp/a "$s" || return 1
+	snaps vm >/tmp/snaps.before
+	mark_store /tmp/fp.before nosum
+	expect_out "delete a shown snapshot" "$("$IOC" delete "$D" golden)" "err EBUSY" &&
+	expect_out "delete a powered VDI" "$("$IOC" delete "$D" c1 force)" "err EBUSY" &&
+	expect_out "delete vm, its snapshot shown" "$("$IOC" delete "$s" vm force)" "err EBUSY" &&
+	expect_out "label in use (a VDI)" "$("$IOC" label "$D" two c1)" "err EEXIST" &&
+	expect_out "label in use (a snapshot)" "$("$IOC" label "$D" two three)" "err EEXIST" &&
+	expect_out "label a VDI" "$("$IOC" label "$D" vm x)" "err EINVAL" &&
+	expect_out "label a missing snapshot" "$("$IOC" label "$D" vm@9 x)" "err ENOENT" &&
+	expect_out "delete a missing VDI" "$("$IOC" delete "$D" nothere)" "err ENOENT" &&
+	expect_out "create a name in use" "$("$IOC" create "$D" two 4096)" "err EEXIST" &&
+	expect_out "clone a VDI" "$("$IOC" create "$D" c2 0 vm)" "err EINVAL" &&
+	expect_out "clone a missing snapshot" "$("$IOC" create "$D" c2 0 vm@9)" "err ENOENT" &&
+	expect_out "empty VDI of 0 bytes" "$("$IOC" create "$D" c2 0)" "err EINVAL" &&
+	expect_out "size not a multiple of 4096" "$("$IOC" create "$D" c2 1000)" "err EINVAL" &&
+	expect_out "unprivileged" "$("$IOC" bad "$D" manage-noperm)" "err EPERM" &&
+	expect_out "unknown delete flag" "$("$IOC" bad "$D" delete-flags)" "err EINVAL" &&
+	expect_out "target not NUL-padded" "$("$IOC" bad "$D" delete-badspec)" "err EINVAL" &&
+	expect_out "bad name" "$("$IOC" bad "$D" create-badname)" "err EINVAL" &&
+	same_store /tmp/fp.before nosum &&
+	snaps vm | cmp -s /tmp/snaps.before - &&
+	same4m /tmp/a "$s"
+}
+step "refusals (EBUSY, EEXIST, EINVAL, ENOENT, EPERM) change nothing" t_refusals
+
+# Clones of gold: made live, powered 16 at a time, fio verify on each.
+t_clones() {
+	local i j r devs
+	dd if=/tmp/a of=/tmp/a1 bs=1M count=1 2>/dev/null
+	i=1
+	while [ $i -le "$CLONES" ]; do
+		r=$("$IOC" create "$D" k$i 0 golden)
+		case $r in "vdi "*) ;; *) echo "clone k$i: $r"; return 1 ;; esac
+		i=$((i + 1))
+	done
+	i=1
+	while [ $i -le "$CLONES" ]; do
+		devs=
+		j=$i
+		while [ $j -lt $((i + 16)) ] && [ $j -le "$CLONES" ]; do
+			devs="$devs $(store_new k$j k$j)" || return 1
+			j=$((j + 1))
+		done
+		for d in $devs; do
+			printf -- '--name=%s --filename=%s ' "${d#/dev/}" "$d"
+		done >/tmp/fio.args
+		# shellcheck disable=SC2046
+		fio --ioengine=libaio --direct=1 --rw=randwrite --bs=4k \
+			--offset=4M --size=256k --iodepth=8 --verify=crc32c \
+			--verify_fatal=1 --do_verify=1 $(cat /tmp/fio.args) \
+			--output=/tmp/fio.out >/dev/null 2>&1 ||
+			{ cat /tmp/fio.out; return 1; }
+		for d in $devs; do
+			dd if="$d" bs=1M count=1 iflag=direct 2>/dev/null |
+				cmp -s /tmp/a1 - || { echo "$d lost gold's data"; return 1; }
+		done
+		j=$i
+		while [ $j -lt $((i + 16)) ] && [ $j -le "$CLONES" ]; do
+			power k$j 0 && rmdir "$PVDISK_CFS/k$j" || return 1
+			j=$((j + 1))
+		done
+		i=$((i + 16))
+	done
+}
+step "$CLONES clones of gold made live, powered 16 at a time with fio verify" t_clones
+
+t_delete() {
+	expect_out "delete vm@2 (vm powered)" "$("$IOC" delete "$D" two)" ok &&
+	expect_eq "log" "$(snaps vm)" "1 live golden;2 deleted two;3 live three;4 live ;" &&
+	expect_out snapshot "$("$IOC" snapshot "$D" five | cut -d' ' -f1-2)" "seq 5" &&
+	expect_eq "log" "$(snaps vm)" \
+		"1 live golden;2 deleted two;3 live three;4 live ;5 live five;" &&
+	power e1 0 &&
+	expect_out "delete e1 (off)" "$("$IOC" delete "$D" e1)" ok &&
+	! pvdisk list "$S" | grep -q '^e1 ' &&
+	power vm 0 && power s1 0 && power c1 0 &&
+	# c1 is the only disk left on: vm has snapshots and a clone
+	power c1 1 &&
+	expect_out "delete vm without force" "$("$IOC" delete "$(dev c1)" vm)" "err ENOTEMPTY" &&
+	expect_out "delete vm with force" "$("$IOC" delete "$(dev c1)" vm force)" ok &&
+	! pvdisk list "$S" | grep -q '^vm ' &&
+	same4m /tmp/c "$(dev c1)"
+}
+step "deletes of a snapshot, a VDI and one with snapshots (force)" t_delete
+
+
+t_check() {
+	pvdisk_cleanup
+	pvdisk gc "$S" >/dev/null && check_clean "$S" &&
+	expect_eq "log of c1" "$(snaps c1)" "" &&
+	expect_eq "clones" "$(pvdisk list "$S" | grep -c '^k[0-9]')" "$CLONES"
+}
+step "every disk off, gc: pvdisk check is clean" t_check
+
+ktap_finished
