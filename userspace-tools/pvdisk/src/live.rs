@@ -342,6 +342,14 @@ impl Live {
     /// `label`.
     pub fn label(&self, spec: &str, snap: SnapRef, label: &str) -> Result<()> {
         check_label(label)?;
+        if label.is_empty() {
+            // The driver sets labels, it does not remove them (EINVAL).
+            return Err(Error::msg(format!(
+                "{}: the driver sets labels but does not remove them; remove the label of {} with the store's disks powered off, or give it another",
+                self.path.display(),
+                self.state.snap_name(snap)
+            )));
+        }
         let spec_field = field::<SPEC_LEN>(spec)?;
         let label_field = online::label_field(label)?;
         let req = Request::Label { spec, snap, label };

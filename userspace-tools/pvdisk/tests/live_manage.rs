@@ -218,6 +218,13 @@ fn requests_reach_the_disk_and_refusals_are_worded() {
     assert!(matches!(e, Error::Usage(_)), "{e}");
     let e = live.label("gold@2", snap, "-x").unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e}");
+    // Removing a label (offline: label "") is not asked of the driver,
+    // which only sets them.
+    let e = live.label("gold@2", snap, "").unwrap_err();
+    assert!(
+        e.to_string().contains("does not remove them") && !e.to_string().contains("ENOTTY"),
+        "{e}"
+    );
     // A disk that cannot be opened any more (powered off since the scan).
     let gone = Fake {
         node: Some(dir.file("no-such-disk")),

@@ -375,6 +375,10 @@ fn rust_facts() -> Facts {
     put("PVDISK_IOC_INFO", uapi::PVDISK_IOC_INFO.to_string());
     put("PVDISK_SPEC_LEN", uapi::SPEC_LEN.to_string());
     put("PVDISK_DELETE_FORCE", uapi::PVDISK_DELETE_FORCE.to_string());
+    put(
+        "PVDISK_SNAPSHOT_LAZY",
+        uapi::PVDISK_SNAPSHOT_LAZY.to_string(),
+    );
     put("PVDISK_IOC_CREATE", uapi::PVDISK_IOC_CREATE.to_string());
     put("PVDISK_IOC_DELETE", uapi::PVDISK_IOC_DELETE.to_string());
     put("PVDISK_IOC_LABEL", uapi::PVDISK_IOC_LABEL.to_string());
@@ -547,6 +551,7 @@ int main(void)
 	printf("PVDISK_IOC_INFO %lu\n", (unsigned long)PVDISK_IOC_INFO);
 	printf("PVDISK_SPEC_LEN %u\n", (unsigned)PVDISK_SPEC_LEN);
 	printf("PVDISK_DELETE_FORCE %u\n", (unsigned)PVDISK_DELETE_FORCE);
+	printf("PVDISK_SNAPSHOT_LAZY %u\n", (unsigned)PVDISK_SNAPSHOT_LAZY);
 	printf("PVDISK_IOC_CREATE %lu\n", (unsigned long)PVDISK_IOC_CREATE);
 	printf("PVDISK_IOC_DELETE %lu\n", (unsigned long)PVDISK_IOC_DELETE);
 	printf("PVDISK_IOC_LABEL %lu\n", (unsigned long)PVDISK_IOC_LABEL);
