@@ -18,12 +18,16 @@
 //! as before.
 //!
 //! The tool reads the last committed state through a plain read-only open
-//! (what `list` reads), to resolve the names it prints and to word each
-//! refusal; the driver decides, under its own lock, and commits before it
-//! returns. Each errno becomes the sentence the offline command gives for
-//! the same cause, computed from that state, or a sentence naming the
-//! errno for causes only the driver knows (a powered disk showing the
-//! target, a missing privilege, a full store).
+//! (what `list` reads), resolves the names it prints there and makes the
+//! offline command's checks on it, in the same order: a request the state
+//! already refuses gets the offline sentence and costs no call (the
+//! driver reads the whole VDI registry for each request). Then the driver
+//! decides, under its own lock, and commits before it returns. Each errno
+//! becomes the sentence the offline command gives for the same cause,
+//! computed from that state (for a change made by someone else in
+//! between), or a sentence naming the errno for causes only the driver
+//! knows (a powered disk showing the target, a missing privilege, a full
+//! store).
 
 use crate::error::{io_text, Error, Result};
 use crate::names::{check_label, check_vdi_name, Named};
@@ -313,6 +317,9 @@ impl Live {
                 .map_err(|e| self.state.resolve_snapshot(f).err().unwrap_or(e))?,
         };
         let bytes = size.unwrap_or(0);
+        if let Some(e) = create_refusal(&self.state, name, from, bytes) {
+            return Err(e);
+        }
         let req = Request::Create { name, from, bytes };
         let id = self.send(req, |f| {
             sys::pvdisk_create(f, name_field, from_field, bytes)
@@ -330,8 +337,16 @@ impl Live {
     }
 
     /// `PVDISK_IOC_DELETE` of `target` (resolved to `named` in the
-    /// committed state), with `PVDISK_DELETE_FORCE` if `force`.
+    /// committed state), with `PVDISK_DELETE_FORCE` if `force`; a VDI
+    /// that the state shows is not alone is refused without `force`, as
+    /// offline.
     pub fn delete(&self, target: &str, named: Named, force: bool) -> Result<()> {
+        if let (Named::Vdi(slot), false) = (named, force) {
+            let notes = self.state.delete_notes(slot)?;
+            if !notes.is_empty() {
+                return Err(crate::vdi::not_alone(target, &notes));
+            }
+        }
         let target_field = field::<SPEC_LEN>(target)?;
         let flags = if force { uapi::PVDISK_DELETE_FORCE } else { 0 };
         let req = Request::Delete { target, named };
@@ -350,6 +365,7 @@ impl Live {
                 self.state.snap_name(snap)
             )));
         }
+        self.state.check_new_label(label, Some(snap))?;
         let spec_field = field::<SPEC_LEN>(spec)?;
         let label_field = online::label_field(label)?;
         let req = Request::Label { spec, snap, label };

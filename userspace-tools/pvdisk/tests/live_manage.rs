@@ -213,6 +213,30 @@ fn requests_reach_the_disk_and_refusals_are_worded() {
         .unwrap_err()
         .to_string()
         .ends_with("(ENOTTY)"));
+    // What the committed state refuses is refused before any request,
+    // with the offline sentence (no ENOTTY: the disk was not asked).
+    let e = live.create("gold", None, Some(1 << 20)).unwrap_err();
+    assert_eq!(e.to_string(), "a VDI named 'gold' already exists");
+    let e = live.create("c", Some("nope"), None).unwrap_err();
+    assert_eq!(e.to_string(), "no snapshot labelled 'nope'");
+    let e = live.create("c", None, Some(1000)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "VDI size must be a positive multiple of 4096 bytes"
+    );
+    let gold = live.state.resolve("gold").unwrap();
+    let e = live.delete("gold", gold, false).unwrap_err();
+    assert!(
+        e.to_string().starts_with("VDI 'gold' is not alone: "),
+        "{e}"
+    );
+    assert!(live
+        .delete("gold", gold, true)
+        .unwrap_err()
+        .to_string()
+        .ends_with("(ENOTTY)"));
+    let e = live.label("gold@2", snap, "base").unwrap_err();
+    assert_eq!(e.to_string(), "a snapshot labelled 'base' already exists");
     // Usage errors are found before any request, as offline (exit 2).
     let e = live.create("bad name", None, Some(1 << 20)).unwrap_err();
     assert!(matches!(e, Error::Usage(_)), "{e}");

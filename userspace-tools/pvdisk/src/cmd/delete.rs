@@ -35,15 +35,11 @@ fn run(p: &Parsed) -> Outcome {
     match named {
         Named::Vdi(slot) => {
             let also = managed.state().delete_notes(slot)?;
+            if !also.is_empty() && !force {
+                return Err(not_alone(target, &also));
+            }
             match managed {
-                Managed::Offline(mut store, _) => {
-                    if !also.is_empty() && !force {
-                        return Err(not_alone(target, &also));
-                    }
-                    store.delete_vdi(slot)?;
-                }
-                // The driver refuses a VDI that is not alone without
-                // --force (ENOTEMPTY, worded as above).
+                Managed::Offline(mut store, _) => store.delete_vdi(slot)?,
                 Managed::Live(live) => live.delete(target, named, force)?,
             }
             if !also.is_empty() {
