@@ -135,7 +135,7 @@ declare -A test_secs=(
 	[pvdisk_store_cache.sh]=49 [pvdisk_store_admin.sh]=105
 	[pvdisk_crash_replay.sh]=120 [pvdisk_snapshot.sh]=100
 	[pvdisk_snapshot_stress.sh]=80 [pvdisk_tool_online.sh]=35
-	[pvdisk_live_manage.sh]=35
+	[pvdisk_live_manage.sh]=100
 )
 # PVDISK_TEST_VMS: how many VMs (default 1). On the 2-core CI machine two
 # VMs were no faster than one: each program ran about twice as long

@@ -5,7 +5,10 @@
 # through the driver (PVDISK_IOC_CREATE, _DELETE, _LABEL), by themselves:
 #  - the same session of commands (successes and refusals) prints the
 #    same lines and exits the same, run live (a disk of the store powered)
-#    and offline (every disk off), and leaves the same VDIs and snapshots;
+#    and offline (every disk off), and leaves the same VDIs and snapshots
+#    (live, the successes reach the driver; the refusals the committed
+#    state shows do not: the driver's side of each errno is tested by
+#    pvdisk_manage.sh);
 #  - a clone of a snapshot made while its VDI is powered reads the
 #    snapshot's data once powered on;
 #  - a label set live shows in pvdisk snaps at once;
@@ -14,8 +17,10 @@
 #  - deleting an unpowered VDI and an unshown snapshot works while other
 #    disks are powered;
 #  - the commands that work only offline say what to do instead;
-#  - pvdisk check is clean after power-off (and gc).
-# The driver's side of each errno is tested by pvdisk_manage.sh.
+#  - pvdisk check is clean after power-off and gc.
+# It fails if the tool writes a live store itself (the exclusive open
+# fails, so a change would be refused), if a live sentence or exit status
+# differs from the offline one, or if a refusal changes the store.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
 
@@ -54,19 +59,14 @@ session() {
 		sed -E 's/[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}/TIME/' /tmp/cmd.out
 	done >"$1" <<-EOF
 	create $S c1 --from base
-	create $S e1 --size 4M
 	create $S gold --size 4M
 	create $S c2 --from gold@9
-	create $S c2 --from base --size 1T
 	label $S gold@2 two
 	snaps $S gold
 	label $S two base
-	label $S two a/b
-	delete $S nothere
 	delete $S p
 	delete $S p --force
 	delete $S two
-	snaps $S gold
 	EOF
 	pvdisk list "$S" | awk '{ print $1, $2, $3, $7, $8 }' >>"$1"
 }
@@ -88,6 +88,7 @@ t_live() {
 	grep -qE "^gold@2 +TIME +live +two$" /tmp/live.out &&
 	grep -qx "deleted snapshot gold@2; run 'pvdisk gc' to reclaim its blocks" /tmp/live.out &&
 	grep -qx "deleted VDI 'p'; run 'pvdisk gc' to reclaim its blocks" /tmp/live.out &&
+	! grep -qE "^p [0-9]" /tmp/live.out &&
 	c=$(store_new c1 c1) &&
 	same4m /tmp/a "$c" && same4m /tmp/b "$D"
 }
@@ -112,12 +113,13 @@ t_busy() {
 	local s
 	s=$(store_new s1 base) || return 1
 	sync
-	mark_store /tmp/fp.before nosum
+	pvdisk list "$S" >/tmp/list.before && pvdisk snaps "$S" gold >/tmp/snaps.before || return 1
 	refused 1 "^pvdisk delete: snapshot gold@1 is shown by a powered disk ($s); power it off first (EBUSY)$" \
 		delete "$S" base &&
 	refused 1 "^pvdisk delete: VDI 'gold' is shown by a powered disk ($D); power it off first (EBUSY)$" \
 		delete "$S" gold --force &&
-	same_store /tmp/fp.before nosum &&
+	pvdisk list "$S" | cmp -s /tmp/list.before - &&
+	pvdisk snaps "$S" gold | cmp -s /tmp/snaps.before - &&
 	same4m /tmp/a "$s"
 }
 step "deleting a shown snapshot or a powered VDI: EBUSY naming the disk, nothing changed" t_busy
@@ -125,16 +127,14 @@ step "deleting a shown snapshot or a powered VDI: EBUSY naming the disk, nothing
 t_offline_only() {
 	local what="works only with all of them powered off"
 	refused 1 "$what; take it through the driver: pvdisk snapshot $D$" snapshot "$S" gold &&
-	refused 1 "$what; .*'pvdisk label'" rename "$S" e1 e2 &&
-	refused 1 "$what; .*driver's reserve" gc "$S" &&
-	refused 1 "format $what" format "$S" --force &&
-	refused 1 "driver sets labels but does not remove them" label "$S" base ""
+	refused 1 "$what; .*'pvdisk label'" rename "$S" c1 c2 &&
+	refused 1 "$what; .*driver's reserve" gc "$S"
 }
 step "offline-only commands on a live store say what to do instead" t_offline_only
 
 t_same() {
 	pvdisk_cleanup
-	pvdisk check "$S" && pvdisk gc "$S" >/dev/null && check_clean "$S" || return 1
+	pvdisk gc "$S" >/dev/null && check_clean "$S" || return 1
 	prepare && session /tmp/offline.out || return 1
 	cmp -s /tmp/live.out /tmp/offline.out ||
 		{ echo "live and offline differ:"; diff /tmp/offline.out /tmp/live.out; return 1; }
