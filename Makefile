@@ -7,7 +7,7 @@ REPO := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 KDIR ?= $(shell $(REPO)scripts/kernel.sh --print)
 KMAKE = $(MAKE) -C $(KDIR) M=$(REPO) LLVM=1
 
-.PHONY: all modules clippy clean deps kernel tool test demo bench help
+.PHONY: all modules clippy clean deps kernel tool test demo demo-guest bench help
 
 all: modules
 
@@ -34,6 +34,9 @@ test: ## Everything: deps, kernel, module, cargo test, kselftests in the VM
 
 demo: ## Boot the VM and show /dev/pvdisk0 at work
 	$(REPO)scripts/demo.sh
+
+demo-guest: ## A nested QEMU guest on /dev/pvdisk0, snapshotted and cloned while it writes (slow)
+	$(REPO)scripts/demo-guest.sh
 
 bench: ## fio in the VM: raw disk vs pvdisk (vs dm-thin)
 	$(REPO)scripts/bench.sh

@@ -79,6 +79,7 @@ echo
 echo "demo: one store held a golden VDI, its snapshot and two clones; each"
 echo "demo: clone kept its own changes, the snapshot stayed as it was, and"
 echo "demo: bad input was refused."
+echo "demo: make demo-guest runs a guest on /dev/pvdisk0 and snapshots it as it writes."
 GUEST
 )
 exec "$here/vm.sh" --quiet --timeout 900 -- "$guest"

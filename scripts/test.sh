@@ -9,15 +9,20 @@
 #                                 runs beside step 5)
 #   5. scripts/vm.sh              the kselftests (tests/), split over two
 #                                 QEMU VMs that run side by side
+#   6. scripts/killed.sh          killed machines: PVDISK_KILLED_ROUNDS
+#                                 (5) rounds of QEMU killed during the
+#                                 crash workload, judged at the next boot
 #
-#   scripts/test.sh [TEST...]     TEST: names from tests/Makefile TEST_PROGS
+#   scripts/test.sh [TEST...]     TEST: names from tests/Makefile TEST_PROGS,
+#                                 or "killed" for step 6 (which runs
+#                                 with no TEST, after the kselftests)
 #   scripts/test.sh --build-only  steps 1-4 without cargo test (used by
 #                                 demo.sh and bench.sh)
 #
 # Prints the TAP output of the kselftests (one stream per VM, one VM after
 # the other) and, last, one summary line
-# "N passed, N failed, N skipped" counting the kselftest cases (cargo test
-# prints its own). Exits non-zero if anything failed: a build, cargo test,
+# "N passed, N failed, N skipped" counting the kselftest cases and the
+# killed-machine rounds (cargo test prints its own). Exits non-zero if anything failed: a build, cargo test,
 # a test case, a kernel warning in the VM, or the VM itself.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -135,6 +140,7 @@ declare -A test_secs=(
 	[pvdisk_store_cache.sh]=49 [pvdisk_store_admin.sh]=105
 	[pvdisk_crash_replay.sh]=120 [pvdisk_snapshot.sh]=100
 	[pvdisk_snapshot_stress.sh]=80 [pvdisk_tool_online.sh]=35
+	[pvdisk_faults.sh]=60 [pvdisk_guest.sh]=30 [pvdisk_manage.sh]=60
 	[pvdisk_live_manage.sh]=100
 )
 # PVDISK_TEST_VMS: how many VMs (default 1). On the 2-core CI machine two
@@ -144,8 +150,14 @@ declare -A test_secs=(
 # PVDISK_TEST_SMP: vCPUs of each (default 2, as the single VM had, so each
 # guest is the one the tests were written against).
 nvms=${PVDISK_TEST_VMS:-1}
+killed_rounds=${PVDISK_KILLED_ROUNDS:-5}
 if [ $# -gt 0 ]; then
-	progs=("$@")
+	progs=()
+	run_killed=0
+	for t in "$@"; do
+		if [ "$t" = killed ]; then run_killed=1; else progs+=("$t"); fi
+	done
+	[ $run_killed = 1 ] || killed_rounds=0
 else
 	mapfile -t progs < <(make -s -C "$repo/tests" list | sed 's/^pvdisk://')
 fi
@@ -233,8 +245,21 @@ run_vms() {
 	return $rc
 }
 vm_rc=0
-phase "VM kselftests" run_vms || vm_rc=$?
-timings+=("${vm_timings[@]}")
+if [ ${#progs[@]} -gt 0 ]; then
+	phase "VM kselftests" run_vms || vm_rc=$?
+	timings+=("${vm_timings[@]}")
+fi
+
+# ---- killed machines: after the kselftests, one VM at a time ------------
+killed_log=$tmpdir/killed.log
+run_killed() {
+	"$here/killed.sh" --rounds "$killed_rounds" 2>&1 | tee "$killed_log"
+	return "${PIPESTATUS[0]}"
+}
+killed_rc=0
+if [ "$killed_rounds" -gt 0 ]; then
+	phase "killed machines" run_killed || killed_rc=$?
+fi
 if ! phase "cargo test (rest)" tool_test_wait; then
 	extra_fail=$((extra_fail + 1))
 	extra_notes+=("cargo test failed")
@@ -245,7 +270,9 @@ fi
 # failing case (crash, timeout, kernel warning) and a skip for a test that
 # skipped as a whole. Each VM's log is a TAP stream of its own.
 pass=0 fail=0 skip=0 tests=0 tfail=0
-for ((g = 0; g < nvms; g++)); do
+ran_vms=$nvms
+[ ${#progs[@]} -gt 0 ] || ran_vms=0
+for ((g = 0; g < ran_vms; g++)); do
 	log=${vmlog[g]}
 	read -r vrc _ <"$log.done"
 	read -r p f s t tf plan < <(awk '
@@ -274,9 +301,28 @@ for ((g = 0; g < nvms; g++)); do
 		extra_notes+=("$vm: kernel warnings in the VM log (vm.sh exit $vrc)")
 	fi
 done
-if [ "$tests" = 0 ]; then
+if [ "$tests" = 0 ] && [ ${#progs[@]} -gt 0 ]; then
 	extra_fail=$((extra_fail + 1))
 	extra_notes+=("no kselftest ran")
+fi
+# Each killed-machine round is a case: passed or failed.
+if [ "$killed_rounds" -gt 0 ]; then
+	read -r kp kf < <(sed -n 's/^killed: rounds passed \([0-9]*\), failed \([0-9]*\)$/\1 \2/p' \
+		"$killed_log" | tail -n 1)
+	if [ -z "${kp:-}" ]; then
+		extra_fail=$((extra_fail + 1))
+		extra_notes+=("killed machines: no result (killed.sh exit $killed_rc)")
+	else
+		pass=$((pass + kp)) fail=$((fail + kf))
+		tests=$((tests + 1))
+		if [ "$killed_rc" != 0 ]; then
+			tfail=$((tfail + 1))
+			[ "$kf" -gt 0 ] || {
+				extra_fail=$((extra_fail + 1))
+				extra_notes+=("killed machines failed (exit $killed_rc)")
+			}
+		fi
+	fi
 fi
 fail=$((fail + extra_fail))
 
@@ -285,4 +331,4 @@ echo "==== summary"
 echo "kselftest programs: $tests, failed: $tfail"
 for n in "${extra_notes[@]}"; do echo "FAIL: $n"; done
 echo "$pass passed, $fail failed, $skip skipped"
-[ "$fail" = 0 ] && [ "$vm_rc" = 0 ]
+[ "$fail" = 0 ] && [ "$vm_rc" = 0 ] && [ "$killed_rc" = 0 ]

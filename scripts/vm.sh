@@ -27,11 +27,23 @@
 #                    (leave with `exit`; its status is the result)
 #   --quiet          show only kernel errors, no boot messages (all of
 #                    the kernel log is still scanned)
+#   --guest-disk IMG attach IMG read-only (serial "pvguest"), mounted at
+#                    /opt/guest: QEMU and a nested guest's kernel and
+#                    initramfs, built by scripts/guest.sh
+#   --disks DIR      use DIR/vda.img, vdb.img, vdc.img as the scratch disks
+#                    (created sparse if missing) and keep them: a later run
+#                    boots on what this one left
+#   --kill-after SECS  SIGKILL QEMU SECS seconds (a decimal) after the guest
+#                    prints a line "PVDISK-KILL-ARM": a power cut. The run
+#                    then exits 0 and says "vm: killed QEMU ..."; the disks
+#                    (with --disks) keep every write QEMU made before it
+#                    died, as the host page cache has them
 #
 # Exit status: the command's exit status; 1 if the kernel logged a
 # warning, BUG, Oops, lockdep, KASAN or UBSAN report (the lines are
 # printed); 124 if the VM timed out; 125 if it stopped without reporting
-# a result (panic, crash).
+# a result (panic, crash). With --kill-after, 0 once QEMU was killed as
+# asked (kernel warnings logged before it still fail the run).
 #
 # The initramfs is built in $PVDISK_CACHE/vm/ from host binaries and
 # rebuilt only when one of its inputs changes. Per-run files (tests/,
@@ -51,6 +63,9 @@ check=1
 shell=0
 quiet=0
 label=
+guest_disk=
+disks=
+kill_after=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -62,6 +77,9 @@ while [ $# -gt 0 ]; do
 	--no-check) check=0; shift ;;
 	--shell) shell=1; shift ;;
 	--quiet) quiet=1; shift ;;
+	--guest-disk) guest_disk=$2; shift 2 ;;
+	--disks) disks=$2; shift 2 ;;
+	--kill-after) kill_after=$2; shift 2 ;;
 	--) shift; break ;;
 	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "vm: unknown option $1" >&2; exit 2 ;;
@@ -118,9 +136,10 @@ mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 hostname pvdisk-vm
 for b in /sys/block/vd*; do
-	if [ "$(cat "$b/serial" 2>/dev/null)" = pvtools ]; then
-		mount -t ext4 -o ro "/dev/${b##*/}" /opt/tools
-	fi
+	case "$(cat "$b/serial" 2>/dev/null)" in
+	pvtools) mount -t ext4 -o ro "/dev/${b##*/}" /opt/tools ;;
+	pvguest) mkdir -p /opt/guest && mount -t ext4 -o ro "/dev/${b##*/}" /opt/guest ;;
+	esac
 done
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
 echo "PVDISK-BOOTED: uptime $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
@@ -148,15 +167,23 @@ EOF
 # the thin tools and their libraries go on a read-only ext4 image (the
 # tools disk, serial "pvtools") that /init mounts at /opt/tools.
 base_inputs() {
-	echo "$0" /bin/busybox
+	echo /bin/busybox
 	find "$kdir" -name '*.ko' 2>/dev/null | sort
 	echo "$kdir/modules.builtin" "$kdir/modules.order"
 }
+# Of this script, what builds the images is hashed (/init and this
+# section), so that other changes here do not rebuild them.
+recipe() {
+	declare -f write_init
+	sed -n '/^# ---- base initramfs/,/^# ---- per-run directory/p' "$0"
+}
 # shellcheck disable=SC2046
-stamp=$(stat -L -c '%n %s %Y' $(base_inputs) 2>/dev/null | sha256sum | cut -c1-16)
+stamp=$({ stat -L -c '%n %s %Y' $(base_inputs) 2>/dev/null; recipe; } |
+	sha256sum | cut -c1-16)
 # shellcheck disable=SC2046
-tstamp=$(stat -L -c '%n %s %Y' "$0" "${guest_bins[@]}" $(ldd "${guest_bins[@]}" |
-	awk '/=> \//{print $3}' | sort -u) | sha256sum | cut -c1-16)
+tstamp=$({ stat -L -c '%n %s %Y' "${guest_bins[@]}" $(ldd "${guest_bins[@]}" |
+	awk '/=> \//{print $3}' | sort -u); declare -p guest_bins pdata_links; recipe; } |
+	sha256sum | cut -c1-16)
 base=$vmdir/base.cpio
 tools=$vmdir/tools.img
 # One builder at a time; held until this run has its own initrd copy.
@@ -247,10 +274,21 @@ trap cleanup EXIT
 ov=$run/overlay
 mkdir -p "$ov"
 cp -r "$repo/tests" "$ov/tests"
-# The tests' C helpers, static so they need nothing from the guest.
+# The tests' C helpers, static so they need nothing from the guest;
+# built once per content (of the source, the uapi header and the
+# compiler) in $vmdir/bin/.
+mkdir -p "$vmdir/bin"
+ccid=$(gcc --version | head -n 1)
 for c in "$repo"/tests/*.c; do
 	[ -f "$c" ] || continue
-	gcc -static -O2 -Wall -Werror -o "$ov/tests/$(basename "$c" .c)" "$c"
+	b=$(basename "$c" .c)
+	h=$(cat "$c" "$repo/include/uapi/linux/pvdisk.h" 2>/dev/null |
+		{ cat; echo "$ccid"; } | sha256sum | cut -c1-16)
+	if [ ! -x "$vmdir/bin/$b-$h" ]; then
+		gcc -static -O2 -Wall -Werror -o "$vmdir/bin/$b-$h.tmp.$$" "$c"
+		mv "$vmdir/bin/$b-$h.tmp.$$" "$vmdir/bin/$b-$h"
+	fi
+	cp "$vmdir/bin/$b-$h" "$ov/tests/$b"
 done
 make -s -C "$repo/tests" list >"$ov/tests/kselftest-list.txt"
 printf '%s\n' "$*" >"$ov/run.sh"
@@ -286,15 +324,26 @@ done
 cat "$base" "$run/overlay.cpio" >"$run/initrd.cpio"
 flock -u 9
 
-truncate -s 256M "$run/vda.img"
-truncate -s "$disk_size" "$run/vdb.img" "$run/vdc.img"
+ddir=$run
+if [ -n "$disks" ]; then
+	mkdir -p "$disks"
+	ddir=$(cd "$disks" && pwd)
+fi
+[ -f "$ddir/vda.img" ] || truncate -s 256M "$ddir/vda.img"
+for d in vdb vdc; do
+	[ -f "$ddir/$d.img" ] || truncate -s "$disk_size" "$ddir/$d.img"
+done
 drives=()
 for d in vda vdb vdc; do
-	drives+=(-drive "if=none,id=$d,file=$run/$d.img,format=raw,cache=unsafe,discard=unmap"
+	drives+=(-drive "if=none,id=$d,file=$ddir/$d.img,format=raw,cache=unsafe,discard=unmap"
 		-device "virtio-blk-pci,drive=$d,serial=$d")
 done
 drives+=(-drive "if=none,id=tools,file=$tools,format=raw,readonly=on"
 	-device "virtio-blk-pci,drive=tools,serial=pvtools")
+if [ -n "$guest_disk" ]; then
+	drives+=(-drive "if=none,id=guest,file=$guest_disk,format=raw,readonly=on"
+		-device "virtio-blk-pci,drive=guest,serial=pvguest")
+fi
 
 console=$run/console.log
 klog=$run/dmesg.log
@@ -315,8 +364,27 @@ show() {
 }
 echo "vm: booting $kver (TCG, $smp CPUs, $mem), timeout ${timeout}s${label:+, run $label}"
 start=$(date +%s)
+# --kill-after: once the guest armed it, SIGKILL this run's QEMU (by the
+# pid it wrote) after the delay, and say so in $run/killed.
+killer=
+if [ -n "$kill_after" ]; then
+	(
+		while ! grep -qa '^PVDISK-KILL-ARM' "$run/console.log" 2>/dev/null; do
+			[ -e "$run/qemu.done" ] && exit 0
+			sleep 0.1
+		done
+		armed=$(date +%s.%N)
+		sleep "$kill_after"
+		pid=$(cat "$run/qemu.pid" 2>/dev/null)
+		[ -n "$pid" ] && [ ! -e "$run/qemu.done" ] &&
+			grep -qa -- "$run/initrd.cpio" "/proc/$pid/cmdline" 2>/dev/null || exit 0
+		kill -KILL "$pid" 2>/dev/null &&
+			echo "$armed $(date +%s.%N)" >"$run/killed"
+	) </dev/null >/dev/null 2>&1 &
+	killer=$!
+fi
 set +e
-timeout -k 10 "$timeout" qemu-system-x86_64 \
+timeout -k 10 "$timeout" qemu-system-x86_64 -pidfile "$run/qemu.pid" \
 	-machine pc -cpu max -smp "$smp" -m "$mem" \
 	-display none -monitor none -no-reboot \
 	-serial stdio -serial "file:$klog" \
@@ -325,10 +393,21 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
 	"${drives[@]}" <"$stdin" 2>&1 | sed -u 's/\r$//' | tee "$console" | show
 qrc=${PIPESTATUS[0]}
 set -e
+touch "$run/qemu.done"
+if [ -n "$killer" ]; then
+	wait "$killer" 2>/dev/null || true
+fi
 elapsed=$(( $(date +%s) - start ))
 
 rc=$(sed -n 's/^PVDISK-RESULT: rc=\([0-9]*\).*/\1/p' "$console" | tail -n 1)
-if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+if [ -s "$run/killed" ]; then
+	read -r armed killed <"$run/killed"
+	echo "vm: killed QEMU (SIGKILL) $(awk -v a="$armed" -v k="$killed" \
+		'BEGIN { printf "%.2f", k - a }')s after the guest armed it"
+	rc=0
+elif [ -n "$kill_after" ] && [ -n "$rc" ]; then
+	echo "vm: the guest finished before the kill (--kill-after $kill_after)"
+elif [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	echo "vm: TIMEOUT after ${elapsed}s" >&2
 	rc=124
 elif [ -z "$rc" ]; then

@@ -23,6 +23,12 @@
 # three VDIs committing at once that flush may end after a later one that
 # an fsync waited for. See Documentation/testing.rst, "Crash replay".
 #
+# The target may log an older write to a block after a newer one (a FUA
+# write is logged when it completes, a plain one when the next flush
+# does): the replayer keeps the newer generation of a workload block
+# there, as the device has it (pvdisk-replay --log-order shows the log
+# as it is).
+#
 # PVDISK_CRASH_SEED repeats a run's choices (the workload's and the
 # replay's); PVDISK_CRASH_OPS (400) and PVDISK_CRASH_SUBSETS (1 per
 # window of unflushed writes) size it; PVDISK_CRASH_MIN_POINTS (250) is
@@ -109,7 +115,8 @@ t_replay() {
 	echo "replay points checked: $points (flushes $(field flushes), marks $(field marks)," \
 		"random subsets $(field subsets), final $(field final)); violations: $(field violations)" \
 		"(check $(field check), unwritten nodes $(field unwritten), lost writes $(field lost)," \
-		"wrong data $(field wrong))"
+		"wrong data $(field wrong)); older writes logged after newer ones, kept out:" \
+		"$(field 'older writes kept out')"
 	[ $rc = 0 ] || [ $rc = 1 ] || { echo "pvdisk-replay failed: exit status $rc"; return 1; }
 	[ -n "$points" ] && [ "$points" -ge "$MIN_POINTS" ] ||
 		{ echo "only '$points' replay points, want at least $MIN_POINTS"; return 1; }

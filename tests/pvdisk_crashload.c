@@ -9,9 +9,10 @@
  * at every point, which writes must be there (userspace-tools/pvdisk-replay).
  *
  *   pvdisk_crashload run --seed S --ops N --threads T --journal FILE
- *                        [--mark-dev DM_NAME] [--max-blocks N]
- *                        [--discard-pct P] [--zeroout-pct P] [--sync-pct P]
- *                        [--fua-pct P] NAME=DEV...
+ *                        [--mark-dev DM_NAME] [--journal-sync BYTES]
+ *                        [--max-blocks N] [--discard-pct P] [--zeroout-pct P]
+ *                        [--sync-pct P] [--fua-pct P] [--snap-pct P]
+ *                        [--say-after-mark TEXT] NAME=DEV...
  *   pvdisk_crashload block SEED TAG LBA GEN
  *
  * Every 4 KiB block written describes itself: a 32-byte header {magic
@@ -25,7 +26,8 @@
  * run: O_DIRECT writes of 1..--max-blocks blocks (default 16), --fua-pct
  * of them (default 10) with pwritev2(RWF_DSYNC); BLKDISCARDs
  * (--discard-pct, default 8) and BLKZEROOUTs (--zeroout-pct, default 2);
- * fsyncs (--sync-pct, default 5). The journal (text, one record a line):
+ * fsyncs (--sync-pct, default 5); snapshots (--snap-pct, default 0), the
+ * PVDISK_IOC_SNAPSHOT ioctl. The journal (text, one record a line):
  *
  *   op TAG GEN KIND LBA N       issued (KIND: W write, F FUA, D discard,
  *                               Z write-zeroes)
@@ -33,12 +35,28 @@
  *   mark NAME flush TAG SEQ     fsync of TAG completed, issued after the
  *                               acknowledgements numbered below SEQ
  *   mark NAME fua TAG GEN       FUA write GEN of TAG completed
+ *   mark NAME snap TAG SEQ      a snapshot of TAG completed, taken after the
+ *                               acknowledgements numbered below SEQ (it
+ *                               makes them durable, as an fsync does)
  *
  * With --mark-dev, after each completed fsync or FUA write the mark NAME
  * is set in the dm-log-writes target DM_NAME (the DM_TARGET_MSG ioctl, as
  * `dmsetup message DM_NAME 0 mark NAME` does) before the journal names it,
  * with the target suspended so that every flush in flight is logged
- * before the mark (see dm_mark).
+ * before the mark (see dm_mark). Without, the marks are only journaled.
+ *
+ * With --say-after-mark TEXT, prints the line TEXT once the first mark is
+ * journaled (the killed-machine test's host starts its random delay
+ * there, so that every kill finds something durable).
+ *
+ * With --journal-sync BYTES, FILE is a block device (or a region of one
+ * at its start) that outlives the machine, for the killed-machine test
+ * (scripts/killed.sh): its first BYTES are zeroed, and every record is
+ * written through (O_DIRECT | O_SYNC, the 4 KiB blocks it touches) before
+ * the call that journals it returns. So an operation is journaled before
+ * it is issued, and a mark only after what it says is true. A kill can
+ * cut the journal anywhere, even inside a record: the reader keeps it up
+ * to the last newline (the text ends at the first NUL byte).
  *
  * block: prints the header and the first fill word of one block (for the
  * replayer's test that both sides agree).
@@ -64,6 +82,7 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include "../include/uapi/linux/pvdisk.h"
 
 #define BS 4096u
 #define MAX_THREADS 32
@@ -101,13 +120,19 @@ static struct dev devs[MAX_DEVS];
 static int ndevs;
 static uint32_t pattern_seed;
 static uint64_t seed, n_ops;
-static unsigned discard_pct = 8, zeroout_pct = 2, sync_pct = 5, fua_pct = 10, max_blocks = 16;
-static const char *mark_dev;
+static unsigned discard_pct = 8, zeroout_pct = 2, sync_pct = 5, fua_pct = 10, snap_pct,
+	max_blocks = 16;
+static const char *mark_dev, *say_after_mark;
+static atomic_int said;
 static int dm_fd = -1;
 static FILE *journal;
+/* --journal-sync: the journal's device, its text so far, and its size. */
+static int jfd = -1;
+static char *jbuf;
+static size_t jlen, jcap;
 static pthread_mutex_t journal_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint_fast64_t ops_issued, acks, marks, n_writes, n_fua, n_discards, n_zeroouts,
-	n_syncs, blocks_written;
+	n_syncs, n_snaps, blocks_written;
 static atomic_int failed;
 
 static void die(const char *fmt, ...)
@@ -127,7 +152,9 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: pvdisk_crashload run --seed S --ops N --threads T --journal FILE\n"
 		"                            [--mark-dev DM_NAME] [--max-blocks N] [--discard-pct P]\n"
-		"                            [--zeroout-pct P] [--sync-pct P] [--fua-pct P] NAME=DEV...\n"
+		"                            [--zeroout-pct P] [--sync-pct P] [--fua-pct P]\n"
+		"                            [--snap-pct P] [--journal-sync BYTES] [--say-after-mark TEXT]\n"
+		"                            NAME=DEV...\n"
 		"       pvdisk_crashload block SEED TAG LBA GEN\n");
 	exit(2);
 }
@@ -189,15 +216,53 @@ static uint64_t rnd(uint64_t *s)
 
 /* ---- journal and marks ------------------------------------------------- */
 
+/*
+ * Appends a record. With --journal-sync, writes the 4 KiB blocks it
+ * touches through to the device before returning (the rest of the buffer
+ * is zeros, so the text ends at the first NUL).
+ */
 static void jprintf(const char *fmt, ...)
 {
 	va_list ap;
 
 	pthread_mutex_lock(&journal_lock);
 	va_start(ap, fmt);
-	vfprintf(journal, fmt, ap);
+	if (jfd < 0) {
+		vfprintf(journal, fmt, ap);
+	} else {
+		size_t from = jlen / BS * BS, to;
+		int n = vsnprintf(jbuf + jlen, jcap - jlen, fmt, ap);
+
+		if (n < 0 || (size_t)n >= jcap - jlen)
+			die("the journal is full (%zu bytes)", jcap);
+		jlen += n;
+		to = (jlen + BS - 1) / BS * BS;
+		if (pwrite(jfd, jbuf + from, to - from, from) != (ssize_t)(to - from))
+			die("journal write: %s", strerror(errno));
+	}
 	va_end(ap);
 	pthread_mutex_unlock(&journal_lock);
+}
+
+/* Opens the --journal-sync device and zeroes its first `bytes`. */
+static void journal_sync_open(const char *path, size_t bytes)
+{
+	jcap = (bytes + BS - 1) / BS * BS;
+	if (jcap < 2 * BS)
+		die("--journal-sync: at least %u bytes", 2 * BS);
+	if (posix_memalign((void **)&jbuf, BS, jcap))
+		die("out of memory");
+	memset(jbuf, 0, jcap);
+	jfd = open(path, O_WRONLY | O_DIRECT | O_SYNC);
+	if (jfd < 0)
+		die("%s: %s", path, strerror(errno));
+	for (size_t off = 0; off < jcap; off += 1 << 20) {
+		size_t n = jcap - off < (1 << 20) ? jcap - off : 1 << 20;
+
+		if (pwrite(jfd, jbuf + off, n, off) != (ssize_t)n)
+			die("%s: %s", path, strerror(errno));
+	}
+	jcap--; /* a NUL stays at the end */
 }
 
 /* Zeroes buf (size bytes) and fills its DM ioctl header for mark_dev. */
@@ -267,17 +332,18 @@ static int dm_mark(const char *name)
 	return err ? err : resumed;
 }
 
-/* Marks a completed flush (kind "flush") or FUA write ("fua") of v. */
+/*
+ * Marks a completed flush (kind "flush"), FUA write ("fua") or snapshot
+ * ("snap") of v.
+ */
 static void mark(const char *kind, struct dev *v, uint64_t what)
 {
 	char name[32];
 	int err;
+	char c = !strcmp(kind, "flush") ? 'f' : !strcmp(kind, "fua") ? 'u' : 's';
 
-	if (!mark_dev)
-		return;
-	snprintf(name, sizeof(name), "%c%" PRIu64, !strcmp(kind, "flush") ? 'f' : 'u',
-		 (uint64_t)atomic_fetch_add(&marks, 1));
-	err = dm_mark(name);
+	snprintf(name, sizeof(name), "%c%" PRIu64, c, (uint64_t)atomic_fetch_add(&marks, 1));
+	err = mark_dev ? dm_mark(name) : 0;
 	if (err) {
 		fprintf(stderr, "pvdisk_crashload: mark %s in %s: %s\n", name, mark_dev,
 			strerror(-err));
@@ -285,6 +351,8 @@ static void mark(const char *kind, struct dev *v, uint64_t what)
 		return;
 	}
 	jprintf("mark %s %s %u %" PRIu64 "\n", name, kind, v->tag, what);
+	if (say_after_mark && !atomic_exchange(&said, 1))
+		printf("%s\n", say_after_mark);
 }
 
 /* ---- run --------------------------------------------------------------- */
@@ -364,7 +432,19 @@ static void *worker(void *arg)
 			n = v->nblocks;
 		lba = rnd(&s) % (v->nblocks - n + 1);
 
-		if (kind < sync_pct) {
+		if (kind < snap_pct) {
+			struct pvdisk_snapshot snap = { .size = sizeof(snap) };
+			uint64_t before = atomic_load(&acks);
+
+			if (ioctl(v->fd, PVDISK_IOC_SNAPSHOT, &snap) < 0) {
+				fprintf(stderr, "pvdisk_crashload: %s: snapshot: %s\n", v->path,
+					strerror(errno));
+				failed = 1;
+				break;
+			}
+			atomic_fetch_add(&n_snaps, 1);
+			mark("snap", v, before);
+		} else if (kind < snap_pct + sync_pct) {
 			uint64_t before = atomic_load(&acks);
 
 			if (fsync(v->fd) < 0) {
@@ -375,8 +455,8 @@ static void *worker(void *arg)
 			}
 			atomic_fetch_add(&n_syncs, 1);
 			mark("flush", v, before);
-		} else if (kind < sync_pct + discard_pct + zeroout_pct) {
-			int zero = kind >= sync_pct + discard_pct;
+		} else if (kind < snap_pct + sync_pct + discard_pct + zeroout_pct) {
+			int zero = kind >= snap_pct + sync_pct + discard_pct;
 			uint64_t r[2] = { lba * BS, n * BS };
 
 			gen = range_lock(v, t, lba, n, zero ? 'Z' : 'D');
@@ -440,6 +520,7 @@ static double now(void)
 static int cmd_run(int argc, char **argv)
 {
 	const char *jpath = NULL;
+	uint64_t jsync = 0;
 	uint64_t threads = 4;
 	int have_seed = 0, have_ops = 0, i;
 	pthread_t th[MAX_THREADS];
@@ -470,12 +551,19 @@ static int cmd_run(int argc, char **argv)
 			sync_pct = num_arg(o, argv[++i]);
 		else if (!strcmp(o, "--fua-pct"))
 			fua_pct = num_arg(o, argv[++i]);
+		else if (!strcmp(o, "--snap-pct"))
+			snap_pct = num_arg(o, argv[++i]);
+		else if (!strcmp(o, "--say-after-mark"))
+			say_after_mark = argv[++i];
+		else if (!strcmp(o, "--journal-sync"))
+			jsync = num_arg(o, argv[++i]);
 		else
 			usage();
 	}
 	if (!jpath || !have_seed || !have_ops || i >= argc || argc - i > MAX_DEVS ||
 	    threads < 1 || threads > MAX_THREADS || max_blocks < 1 || max_blocks > 256 ||
-	    discard_pct + zeroout_pct + sync_pct > 100 || fua_pct > 100)
+	    discard_pct + zeroout_pct + sync_pct + snap_pct > 100 || fua_pct > 100 ||
+	    jsync > (1ull << 30))
 		usage();
 	crc_init();
 	pattern_seed = (uint32_t)mix64(seed);
@@ -484,10 +572,14 @@ static int cmd_run(int argc, char **argv)
 		if (dm_fd < 0)
 			die("/dev/mapper/control: %s", strerror(errno));
 	}
-	journal = fopen(jpath, "w");
-	if (!journal)
-		die("%s: %s", jpath, strerror(errno));
-	fprintf(journal, "pvdisk-crash-journal 1\nseed %u\n", pattern_seed);
+	if (jsync) {
+		journal_sync_open(jpath, jsync);
+	} else {
+		journal = fopen(jpath, "w");
+		if (!journal)
+			die("%s: %s", jpath, strerror(errno));
+	}
+	jprintf("pvdisk-crash-journal 1\nseed %u\n", pattern_seed);
 	for (ndevs = 0; i < argc; i++, ndevs++) {
 		struct dev *v = &devs[ndevs];
 		char *eq = strchr(argv[i], '=');
@@ -510,7 +602,7 @@ static int cmd_run(int argc, char **argv)
 		v->next_gen = 1;
 		pthread_mutex_init(&v->lock, NULL);
 		pthread_cond_init(&v->cond, NULL);
-		fprintf(journal, "vdi %u %s %" PRIu64 "\n", v->tag, v->name, v->nblocks);
+		jprintf("vdi %u %s %" PRIu64 "\n", v->tag, v->name, v->nblocks);
 	}
 	t0 = now();
 	for (uint64_t t = 0; t < threads; t++)
@@ -521,15 +613,18 @@ static int cmd_run(int argc, char **argv)
 	for (int d = 0; d < ndevs; d++)
 		close(devs[d].fd);
 	if (!failed)
-		fprintf(journal, "end\n");
-	if (ferror(journal) | fclose(journal))
+		jprintf("end\n");
+	if (journal && (ferror(journal) | fclose(journal)))
 		die("%s: write failed", jpath);
+	if (jfd >= 0 && close(jfd))
+		die("%s: %s", jpath, strerror(errno));
 	printf("crashload: seed %" PRIu64 ", %d disks, %" PRIu64 " threads: %" PRIu64
 	       " writes (%" PRIu64 " blocks, %" PRIu64 " FUA), %" PRIu64 " discards, %" PRIu64
-	       " write-zeroes, %" PRIu64 " fsyncs, %" PRIu64 " marks in %.1fs\n",
+	       " write-zeroes, %" PRIu64 " fsyncs, %" PRIu64 " snapshots, %" PRIu64
+	       " marks in %.1fs\n",
 	       seed, ndevs, threads, (uint64_t)n_writes, (uint64_t)blocks_written,
 	       (uint64_t)n_fua, (uint64_t)n_discards, (uint64_t)n_zeroouts, (uint64_t)n_syncs,
-	       (uint64_t)marks, now() - t0);
+	       (uint64_t)n_snaps, (uint64_t)marks, now() - t0);
 	return failed ? 1 : 0;
 }
 

@@ -15,8 +15,14 @@
 //! mark NAME flush TAG SEQ         a flush of TAG completed; it was issued
 //!                                 after the acknowledgements before SEQ
 //! mark NAME fua TAG GEN           the FUA write GEN of TAG completed
+//! mark NAME snap TAG SEQ          a snapshot of TAG completed, taken after
+//!                                 the acknowledgements before SEQ (durable
+//!                                 as after a flush)
 //! end                             the workload finished
 //! ```
+//!
+//! A journal of a killed machine may end inside a record:
+//! [`Journal::parse_cut`] reads it up to its last newline.
 //!
 //! From it the oracle knows, for every block, every operation that could
 //! have left data there, and at each mark the *floor*: the operation on
@@ -165,7 +171,7 @@ impl Journal {
                         .next()
                         .ok_or(format!("journal line {}: no mark name", n))?;
                     let m = match w.next() {
-                        Some("flush") => Mark::Flush {
+                        Some("flush") | Some("snap") => Mark::Flush {
                             tag: num(w.next(), n)?,
                             seq: num(w.next(), n)?,
                         },
@@ -202,6 +208,16 @@ impl Journal {
             v.ops[i].ack = Some(seq);
         }
         Ok(j)
+    }
+
+    /// Parses the journal of a machine that may have been killed while
+    /// writing it: the text up to its first NUL byte (the rest of the
+    /// device is zeros) and its last newline (a record cut short is left
+    /// out).
+    pub fn parse_cut(text: &str) -> Result<Journal, String> {
+        let text = text.split('\0').next().unwrap_or("");
+        let end = text.rfind('\n').map_or(0, |i| i + 1);
+        Journal::parse(&text[..end])
     }
 
     fn vdi_mut(&mut self, tag: u32, line: usize) -> Result<&mut Vdi, String> {
@@ -279,6 +295,18 @@ impl Floors {
         true
     }
 
+    /// The floors once every mark of the journal has passed: what a crash
+    /// after the last one must keep.
+    pub fn all_marks(j: &Journal) -> Floors {
+        let mut f = Floors::new(j);
+        let mut names: Vec<&String> = j.marks.keys().collect();
+        names.sort();
+        for n in names {
+            f.pass_mark(j, n);
+        }
+        f
+    }
+
     /// Every acknowledged operation durable: the floors once the workload
     /// finished and its disks were powered off.
     pub fn all_acked(j: &Journal) -> Floors {
@@ -340,6 +368,26 @@ end
         f.pass_mark(&j, "f2");
         assert_eq!(f.0[0][..5], [1, 1, 2, 2, 0]);
         assert_eq!(Floors::all_acked(&j), f);
+    }
+
+    #[test]
+    fn a_cut_journal_keeps_its_whole_records() {
+        // Cut inside "ack 1 2 2": the record is left out, not read as
+        // "ack 1 2" or with a shorter number.
+        let cut = &J[..J.find("ack 1 2 2").unwrap() + 7];
+        assert!(Journal::parse(cut).is_err());
+        let mut text = cut.to_string();
+        text.push_str("\0\0\0mark junk flush 1 99\n");
+        let j = Journal::parse_cut(&text).unwrap();
+        assert!(!j.complete);
+        assert_eq!(j.vdis[0].ops[1].ack, None);
+        assert_eq!(j.vdis[0].ops[0].ack, Some(0));
+        assert!(j.marks.is_empty());
+        // A snapshot mark is a flush.
+        let j = Journal::parse_cut(&format!("{}mark s9 snap 1 3\n", J)).unwrap();
+        assert_eq!(j.marks["s9"], Mark::Flush { tag: 1, seq: 3 });
+        assert_eq!(Floors::all_marks(&j), Floors::all_acked(&j));
+        assert!(Journal::parse_cut("").is_err());
     }
 
     #[test]

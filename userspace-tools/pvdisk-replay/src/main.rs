@@ -8,18 +8,26 @@
 //!                   [--start-mark NAME] [--seed N] [--subsets N]
 //!                   [--faults N [--faults-only]]
 //!                   [--final] [--max-report N] [--verbose] [--stop-after ENTRY]
-//!                   [--compare DEV]
+//!                   [--compare DEV] [--log-order]
 //! pvdisk-replay dump --log LOG
-//! pvdisk-replay verify --journal FILE VDI IMAGE
+//! pvdisk-replay verify --journal FILE [--marks] VDI IMAGE
+//! pvdisk-replay judge --journal FILE STORE
 //! ```
+//!
+//! `verify` judges one VDI's image (a `pvdisk export`, or its disk) with
+//! every acknowledged write durable, or with `--marks` only what the
+//! journal's marks say is (a killed machine). `judge` judges a store as a
+//! killed machine left it: check, and every VDI of the journal with the
+//! floors of its marks. Both read a journal that may end in a record cut
+//! short by the kill (it ends at its first NUL byte and last newline).
 //!
 //! Exit status: 0 when every point passed, 1 when one did not (with
 //! `--faults`, when a planted fault was caught, as it should be) or on an
 //! error, 2 on bad usage.
 
-use pvdisk_replay::journal::Journal;
+use pvdisk_replay::journal::{Floors, Journal};
 use pvdisk_replay::log::{self, Kind};
-use pvdisk_replay::replay::{verify_export, Options, Replay};
+use pvdisk_replay::replay::{judge_store, verify_image, Options, Replay};
 use std::fs::File;
 use std::path::Path;
 use std::process::ExitCode;
@@ -28,8 +36,10 @@ const USAGE: &str = "usage: pvdisk-replay run --log LOG --journal FILE --image F
                          [--start-mark NAME] [--seed N] [--subsets N]
                          [--faults N [--faults-only]]
                          [--final] [--max-report N] [--verbose] [--stop-after ENTRY] [--compare DEV]
+                         [--log-order]
        pvdisk-replay dump --log LOG
-       pvdisk-replay verify --journal FILE VDI IMAGE";
+       pvdisk-replay verify --journal FILE [--marks] VDI IMAGE
+       pvdisk-replay judge --journal FILE STORE";
 
 enum Fail {
     Usage(String),
@@ -46,7 +56,7 @@ struct Args {
     pos: Vec<String>,
 }
 
-const FLAGS: &[&str] = &["faults-only", "final", "verbose"];
+const FLAGS: &[&str] = &["faults-only", "final", "verbose", "log-order", "marks"];
 
 fn parse(args: &[String]) -> Result<Args, Fail> {
     let mut a = Args {
@@ -121,6 +131,33 @@ fn read_journal(path: &str) -> Result<Journal, Fail> {
     Journal::parse(&text).map_err(|e| Fail::Error(format!("{}: {}", path, e)))
 }
 
+/// A journal that a kill may have cut: up to its first NUL byte and its
+/// last newline.
+fn read_cut_journal(path: &str) -> Result<Journal, Fail> {
+    let bytes = std::fs::read(path).map_err(|e| Fail::Error(format!("{}: {}", path, e)))?;
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[..end]);
+    Journal::parse_cut(&text).map_err(|e| Fail::Error(format!("{}: {}", path, e)))
+}
+
+/// What the journal knows: its marks and acknowledged operations.
+fn journal_line(j: &Journal) -> String {
+    let ops: usize = j.vdis.iter().map(|v| v.ops.len()).sum();
+    let acked: usize = j
+        .vdis
+        .iter()
+        .map(|v| v.ops.iter().filter(|o| o.ack.is_some()).count())
+        .sum();
+    format!(
+        "journal: {} VDIs, {} operations, {} acknowledged, {} marks{}",
+        j.vdis.len(),
+        ops,
+        acked,
+        j.marks.len(),
+        if j.complete { ", complete" } else { "" }
+    )
+}
+
 fn run(a: &Args) -> Result<u8, Fail> {
     a.only(
         &[
@@ -138,6 +175,7 @@ fn run(a: &Args) -> Result<u8, Fail> {
             "verbose",
             "stop-after",
             "compare",
+            "log-order",
         ],
         0,
     )?;
@@ -160,6 +198,7 @@ fn run(a: &Args) -> Result<u8, Fail> {
             .map(|_| a.num("stop-after", 0))
             .transpose()?,
         compare: a.get("compare").map(std::path::PathBuf::from),
+        log_order: a.flag("log-order"),
     };
     let size: u64 = a.num("size", 0)?;
     if size == 0 {
@@ -205,9 +244,19 @@ fn dump(a: &Args) -> Result<u8, Fail> {
 }
 
 fn verify(a: &Args) -> Result<u8, Fail> {
-    a.only(&["journal"], 2)?;
-    let j = read_journal(a.need("journal")?)?;
-    let p = verify_export(&j, &a.pos[0], Path::new(&a.pos[1])).map_err(Fail::Error)?;
+    a.only(&["journal", "marks"], 2)?;
+    let marks = a.flag("marks");
+    let j = if marks {
+        read_cut_journal(a.need("journal")?)?
+    } else {
+        read_journal(a.need("journal")?)?
+    };
+    let floors = if marks {
+        Floors::all_marks(&j)
+    } else {
+        Floors::all_acked(&j)
+    };
+    let p = verify_image(&j, &a.pos[0], Path::new(&a.pos[1]), &floors).map_err(Fail::Error)?;
     for x in p.iter().take(10) {
         println!("mismatch: {}", x);
     }
@@ -225,6 +274,27 @@ fn verify(a: &Args) -> Result<u8, Fail> {
     Ok(if p.is_empty() { 0 } else { 1 })
 }
 
+fn judge(a: &Args) -> Result<u8, Fail> {
+    a.only(&["journal"], 1)?;
+    let j = read_cut_journal(a.need("journal")?)?;
+    println!("{}", journal_line(&j));
+    let v = judge_store(&j, Path::new(&a.pos[0]), &Floors::all_marks(&j)).map_err(Fail::Error)?;
+    for x in v.problems.iter().take(10) {
+        println!("problem: {}", x);
+    }
+    println!(
+        "judge: {}: blocks {}; problems {} (check {}, unwritten {}, lost {}, wrong {})",
+        a.pos[0],
+        v.blocks,
+        v.problems.len(),
+        v.check,
+        v.unwritten,
+        v.lost,
+        v.wrong
+    );
+    Ok(if v.problems.is_empty() { 0 } else { 1 })
+}
+
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let r = match argv.split_first() {
@@ -232,6 +302,7 @@ fn main() -> ExitCode {
             "run" => run(&a),
             "dump" => dump(&a),
             "verify" => verify(&a),
+            "judge" => judge(&a),
             _ => Err(usage(format!("unknown command '{}'", cmd))),
         }),
         None => Err(usage("no command")),

@@ -57,6 +57,14 @@ enum Plant {
     DamagedMetadata,
     /// The new leaf of round 0 never reaches the log.
     UnwrittenLeaf,
+    /// The target's reordering: in round 4 every data write of an lba
+    /// written before is followed in the log by the older data of that
+    /// lba, at the same place (as dm-log-writes logs a write W1 after a
+    /// newer W2 to the same sector when W2 is FUA, or when W1's flush
+    /// completes after W2's).
+    Reordered,
+    /// The same, but the newer write itself never reaches the log.
+    ReorderedNewLost,
 }
 
 struct Fixture {
@@ -113,7 +121,9 @@ fn fixture(plant: Plant) -> Fixture {
     s.set_durable(false);
     let slot = s.live_vdis()[0].0;
     let rec = s.start_journal();
+    let mut reordered = 0;
     let (mut gen, mut seq) = (0u32, 0u64);
+    let mut older: std::collections::HashMap<u64, [u8; BLOCK_SIZE]> = Default::default();
     for r in 0..ROUNDS {
         let mut lost = None;
         for lba in lbas(r) {
@@ -129,6 +139,7 @@ fn fixture(plant: Plant) -> Fixture {
                 lost = Some(blk);
             }
             s.vdi_write(slot, lba, &blk).unwrap();
+            older.entry(lba).or_insert(blk);
             j += &format!("op 1 {} W {} 1\nack 1 {} {}\n", gen, lba, gen, seq);
             seq += 1;
         }
@@ -145,7 +156,22 @@ fn fixture(plant: Plant) -> Fixture {
                     if plant == Plant::DamagedMetadata && r == 1 && &blk[..4] != b"PCRW" {
                         blk[100] ^= 0xff;
                     }
-                    b.write(nr * BLOCK_SIZE as u64, &blk[..], 0);
+                    let reorder = matches!(plant, Plant::Reordered | Plant::ReorderedNewLost)
+                        && r == 4
+                        && &blk[..4] == b"PCRW";
+                    let old = match pattern::decode(&blk, SEED) {
+                        pattern::Content::Block { lba, .. } if reorder => {
+                            older.get(&lba).filter(|o| o[..] != blk[..]).copied()
+                        }
+                        _ => None,
+                    };
+                    if old.is_none() || plant != Plant::ReorderedNewLost {
+                        b.write(nr * BLOCK_SIZE as u64, &blk[..], 0);
+                    }
+                    if let Some(o) = old {
+                        b.write(nr * BLOCK_SIZE as u64, &o[..], 0);
+                        reordered += 1;
+                    }
                 }
                 JournalEntry::Sync => {
                     b.flush();
@@ -156,6 +182,9 @@ fn fixture(plant: Plant) -> Fixture {
         j += &format!("mark f{} flush 1 {}\n", r, seq);
     }
     j += "end\n";
+    if matches!(plant, Plant::Reordered | Plant::ReorderedNewLost) {
+        assert!(reordered >= 3, "round 4 rewrites {} lbas", reordered);
+    }
     Fixture {
         log: b.finish(),
         journal: Journal::parse(&j).unwrap(),
@@ -272,6 +301,44 @@ fn a_lost_write_is_reported() {
     let first = out.find("VIOLATION at ").unwrap();
     assert!(
         out[first..].starts_with("VIOLATION at mark 'f0'"),
+        "{}",
+        out
+    );
+}
+
+#[test]
+fn an_older_write_logged_after_a_newer_one_is_kept_out() {
+    let f = fixture(Plant::Reordered);
+    let o = Options {
+        compare: Some(f.store.clone()),
+        ..opts()
+    };
+    let (s, out) = replay(&f, o.clone());
+    assert_eq!(s.bad_points, 0, "{}", out);
+    assert!(s.older_kept_out >= 3, "{}", out);
+    assert_eq!(s.differ, 0, "{}", out);
+    assert!(out.contains("older writes kept out "), "{}", out);
+    // In log order the older data wins: a lost write, and not the device.
+    let (s, out) = replay(
+        &f,
+        Options {
+            log_order: true,
+            ..o
+        },
+    );
+    assert!(s.lost_points > 0 && s.wrong_points == 0, "{}", out);
+    assert_eq!(s.older_kept_out, 0, "{}", out);
+    assert!(s.differ >= 3, "{}", out);
+}
+
+#[test]
+fn an_older_write_does_not_stand_in_for_a_lost_newer_one() {
+    let f = fixture(Plant::ReorderedNewLost);
+    let (s, out) = replay(&f, opts());
+    assert!(s.lost_points > 0, "{}", out);
+    assert_eq!(s.older_kept_out, 0, "{}", out);
+    assert!(
+        out.contains("or newer is durable, found tag 1 lba"),
         "{}",
         out
     );

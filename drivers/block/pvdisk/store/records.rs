@@ -7,7 +7,11 @@
 //! fields, so that holds and commits of disks sharing a record (a VDI and
 //! a snapshot of it) never undo one another.
 
-use kernel::{alloc::flags::GFP_NOIO, block::bio::Durability, prelude::*};
+use kernel::{
+    alloc::flags::{GFP_KERNEL, GFP_NOIO},
+    block::bio::Durability,
+    prelude::*,
+};
 
 use super::meta::{boxed, corrupt, MetaBuf};
 use super::Store;
@@ -56,11 +60,25 @@ pub(crate) struct Records {
     pub(super) node: KBox<RadixNode>,
     /// Attachments on this host; `None` is a free slot.
     attached: KVec<Option<Attachment>>,
+    /// The records as last read or written, by slot, in chunks (no
+    /// large allocation); `None` until read. While the store is open only
+    /// this driver writes them (the tool asks it to), so a lookup, a
+    /// name check or a clone reads the registry once, not at every call.
+    known: KVec<KBox<[Option<VdiRecord>; CHUNK]>>,
 }
 
+/// Records per chunk of [`Records::known`].
+const CHUNK: usize = 8;
+
 impl Records {
-    pub(crate) fn new(_sb: &Superblock) -> Result<Self> {
+    pub(crate) fn new(sb: &Superblock) -> Result<Self> {
+        let chunks = (sb.vdi_slots as usize).div_ceil(CHUNK);
+        let mut known = KVec::with_capacity(chunks, GFP_KERNEL)?;
+        for _ in 0..chunks {
+            known.push(KBox::new([None; CHUNK], GFP_KERNEL)?, GFP_KERNEL)?;
+        }
         Ok(Self {
+            known,
             buf: MetaBuf::new()?,
             log: boxed(|| SnapLogBlock::new(0, 0, 0))?,
             node: boxed(RadixNode::default)?,
@@ -92,12 +110,22 @@ impl Records {
             .any(|a| a.slot == slot && a.snapshot == Some(seq))
     }
 
+    /// The record in `slot`, from memory once it was read.
     pub(super) fn read(&mut self, store: &Store, slot: u32) -> Result<VdiRecord> {
+        if let Some(record) = self.known_mut(slot).and_then(|r| *r) {
+            return Ok(record);
+        }
         let nr = store.sb.vdi_block(slot);
         let block = self.buf.read(&store.bios, nr)?;
-        corrupt(VdiRecord::decode(block, store.id, nr))
+        let record = corrupt(VdiRecord::decode(block, store.id, nr))?;
+        if let Some(known) = self.known_mut(slot) {
+            *known = Some(record);
+        }
+        Ok(record)
     }
 
+    /// Writes `record` to `slot`. After a failed write the record on disk
+    /// is unknown: it is read again next time.
     pub(super) fn write(
         &mut self,
         store: &Store,
@@ -107,7 +135,16 @@ impl Records {
     ) -> Result {
         let nr = store.sb.vdi_block(slot);
         record.encode(self.buf.block_mut()?, store.id, nr);
-        self.buf.write(&store.bios, nr, durability)
+        let written = self.buf.write(&store.bios, nr, durability);
+        if let Some(known) = self.known_mut(slot) {
+            *known = written.is_ok().then_some(*record);
+        }
+        written
+    }
+
+    fn known_mut(&mut self, slot: u32) -> Option<&mut Option<VdiRecord>> {
+        let slot = slot as usize;
+        self.known.get_mut(slot / CHUNK)?.get_mut(slot % CHUNK)
     }
 
     /// Finds `spec`: a VDI name, `VDI@N`, or a snapshot label. `ENOENT`
@@ -125,8 +162,17 @@ impl Records {
             None => (spec, None),
         };
         let mut by_label = None;
+        // A damaged record or log of another VDI does not stop the
+        // search; it is the answer only if nothing else matches.
+        let mut damaged = None;
         for slot in 0..store.sb.vdi_slots {
-            let record = self.read(store, slot)?;
+            let record = match self.read(store, slot) {
+                Ok(record) => record,
+                Err(e) => {
+                    damaged.get_or_insert(e);
+                    continue;
+                }
+            };
             if record.is_empty() || record.is_deleted() {
                 continue;
             }
@@ -145,11 +191,13 @@ impl Records {
                 match self.snapshot(store, slot, record, |_, label| label.as_bytes() == name) {
                     Ok(target) => by_label = Some(target),
                     Err(e) if e == ENOENT => {}
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        damaged.get_or_insert(e);
+                    }
                 }
             }
         }
-        by_label.ok_or(ENOENT)
+        by_label.ok_or(damaged.unwrap_or(ENOENT))
     }
 
     /// The live snapshot of the VDI in `slot` that `wanted(number, label)`
