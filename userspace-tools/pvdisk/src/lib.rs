@@ -25,6 +25,7 @@ pub mod host;
 pub mod image;
 pub mod journal;
 pub mod json;
+pub mod live;
 pub mod map;
 pub mod names;
 pub mod online;

@@ -19,9 +19,10 @@ use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
-/// Linux errnos the ioctls give (asm-generic/errno-base.h).
-mod errno {
+/// Linux errnos the ioctls give (asm-generic/errno-base.h, errno.h).
+pub(crate) mod errno {
     pub const EPERM: i32 = 1;
+    pub const ENOENT: i32 = 2;
     pub const EIO: i32 = 5;
     pub const E2BIG: i32 = 7;
     pub const EBADF: i32 = 9;
@@ -32,6 +33,7 @@ mod errno {
     pub const ENOTTY: i32 = 25;
     pub const ENOSPC: i32 = 28;
     pub const EROFS: i32 = 30;
+    pub const ENOTEMPTY: i32 = 39;
 }
 
 /// What a disk shows, from `PVDISK_IOC_INFO`.

@@ -39,6 +39,15 @@ pub struct Access {
     pub force: bool,
 }
 
+/// What [`Store::open_for_change`] found.
+#[derive(Debug)]
+pub enum Opened {
+    /// The store, open for the change, and the holds `force` overrides.
+    Offline(Box<Store>, Vec<String>),
+    /// A block device the kernel has claimed: nothing is open.
+    Claimed,
+}
+
 /// An open store.
 #[derive(Debug)]
 pub struct Store {
@@ -196,18 +205,31 @@ impl Store {
     /// says which host holds what.
     ///
     /// This is the offline path: the tool acts on the store directly. The
-    /// online path, asking a live driver through its ioctl, will branch
-    /// here for a store the kernel has attached.
+    /// live path, asking the driver through its ioctls, starts from
+    /// [`Store::open_for_change`], which tells a device the kernel has
+    /// claimed apart (`crate::live`).
     pub fn open_for(path: &Path, access: Access) -> Result<(Store, Vec<String>)> {
+        match Store::open_for_change(path, access)? {
+            Opened::Offline(store, overridden) => Ok((*store, overridden)),
+            Opened::Claimed => Err(claimed(path, access)),
+        }
+    }
+
+    /// [`Store::open_for`], but a block device the kernel refuses to open
+    /// exclusively (`O_EXCL` gives `EBUSY`: a driver or a mount has
+    /// claimed it) is [`Opened::Claimed`] rather than an error, so that
+    /// the caller can look for a powered disk of the store.
+    pub fn open_for_change(path: &Path, access: Access) -> Result<Opened> {
         if !access.write {
-            return Ok((Store::open_wait(path, false, access.wait)?, Vec::new()));
+            let store = Store::open_wait(path, false, access.wait)?;
+            return Ok(Opened::Offline(Box::new(store), Vec::new()));
         }
         let Some(dev) = Dev::open_unless_claimed(path, true, access.wait)? else {
-            return Err(claimed(path, access));
+            return Ok(Opened::Claimed);
         };
         let store = Store::on_dev(dev, path, true)?;
         let overridden = store.check_holds(access.force)?;
-        Ok((store, overridden))
+        Ok(Opened::Offline(Box::new(store), overridden))
     }
 
     /// Opens an existing store, read-only unless `write`, with a shared
@@ -343,7 +365,7 @@ impl Store {
 /// The refusal of a change to a block device the kernel has claimed:
 /// with the holds if a plain read-only open can read them, else the
 /// device-busy sentence (a mount, or a driver that holds nothing).
-fn claimed(path: &Path, access: Access) -> Error {
+pub fn claimed(path: &Path, access: Access) -> Error {
     let holds = Store::open_wait(path, false, access.wait)
         .map(|s| s.holds())
         .unwrap_or_default();

@@ -5,12 +5,13 @@
 //! an import reads only the data of a sparse image, and `ioctl(BLKFLSBUF)`
 //! (or `posix_fadvise` without the privilege for it), to drop a block
 //! device's stale page cache, and the ioctls of `/dev/pvdiskN`
-//! (`PVDISK_IOC_SNAPSHOT`, `PVDISK_IOC_INFO`), whose structs the shared
+//! (`PVDISK_IOC_SNAPSHOT`, `PVDISK_IOC_INFO`, and `PVDISK_IOC_CREATE`,
+//! `_DELETE`, `_LABEL` of live management), whose structs the shared
 //! `uapi` module encodes as byte images.
 
 #![allow(unsafe_code)]
 
-use crate::uapi::{self, Header, INFO_SIZE, SNAPSHOT_SIZE};
+use crate::uapi::{self, Header, CREATE_SIZE, DELETE_SIZE, INFO_SIZE, LABEL_SIZE, SNAPSHOT_SIZE};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 
@@ -128,6 +129,60 @@ pub fn pvdisk_info(f: &File) -> std::io::Result<uapi::Info> {
     Ok(uapi::Info::decode(&b))
 }
 
+/// `PVDISK_IOC_CREATE` on any disk `f` of a store: a new VDI `name`,
+/// empty of `bytes` bytes (`from` all NUL) or a clone of the snapshot
+/// named in `from` (`bytes` 0 for the snapshot's size). Returns the new
+/// VDI's id.
+pub fn pvdisk_create(
+    f: &File,
+    name: [u8; uapi::NAME_LEN],
+    from: [u8; uapi::SPEC_LEN],
+    bytes: u64,
+) -> std::io::Result<u64> {
+    let mut b = [0u8; CREATE_SIZE];
+    let header = Header {
+        size: CREATE_SIZE as u32,
+        flags: 0,
+    };
+    uapi::Create {
+        bytes,
+        name,
+        from,
+        vdi_id: 0,
+    }
+    .encode(header, &mut b);
+    pvdisk_ioctl(f, uapi::PVDISK_IOC_CREATE, &mut b)?;
+    Ok(uapi::Create::decode(&b).vdi_id)
+}
+
+/// `PVDISK_IOC_DELETE` on any disk `f` of a store: deletes the VDI or
+/// snapshot named in `target`; `flags` are `PVDISK_DELETE_*`.
+pub fn pvdisk_delete(f: &File, target: [u8; uapi::SPEC_LEN], flags: u32) -> std::io::Result<()> {
+    let mut b = [0u8; DELETE_SIZE];
+    let header = Header {
+        size: DELETE_SIZE as u32,
+        flags,
+    };
+    uapi::Delete { target }.encode(header, &mut b);
+    pvdisk_ioctl(f, uapi::PVDISK_IOC_DELETE, &mut b)
+}
+
+/// `PVDISK_IOC_LABEL` on any disk `f` of a store: sets the label of the
+/// snapshot named in `snapshot`.
+pub fn pvdisk_label(
+    f: &File,
+    snapshot: [u8; uapi::SPEC_LEN],
+    label: [u8; uapi::LABEL_LEN],
+) -> std::io::Result<()> {
+    let mut b = [0u8; LABEL_SIZE];
+    let header = Header {
+        size: LABEL_SIZE as u32,
+        flags: 0,
+    };
+    uapi::Label { snapshot, label }.encode(header, &mut b);
+    pvdisk_ioctl(f, uapi::PVDISK_IOC_LABEL, &mut b)
+}
+
 /// Where `lseek(fd, off, whence)` lands; `Ok(None)` for ENXIO (no more
 /// data), `Err` if the file system cannot tell.
 fn seek(f: &File, off: u64, whence: i32) -> std::io::Result<Option<u64>> {
@@ -200,6 +255,12 @@ mod tests {
         let e = pvdisk_info(&f).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(25), "{e}"); // ENOTTY
         let e = pvdisk_snapshot(&f, [0; uapi::LABEL_LEN]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(25), "{e}");
+        let e = pvdisk_create(&f, [0; uapi::NAME_LEN], [0; uapi::SPEC_LEN], 4096).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(25), "{e}");
+        let e = pvdisk_delete(&f, [0; uapi::SPEC_LEN], uapi::PVDISK_DELETE_FORCE).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(25), "{e}");
+        let e = pvdisk_label(&f, [0; uapi::SPEC_LEN], [0; uapi::LABEL_LEN]).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(25), "{e}");
     }
 }

@@ -11,6 +11,43 @@ use crate::format::vdi::{VdiRecord, VDI_DELETED};
 use crate::format::{Block, BLOCK_SIZE};
 use crate::store::{now, Store};
 
+/// The refusal of deleting VDI `target` without `--force` while it is not
+/// alone (`notes` from [`Store::delete_notes`]).
+pub fn not_alone(target: &str, notes: &[String]) -> Error {
+    Error::msg(format!(
+        "VDI '{}' is not alone: {}; use --force to delete it",
+        target,
+        notes.join("; ")
+    ))
+}
+
+/// Checks the size of a new empty VDI and returns its tree height.
+pub fn check_new_size(size: u64) -> Result<u32> {
+    if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
+        bail!("VDI size must be a positive multiple of 4096 bytes");
+    }
+    height_for(size / BLOCK_SIZE as u64).ok_or_else(|| {
+        Error::msg(format!(
+            "VDI size {} is too large",
+            crate::units::fmt_size(size)
+        ))
+    })
+}
+
+/// Checks the size of a clone whose tree has `height` levels.
+pub fn check_clone_size(size: u64, height: u32) -> Result<()> {
+    if size == 0
+        || !size.is_multiple_of(BLOCK_SIZE as u64)
+        || size / BLOCK_SIZE as u64 > capacity_blocks(height)
+    {
+        bail!(
+            "clone size must be a positive multiple of 4096 bytes of at most {}",
+            crate::units::fmt_size(capacity_blocks(height).saturating_mul(BLOCK_SIZE as u64))
+        );
+    }
+    Ok(())
+}
+
 impl Store {
     /// Slots and records of VDIs that exist and are not deleted.
     pub fn live_vdis(&self) -> Vec<(u32, VdiRecord)> {
@@ -58,15 +95,7 @@ impl Store {
     /// Creates an empty VDI of `size` bytes (a multiple of 4096).
     pub fn create_vdi(&mut self, name: &str, size: u64) -> Result<u32> {
         self.check_new_vdi_name(name)?;
-        if size == 0 || !size.is_multiple_of(BLOCK_SIZE as u64) {
-            bail!("VDI size must be a positive multiple of 4096 bytes");
-        }
-        let height = height_for(size / BLOCK_SIZE as u64).ok_or_else(|| {
-            Error::msg(format!(
-                "VDI size {} is too large",
-                crate::units::fmt_size(size)
-            ))
-        })?;
+        let height = check_new_size(size)?;
         self.add_vdi(name, size, height, RadixNode::default(), 0, 0)
     }
 
@@ -81,15 +110,7 @@ impl Store {
         parent_seq: u64,
     ) -> Result<u32> {
         self.check_new_vdi_name(name)?;
-        if size == 0
-            || !size.is_multiple_of(BLOCK_SIZE as u64)
-            || size / BLOCK_SIZE as u64 > capacity_blocks(height)
-        {
-            bail!(
-                "clone size must be a positive multiple of 4096 bytes of at most {}",
-                crate::units::fmt_size(capacity_blocks(height).saturating_mul(BLOCK_SIZE as u64))
-            );
-        }
+        check_clone_size(size, height)?;
         self.add_vdi(name, size, height, root_copy, parent, parent_seq)
     }
 
@@ -194,6 +215,24 @@ impl Store {
             .map(|(_, r)| r.name().to_string())
             .collect();
         Ok((snaps, clones))
+    }
+
+    /// What deleting the VDI in `slot` takes with it or leaves behind, one
+    /// clause each ("its snapshots ... go with it", "its clones ... stay
+    /// but lose their parent"); empty for a VDI that is alone.
+    pub fn delete_notes(&self, slot: u32) -> Result<Vec<String>> {
+        let (snaps, clones) = self.delete_consequences(slot)?;
+        let mut notes = Vec::new();
+        if !snaps.is_empty() {
+            notes.push(format!("its snapshots {} go with it", snaps.join(", ")));
+        }
+        if !clones.is_empty() {
+            notes.push(format!(
+                "its clones {} stay but lose their parent",
+                clones.join(", ")
+            ));
+        }
+        Ok(notes)
     }
 
     /// Changes the size of the VDI in `slot`. Growing past what the tree's

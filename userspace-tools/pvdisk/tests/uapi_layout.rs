@@ -20,7 +20,10 @@
 mod common;
 
 use common::TempDir;
-use pvdisk::uapi::{self, Header, Info, Snapshot, INFO_SIZE, SNAPSHOT_SIZE};
+use pvdisk::uapi::{
+    self, Create, Delete, Header, Info, Label, Snapshot, CREATE_SIZE, DELETE_SIZE, INFO_SIZE,
+    LABEL_SIZE, SNAPSHOT_SIZE,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -72,6 +75,53 @@ fn filled_info() -> (Header, Info) {
         flags: 0x6162_6364,
     };
     (h, info)
+}
+
+/// `n` bytes, each non-zero and in the naming rule's alphabet, starting
+/// at `first` and wrapping within `A-Z`.
+fn letters<const N: usize>(first: u8) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (i, c) in out.iter_mut().enumerate() {
+        *c = b'A' + ((first - b'A') as usize + i) as u8 % 26;
+    }
+    out
+}
+
+fn filled_create() -> (Header, Create) {
+    let c = Create {
+        bytes: 0x1112_1314_1516_1718,
+        name: letters(b'C'),
+        from: letters(b'F'),
+        vdi_id: 0x2122_2324_2526_2728,
+    };
+    let h = Header {
+        size: CREATE_SIZE as u32,
+        flags: 0x6162_6364,
+    };
+    (h, c)
+}
+
+fn filled_delete() -> (Header, Delete) {
+    let d = Delete {
+        target: letters(b'T'),
+    };
+    let h = Header {
+        size: DELETE_SIZE as u32,
+        flags: 0x6162_6364,
+    };
+    (h, d)
+}
+
+fn filled_label() -> (Header, Label) {
+    let l = Label {
+        snapshot: letters(b'S'),
+        label: letters(b'L'),
+    };
+    let h = Header {
+        size: LABEL_SIZE as u32,
+        flags: 0x6162_6364,
+    };
+    (h, l)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -218,6 +268,100 @@ fn rust_facts() -> Facts {
     let (h, v) = filled_info();
     put(&format!("image.{s}"), hex(&info(h, v)));
 
+    // struct pvdisk_create.
+    let create = |h: Header, c: Create| {
+        let mut b = [0u8; CREATE_SIZE];
+        c.encode(h, &mut b);
+        b
+    };
+    let none = Create::default();
+    let s = "pvdisk_create";
+    put(&format!("sizeof.{s}"), CREATE_SIZE.to_string());
+    put(&format!("{s}.padding"), "0".into());
+    put(&format!("{s}.size"), span(&create(size_only, none)));
+    put(&format!("{s}.flags"), span(&create(flags_only, none)));
+    let fields: [(&str, Create); 4] = [
+        ("bytes", Create { bytes: !0, ..none }),
+        (
+            "name",
+            Create {
+                name: [b'N'; uapi::NAME_LEN],
+                ..none
+            },
+        ),
+        (
+            "from",
+            Create {
+                from: [b'F'; uapi::SPEC_LEN],
+                ..none
+            },
+        ),
+        ("vdi_id", Create { vdi_id: !0, ..none }),
+    ];
+    for (name, v) in fields {
+        put(&format!("{s}.{name}"), span(&create(zero, v)));
+    }
+    let (h, v) = filled_create();
+    put(&format!("image.{s}"), hex(&create(h, v)));
+
+    // struct pvdisk_delete.
+    let delete = |h: Header, d: Delete| {
+        let mut b = [0u8; DELETE_SIZE];
+        d.encode(h, &mut b);
+        b
+    };
+    let none = Delete {
+        target: [0; uapi::SPEC_LEN],
+    };
+    let s = "pvdisk_delete";
+    put(&format!("sizeof.{s}"), DELETE_SIZE.to_string());
+    put(&format!("{s}.padding"), "0".into());
+    put(&format!("{s}.size"), span(&delete(size_only, none)));
+    put(&format!("{s}.flags"), span(&delete(flags_only, none)));
+    let target = Delete {
+        target: [b'T'; uapi::SPEC_LEN],
+    };
+    put(&format!("{s}.target"), span(&delete(zero, target)));
+    let (h, v) = filled_delete();
+    put(&format!("image.{s}"), hex(&delete(h, v)));
+
+    // struct pvdisk_label.
+    let label = |h: Header, l: Label| {
+        let mut b = [0u8; LABEL_SIZE];
+        l.encode(h, &mut b);
+        b
+    };
+    let none = Label {
+        snapshot: [0; uapi::SPEC_LEN],
+        label: [0; uapi::LABEL_LEN],
+    };
+    let s = "pvdisk_label";
+    put(&format!("sizeof.{s}"), LABEL_SIZE.to_string());
+    put(&format!("{s}.padding"), "0".into());
+    put(&format!("{s}.size"), span(&label(size_only, none)));
+    put(&format!("{s}.flags"), span(&label(flags_only, none)));
+    let fields: [(&str, Label); 2] = [
+        (
+            "snapshot",
+            Label {
+                snapshot: [b'S'; uapi::SPEC_LEN],
+                ..none
+            },
+        ),
+        (
+            "label",
+            Label {
+                label: [b'L'; uapi::LABEL_LEN],
+                ..none
+            },
+        ),
+    ];
+    for (name, v) in fields {
+        put(&format!("{s}.{name}"), span(&label(zero, v)));
+    }
+    let (h, v) = filled_label();
+    put(&format!("image.{s}"), hex(&label(h, v)));
+
     // Constants and command numbers.
     put("PVDISK_IOC_MAGIC", uapi::PVDISK_IOC_MAGIC.to_string());
     put("PVDISK_LABEL_LEN", uapi::LABEL_LEN.to_string());
@@ -229,6 +373,15 @@ fn rust_facts() -> Facts {
     );
     put("PVDISK_IOC_SNAPSHOT", uapi::PVDISK_IOC_SNAPSHOT.to_string());
     put("PVDISK_IOC_INFO", uapi::PVDISK_IOC_INFO.to_string());
+    put("PVDISK_SPEC_LEN", uapi::SPEC_LEN.to_string());
+    put("PVDISK_DELETE_FORCE", uapi::PVDISK_DELETE_FORCE.to_string());
+    put(
+        "PVDISK_SNAPSHOT_LAZY",
+        uapi::PVDISK_SNAPSHOT_LAZY.to_string(),
+    );
+    put("PVDISK_IOC_CREATE", uapi::PVDISK_IOC_CREATE.to_string());
+    put("PVDISK_IOC_DELETE", uapi::PVDISK_IOC_DELETE.to_string());
+    put("PVDISK_IOC_LABEL", uapi::PVDISK_IOC_LABEL.to_string());
     f
 }
 
@@ -236,6 +389,9 @@ fn rust_facts() -> Facts {
 fn c_program() -> String {
     let (sh, s) = filled_snapshot();
     let (ih, i) = filled_info();
+    let (ch, c) = filled_create();
+    let (dh, d) = filled_delete();
+    let (lh, l) = filled_label();
     let c_bytes = |b: &[u8]| {
         b.iter()
             .map(|c| format!("0x{:02x}", c))
@@ -274,6 +430,14 @@ int main(void)
 	static const unsigned char uuid[] = {{ {uuid} }};
 	struct pvdisk_snapshot s;
 	struct pvdisk_info in;
+	static const unsigned char c_name[] = {{ {c_name} }};
+	static const unsigned char c_from[] = {{ {c_from} }};
+	static const unsigned char d_target[] = {{ {d_target} }};
+	static const unsigned char l_snapshot[] = {{ {l_snapshot} }};
+	static const unsigned char l_label[] = {{ {l_label} }};
+	struct pvdisk_create cr;
+	struct pvdisk_delete de;
+	struct pvdisk_label la;
 
 	printf("sizeof.pvdisk_snapshot %zu\n", sizeof(struct pvdisk_snapshot));
 	covered = 0;
@@ -303,6 +467,34 @@ int main(void)
 	FIELD(pvdisk_info, name);
 	printf("pvdisk_info.padding %zu\n", sizeof(struct pvdisk_info) - covered);
 
+	printf("sizeof.pvdisk_create %zu\n", sizeof(struct pvdisk_create));
+	covered = 0;
+	FIELD(pvdisk_create, size);
+	FIELD(pvdisk_create, flags);
+	FIELD(pvdisk_create, bytes);
+	FIELD(pvdisk_create, name);
+	FIELD(pvdisk_create, from);
+	FIELD(pvdisk_create, vdi_id);
+	printf("pvdisk_create.padding %zu\n",
+	       sizeof(struct pvdisk_create) - covered);
+
+	printf("sizeof.pvdisk_delete %zu\n", sizeof(struct pvdisk_delete));
+	covered = 0;
+	FIELD(pvdisk_delete, size);
+	FIELD(pvdisk_delete, flags);
+	FIELD(pvdisk_delete, target);
+	printf("pvdisk_delete.padding %zu\n",
+	       sizeof(struct pvdisk_delete) - covered);
+
+	printf("sizeof.pvdisk_label %zu\n", sizeof(struct pvdisk_label));
+	covered = 0;
+	FIELD(pvdisk_label, size);
+	FIELD(pvdisk_label, flags);
+	FIELD(pvdisk_label, snapshot);
+	FIELD(pvdisk_label, label);
+	printf("pvdisk_label.padding %zu\n",
+	       sizeof(struct pvdisk_label) - covered);
+
 	/* Filled field by field; the reserved words stay 0, as the driver
 	 * leaves them. */
 	memset(&s, 0, sizeof(s));
@@ -328,6 +520,28 @@ int main(void)
 	memcpy(in.name, name, sizeof(in.name));
 	dump("pvdisk_info", &in, sizeof(in));
 
+	memset(&cr, 0, sizeof(cr));
+	cr.size = {c_size}u;
+	cr.flags = {c_flags}u;
+	cr.bytes = {c_bytes_}ull;
+	memcpy(cr.name, c_name, sizeof(cr.name));
+	memcpy(cr.from, c_from, sizeof(cr.from));
+	cr.vdi_id = {c_vdi}ull;
+	dump("pvdisk_create", &cr, sizeof(cr));
+
+	memset(&de, 0, sizeof(de));
+	de.size = {d_size}u;
+	de.flags = {d_flags}u;
+	memcpy(de.target, d_target, sizeof(de.target));
+	dump("pvdisk_delete", &de, sizeof(de));
+
+	memset(&la, 0, sizeof(la));
+	la.size = {l_size}u;
+	la.flags = {l_flags}u;
+	memcpy(la.snapshot, l_snapshot, sizeof(la.snapshot));
+	memcpy(la.label, l_label, sizeof(la.label));
+	dump("pvdisk_label", &la, sizeof(la));
+
 	printf("PVDISK_IOC_MAGIC %u\n", (unsigned)PVDISK_IOC_MAGIC);
 	printf("PVDISK_LABEL_LEN %u\n", (unsigned)PVDISK_LABEL_LEN);
 	printf("PVDISK_NAME_LEN %u\n", (unsigned)PVDISK_NAME_LEN);
@@ -335,6 +549,12 @@ int main(void)
 	printf("PVDISK_INFO_SNAPSHOT %u\n", (unsigned)PVDISK_INFO_SNAPSHOT);
 	printf("PVDISK_IOC_SNAPSHOT %lu\n", (unsigned long)PVDISK_IOC_SNAPSHOT);
 	printf("PVDISK_IOC_INFO %lu\n", (unsigned long)PVDISK_IOC_INFO);
+	printf("PVDISK_SPEC_LEN %u\n", (unsigned)PVDISK_SPEC_LEN);
+	printf("PVDISK_DELETE_FORCE %u\n", (unsigned)PVDISK_DELETE_FORCE);
+	printf("PVDISK_SNAPSHOT_LAZY %u\n", (unsigned)PVDISK_SNAPSHOT_LAZY);
+	printf("PVDISK_IOC_CREATE %lu\n", (unsigned long)PVDISK_IOC_CREATE);
+	printf("PVDISK_IOC_DELETE %lu\n", (unsigned long)PVDISK_IOC_DELETE);
+	printf("PVDISK_IOC_LABEL %lu\n", (unsigned long)PVDISK_IOC_LABEL);
 	return 0;
 }}
 "#,
@@ -355,6 +575,19 @@ int main(void)
         i_bytes = i.disk_bytes,
         i_count = i.snap_count,
         i_snapshot = i.snapshot,
+        c_name = c_bytes(&c.name),
+        c_from = c_bytes(&c.from),
+        d_target = c_bytes(&d.target),
+        l_snapshot = c_bytes(&l.snapshot),
+        l_label = c_bytes(&l.label),
+        c_size = ch.size,
+        c_flags = ch.flags,
+        c_bytes_ = c.bytes,
+        c_vdi = c.vdi_id,
+        d_size = dh.size,
+        d_flags = dh.flags,
+        l_size = lh.size,
+        l_flags = lh.flags,
     )
 }
 
@@ -439,7 +672,7 @@ fn header_and_uapi_rs_agree() {
         diffs.join("\n  ")
     );
     // Every field checked, reserved ones included.
-    assert_eq!(c.keys().filter(|k| k.contains('.')).count(), 25);
+    assert_eq!(c.keys().filter(|k| k.contains('.')).count(), 47);
 
     // uapi.rs reads what C wrote.
     let image = |k: &str| unhex(&c[k]);
@@ -451,6 +684,18 @@ fn header_and_uapi_rs_agree() {
     let (h, i) = filled_info();
     assert_eq!(Header::decode(&b), h);
     assert_eq!(Info::decode(&b), i);
+    let b: [u8; CREATE_SIZE] = image("image.pvdisk_create").try_into().unwrap();
+    let (h, v) = filled_create();
+    assert_eq!(Header::decode(&b), h);
+    assert_eq!(Create::decode(&b), v);
+    let b: [u8; DELETE_SIZE] = image("image.pvdisk_delete").try_into().unwrap();
+    let (h, v) = filled_delete();
+    assert_eq!(Header::decode(&b), h);
+    assert_eq!(Delete::decode(&b), v);
+    let b: [u8; LABEL_SIZE] = image("image.pvdisk_label").try_into().unwrap();
+    let (h, v) = filled_label();
+    assert_eq!(Header::decode(&b), h);
+    assert_eq!(Label::decode(&b), v);
     // The command numbers name their commands.
     let cmd = |k: &str| c[k].parse::<u32>().unwrap();
     assert_eq!(
@@ -461,6 +706,15 @@ fn header_and_uapi_rs_agree() {
         uapi::Command::of(cmd("PVDISK_IOC_INFO")),
         Some(uapi::Command::Info)
     );
+    for (k, want) in [
+        ("PVDISK_IOC_CREATE", uapi::Command::Create),
+        ("PVDISK_IOC_DELETE", uapi::Command::Delete),
+        ("PVDISK_IOC_LABEL", uapi::Command::Label),
+    ] {
+        assert_eq!(uapi::Command::of(cmd(k)), Some(want), "{k}");
+        let sizeof = format!("sizeof.pvdisk_{}", k["PVDISK_IOC_".len()..].to_lowercase());
+        assert_eq!(want.struct_size().to_string(), c[&sizeof], "{k}");
+    }
 }
 
 /// The comparison can fail: a header whose `seq` moved, whose struct
@@ -470,7 +724,11 @@ fn header_and_uapi_rs_agree() {
 /// pvdisk.h, given to the real test through a `CC` wrapper that points
 /// `-I` at it, makes it report `pvdisk_snapshot.log_block: header 56+8,
 /// uapi.rs 64+8`, `pvdisk_snapshot.seq: header 64+8, uapi.rs 56+8` and
-/// the snapshot image.)
+/// the snapshot image; swapping `name` and `from` in `pvdisk_create`
+/// and making `PVDISK_IOC_DELETE` an `_IOWR` reports
+/// `pvdisk_create.from: header 16+112, uapi.rs 80+112`, the same for
+/// `name`, the create image and `PVDISK_IOC_DELETE: header 3229144836,
+/// uapi.rs 1081661188`.)
 #[test]
 fn the_comparison_catches_a_changed_layout() {
     let rust = rust_facts();
@@ -505,4 +763,39 @@ fn the_comparison_catches_a_changed_layout() {
         (uapi::PVDISK_IOC_INFO ^ 0x100).to_string(),
     );
     assert_eq!(differences(&renumbered, &rust).len(), 1);
+
+    // The live-management structs: a field moved, a direction changed, a
+    // struct that grew, a constant that changed.
+    assert_eq!(rust["pvdisk_create.from"], "80+112");
+    assert_eq!(rust["pvdisk_label.label"], "120+40");
+    assert_eq!(rust["pvdisk_delete.target"], "8+112");
+    let mut swapped = rust.clone();
+    swapped.insert("pvdisk_create.from".into(), "16+112".into());
+    swapped.insert("pvdisk_create.name".into(), "128+64".into());
+    assert_eq!(
+        differences(&swapped, &rust),
+        [
+            "pvdisk_create.from: header 16+112, uapi.rs 80+112",
+            "pvdisk_create.name: header 128+64, uapi.rs 16+64"
+        ]
+    );
+    let mut iowr = rust.clone();
+    iowr.insert(
+        "PVDISK_IOC_DELETE".into(),
+        (uapi::PVDISK_IOC_DELETE | 2 << 30).to_string(),
+    );
+    assert_eq!(
+        differences(&iowr, &rust),
+        ["PVDISK_IOC_DELETE: header 3229144836, uapi.rs 1081661188"]
+    );
+    let mut grown = rust.clone();
+    grown.insert("sizeof.pvdisk_label".into(), "168".into());
+    grown.insert("pvdisk_label.reserved".into(), "160+8".into());
+    assert_eq!(
+        differences(&grown, &rust),
+        ["sizeof.pvdisk_label: header 168, uapi.rs 160"]
+    );
+    let mut force = rust.clone();
+    force.insert("PVDISK_DELETE_FORCE".into(), "2".into());
+    assert_eq!(differences(&force, &rust).len(), 1);
 }

@@ -2,8 +2,9 @@
 
 //! `pvdisk create STORE NAME [--size SIZE] [--from SNAPSHOT]`
 
-use super::{open_rw, size_opt, Command, Outcome, FORCE, WAIT};
+use super::{open_managed, size_opt, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
+use pvdisk::live::Managed;
 use pvdisk::units::fmt_size;
 use pvdisk::Error;
 
@@ -36,24 +37,28 @@ fn run(p: &Parsed) -> Outcome {
             "--size is required for a new empty VDI".into(),
         ));
     }
-    let mut store = open_rw(p)?;
     let name = p.pos(1);
-    let slot = match from {
-        Some(spec) => {
-            let s = store.resolve_snapshot(spec)?;
-            store.clone_snapshot(s, name, size)?
+    let bytes = match open_managed(p)? {
+        Managed::Offline(mut store, _) => {
+            let slot = match from {
+                Some(spec) => {
+                    let s = store.resolve_snapshot(spec)?;
+                    store.clone_snapshot(s, name, size)?
+                }
+                None => store.create_vdi(name, size.unwrap_or(0))?,
+            };
+            store.vdi(slot)?.size
         }
-        None => store.create_vdi(name, size.unwrap_or(0))?,
+        Managed::Live(live) => live.create(name, from, size)?,
     };
-    let r = store.vdi(slot)?;
     match from {
         Some(spec) => println!(
             "created VDI '{}' ({}), a clone of {}",
             name,
-            fmt_size(r.size),
+            fmt_size(bytes),
             spec
         ),
-        None => println!("created VDI '{}' ({})", name, fmt_size(r.size)),
+        None => println!("created VDI '{}' ({})", name, fmt_size(bytes)),
     }
     Ok(0)
 }

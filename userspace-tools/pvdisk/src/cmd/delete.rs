@@ -2,10 +2,11 @@
 
 //! `pvdisk delete STORE VDI|SNAPSHOT`
 
-use super::{open_rw, Command, Outcome, WAIT};
+use super::{open_managed, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
+use pvdisk::live::Managed;
 use pvdisk::names::Named;
-use pvdisk::Error;
+use pvdisk::vdi::not_alone;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -27,29 +28,20 @@ pub const CMD: Command = Command {
 };
 
 fn run(p: &Parsed) -> Outcome {
-    let mut store = open_rw(p)?;
+    let managed = open_managed(p)?;
     let target = p.pos(1);
-    match store.resolve(target)? {
+    let force = p.flag("force");
+    let named = managed.state().resolve(target)?;
+    match named {
         Named::Vdi(slot) => {
-            let (snaps, clones) = store.delete_consequences(slot)?;
-            let mut also = Vec::new();
-            if !snaps.is_empty() {
-                also.push(format!("its snapshots {} go with it", snaps.join(", ")));
+            let also = managed.state().delete_notes(slot)?;
+            if !also.is_empty() && !force {
+                return Err(not_alone(target, &also));
             }
-            if !clones.is_empty() {
-                also.push(format!(
-                    "its clones {} stay but lose their parent",
-                    clones.join(", ")
-                ));
+            match managed {
+                Managed::Offline(mut store, _) => store.delete_vdi(slot)?,
+                Managed::Live(live) => live.delete(target, named, force)?,
             }
-            if !also.is_empty() && !p.flag("force") {
-                return Err(Error::msg(format!(
-                    "VDI '{}' is not alone: {}; use --force to delete it",
-                    target,
-                    also.join("; ")
-                )));
-            }
-            store.delete_vdi(slot)?;
             if !also.is_empty() {
                 println!("{}", also.join("; "));
             }
@@ -59,8 +51,11 @@ fn run(p: &Parsed) -> Outcome {
             );
         }
         Named::Snapshot(s) => {
-            let name = store.snap_name(s);
-            store.delete_snapshot(s)?;
+            let name = managed.state().snap_name(s);
+            match managed {
+                Managed::Offline(mut store, _) => store.delete_snapshot(s)?,
+                Managed::Live(live) => live.delete(target, named, force)?,
+            }
             println!(
                 "deleted snapshot {}; run 'pvdisk gc' to reclaim its blocks",
                 name

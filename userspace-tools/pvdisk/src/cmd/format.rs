@@ -5,8 +5,9 @@
 use super::{size_opt, Command, Outcome};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::format::BLOCK_SIZE;
+use pvdisk::live::{Live, Sysfs};
 use pvdisk::units::fmt_size;
-use pvdisk::Store;
+use pvdisk::{Error, Store};
 use std::path::Path;
 
 pub const CMD: Command = Command {
@@ -34,7 +35,17 @@ pub const CMD: Command = Command {
 
 fn run(p: &Parsed) -> Outcome {
     let extent = size_opt(p, "extent-size")?;
-    let store = Store::format(Path::new(p.pos(0)), extent, p.flag("force"))?;
+    let path = Path::new(p.pos(0));
+    let store = Store::format(path, extent, p.flag("force")).map_err(|e| match e {
+        // A device the kernel has claimed: say so if it is a live store.
+        Error::Busy(_) => match Live::find(&Sysfs, path, false) {
+            Some(live) => live.refuse("format", &|_: &Live| {
+                "power them off first (and be sure: format destroys every VDI)".to_string()
+            }),
+            None => e,
+        },
+        e => e,
+    })?;
     let sb = &store.sb();
     println!(
         "formatted {}: {} in {} extents of {}, {} VDI slots",

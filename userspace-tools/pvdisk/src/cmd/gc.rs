@@ -6,6 +6,7 @@ use super::{open_rw, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::format::BLOCK_SIZE;
 use pvdisk::gc::gc;
+use pvdisk::live::Live;
 use pvdisk::progress::Progress;
 use pvdisk::units::fmt_size;
 
@@ -29,7 +30,10 @@ pub const CMD: Command = Command {
 };
 
 fn run(p: &Parsed) -> Outcome {
-    let mut store = open_rw(p)?;
+    let mut store = open_rw(p, "gc", &|_: &Live| {
+        "power them off first (on a live store the blocks gc would free are the driver's reserve)"
+            .to_string()
+    })?;
     let s = gc(&mut store, &mut Progress::new("gc"))?;
     println!(
         "gc: freed {} blocks ({}), released {} extents, removed {} deleted VDIs; {} blocks in use",

@@ -5,6 +5,7 @@
 use super::{open_rw, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::image::{import, import_stream, refuse_store_itself};
+use pvdisk::live::Live;
 use pvdisk::progress::Progress;
 use pvdisk::units::fmt_size;
 use pvdisk::Error;
@@ -29,7 +30,9 @@ fn run(p: &Parsed) -> Outcome {
     } else {
         Some(File::open(p.pos(2)).map_err(|e| Error::io(p.pos(2), e))?)
     };
-    let mut store = open_rw(p)?;
+    let mut store = open_rw(p, "import", &|_: &Live| {
+        "power them off first, or write the image to a powered disk that shows the VDI".to_string()
+    })?;
     let slot = store.find_vdi(p.pos(1))?;
     let mut progress = Progress::new("import");
     let s = match &image {

@@ -2,8 +2,9 @@
 
 //! `pvdisk label STORE SNAPSHOT LABEL`
 
-use super::{open_rw, Command, Outcome, FORCE, WAIT};
+use super::{open_managed, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
+use pvdisk::live::Managed;
 
 pub const CMD: Command = Command {
     spec: Spec {
@@ -18,9 +19,19 @@ pub const CMD: Command = Command {
 };
 
 fn run(p: &Parsed) -> Outcome {
-    let mut store = open_rw(p)?;
-    let s = store.resolve_snapshot(p.pos(1))?;
-    store.label_snapshot(s, p.pos(2))?;
-    println!("labelled {} '{}'", store.snap_name(s), p.pos(2));
+    let (spec, label) = (p.pos(1), p.pos(2));
+    let name = match open_managed(p)? {
+        Managed::Offline(mut store, _) => {
+            let s = store.resolve_snapshot(spec)?;
+            store.label_snapshot(s, label)?;
+            store.snap_name(s)
+        }
+        Managed::Live(live) => {
+            let s = live.state.resolve_snapshot(spec)?;
+            live.label(spec, s, label)?;
+            live.state.snap_name(s)
+        }
+    };
+    println!("labelled {} '{}'", name, label);
     Ok(0)
 }

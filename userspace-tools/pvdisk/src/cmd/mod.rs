@@ -4,7 +4,8 @@
 //! library, and prints.
 
 use pvdisk::args::{Parsed, Spec};
-use pvdisk::store::Access;
+use pvdisk::live::{self, Live, Managed};
+use pvdisk::store::{Access, Opened};
 use pvdisk::units::parse_size;
 use pvdisk::{Error, Store};
 use std::path::Path;
@@ -118,22 +119,56 @@ pub fn open_ro(p: &Parsed) -> Result<Store, Failure> {
     open(p, false)
 }
 
-/// Opens a store for an offline change, under an exclusive lock,
-/// refusing it while held (unless --force, which it reports).
-pub fn open_rw(p: &Parsed) -> Result<Store, Failure> {
-    open(p, true)
+/// Opens a store for a change that only works offline (command `what`),
+/// under an exclusive lock, refusing it while held (unless --force, which
+/// it reports). While the store's disks are powered on this host the
+/// refusal names them and ends with `hint`: what to do instead.
+pub fn open_rw(p: &Parsed, what: &str, hint: &dyn Fn(&Live) -> String) -> Result<Store, Failure> {
+    let access = access(p, true);
+    let path = Path::new(p.pos(0));
+    match Store::open_for_change(path, access)? {
+        Opened::Offline(store, overridden) => {
+            warn_overridden(&overridden);
+            Ok(*store)
+        }
+        Opened::Claimed => Err(live::offline_only(path, access, what, hint)),
+    }
 }
 
-fn open(p: &Parsed, write: bool) -> Result<Store, Failure> {
-    let access = Access {
+/// The usual end of a refusal of an offline-only command on a live store.
+pub fn power_off_first(_: &Live) -> String {
+    "power them off first".to_string()
+}
+
+/// Opens a store for a change that `create`, `delete` and `label` make
+/// either way: offline (under an exclusive lock, refused while held
+/// unless --force) or, while its disks are powered on this host, through
+/// the driver (Documentation/tool.rst, *Live management*).
+pub fn open_managed(p: &Parsed) -> Result<Managed, Failure> {
+    let m = live::open(Path::new(p.pos(0)), access(p, true))?;
+    if let Managed::Offline(_, overridden) = &m {
+        warn_overridden(overridden);
+    }
+    Ok(m)
+}
+
+fn access(p: &Parsed, write: bool) -> Access {
+    Access {
         write,
         wait: p.flag("wait"),
         force: p.flag("force"),
-    };
-    let (store, overridden) = Store::open_for(Path::new(p.pos(0)), access)?;
+    }
+}
+
+fn warn_overridden(overridden: &[String]) {
     for h in overridden {
         eprintln!("pvdisk: warning: --force: ignoring that {}", h);
     }
+}
+
+fn open(p: &Parsed, write: bool) -> Result<Store, Failure> {
+    let (store, overridden) = Store::open_for(Path::new(p.pos(0)), access(p, write))?;
+    warn_overridden(&overridden);
     Ok(store)
 }
 

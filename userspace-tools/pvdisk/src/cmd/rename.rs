@@ -4,6 +4,7 @@
 
 use super::{open_rw, Command, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
+use pvdisk::live::Live;
 use pvdisk::names::Named;
 
 pub const CMD: Command = Command {
@@ -19,7 +20,10 @@ pub const CMD: Command = Command {
 };
 
 fn run(p: &Parsed) -> Outcome {
-    let mut store = open_rw(p)?;
+    let mut store = open_rw(p, "rename", &|_: &Live| {
+        "power them off first; a snapshot's label can be changed live with 'pvdisk label'"
+            .to_string()
+    })?;
     let (old, new) = (p.pos(1), p.pos(2));
     match store.resolve(old)? {
         Named::Vdi(slot) => {

@@ -2,7 +2,7 @@
 
 //! `pvdisk resize STORE VDI SIZE [--force]`
 
-use super::{open_rw, Command, Outcome, WAIT};
+use super::{open_rw, power_off_first, Command, Outcome, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::units::{fmt_size, parse_size};
 use pvdisk::Error;
@@ -33,7 +33,7 @@ fn run(p: &Parsed) -> Outcome {
             p.pos(2)
         ))
     })?;
-    let mut store = open_rw(p)?;
+    let mut store = open_rw(p, "resize", &power_off_first)?;
     let slot = store.find_vdi(p.pos(1))?;
     let old = store.vdi(slot)?.size;
     store.resize_vdi(slot, size, p.flag("force"))?;

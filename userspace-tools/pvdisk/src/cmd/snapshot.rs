@@ -7,6 +7,7 @@
 use super::{open_rw, Command, Failure, Outcome, FORCE, WAIT};
 use pvdisk::args::{Parsed, Spec};
 use pvdisk::format::superblock::SUPERBLOCK_MAGIC;
+use pvdisk::live::Live;
 use pvdisk::{online, Error};
 use std::io::Read;
 use std::os::unix::fs::FileTypeExt;
@@ -29,8 +30,20 @@ fn run(p: &Parsed) -> Outcome {
     if p.positional.len() == 1 {
         return online(p, Path::new(p.pos(0)), label);
     }
-    let mut store = open_rw(p)?;
-    let slot = store.find_vdi(p.pos(1))?;
+    let vdi = p.pos(1);
+    let mut store = open_rw(p, "snapshot STORE VDI", &|live: &Live| {
+        match live.disk_showing(vdi) {
+        Some(d) => format!(
+            "take it through the driver: pvdisk snapshot {}",
+            d.path.display()
+        ),
+        None => format!(
+            "no disk shows VDI '{}': power one on for it and run 'pvdisk snapshot /dev/pvdiskN', or power them off first",
+            vdi
+        ),
+    }
+    })?;
+    let slot = store.find_vdi(vdi)?;
     let seq = store.snapshot(slot, label)?;
     print_taken(p.pos(1), seq, label);
     Ok(0)
