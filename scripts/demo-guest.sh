@@ -137,15 +137,9 @@ for l in $(seq 1 $n) mid; do
 done
 [ $bad = 0 ] || fail "$bad snapshots are not prefixes"
 
-step "Clone the snapshot mid with the tool and power the clone on"
-if ! show "pvdisk create /dev/vdb clone --from mid"; then
-	# TODO(live clone): drop this fallback when `pvdisk create --from` goes
-	# through the kernel while the store's disks are powered.
-	echo "(the store is in use: power vm off, clone, power vm on again)"
-	echo 0 > $cfs/vm/power || fail "power off vm"
-	show "pvdisk create /dev/vdb clone --from mid" || fail clone
-	echo 1 > $cfs/vm/power || fail "power on vm"
-fi
+step "Clone the snapshot mid with the tool (through the driver: vm is powered) and power the clone on"
+# vm is powered: the tool sends the clone to the driver (live management)
+show "pvdisk create /dev/vdb clone --from mid" || fail clone
 power_on clone clone || fail "power on clone"
 C=/dev/$(cat $cfs/clone/name)
 echo "clone: $C"

@@ -85,13 +85,8 @@ step "every snapshot is a prefix; prefixes grow; some cut the run" t_prefixes
 t_clone() {
 	local want got
 	want=$(verify_snap cp-$((N / 2)) 2>/dev/null) || return 1
-	if ! pvdisk create "$S" clone --from cp-$((N / 2)) 2>/dev/null; then
-		# TODO(live clone): drop this fallback when `pvdisk create --from`
-		# goes through the kernel while the store's disks are powered.
-		echo "live clone refused: vm powered off for the clone"
-		power vm 0 && pvdisk create "$S" clone --from cp-$((N / 2)) && power vm 1 ||
-			return 1
-	fi
+	# vm is powered: the tool clones through the driver
+	pvdisk create "$S" clone --from cp-$((N / 2)) || return 1
 	store_new clone clone >/dev/null || return 1
 	got=$("$STAMP" verify "$(dev clone)" | tee /dev/stderr |
 		sed -n 's/.* prefix \([0-9]*\) .*/\1/p')
