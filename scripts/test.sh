@@ -133,8 +133,8 @@ fi
 # How long each program takes in such a VM (seconds, from the "# Ns" of
 # its TAP line), to balance the groups; a program not listed counts 60.
 declare -A test_secs=(
-	[blk_env.sh]=100 [pvdisk_smoke.sh]=5 [pvdisk_data.sh]=136
-	[pvdisk_flush.sh]=67 [pvdisk_badinput.sh]=47 [pvdisk_errors.sh]=49
+	[blk_env.sh]=40 [pvdisk_smoke.sh]=5 [pvdisk_data.sh]=75
+	[pvdisk_flush.sh]=44 [pvdisk_badinput.sh]=39 [pvdisk_errors.sh]=49
 	[pvdisk_reload.sh]=31 [pvdisk_tool.sh]=68 [pvdisk_teardown.sh]=80
 	[pvdisk_store_model.sh]=52 [pvdisk_store.sh]=90
 	[pvdisk_store_cache.sh]=49 [pvdisk_store_admin.sh]=105

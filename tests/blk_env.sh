@@ -20,7 +20,7 @@ ktap_check "scratch disks present" t_disks
 
 t_fio_raw() {
 	$FIO --name=raw --filename="$PVDISK_DISK" --rw=randwrite --bs=4k \
-		--iodepth=16 --size=16M --verify=crc32c --do_verify=1 >/dev/null
+		--iodepth=16 --size=4M --verify=crc32c --do_verify=1 >/dev/null
 }
 ktap_check "fio libaio verify on raw disk" t_fio_raw
 
@@ -29,7 +29,7 @@ t_null_blk() {
 		return 1
 	[ -b /dev/nullb0 ] || { echo "/dev/nullb0 missing"; rmmod null_blk; return 1; }
 	$FIO --name=nullb --filename=/dev/nullb0 --rw=randwrite --bs=4k \
-		--iodepth=16 --size=16M --verify=crc32c --do_verify=1 >/dev/null
+		--iodepth=16 --size=4M --verify=crc32c --do_verify=1 >/dev/null
 	local rc=$?
 	rmmod null_blk || rc=1
 	return $rc
@@ -40,7 +40,7 @@ t_rnull() {
 	modprobe rnull_mod || return 1
 	[ -b /dev/rnullb0 ] || { echo "/dev/rnullb0 missing"; rmmod rnull_mod; return 1; }
 	$FIO --name=rnull --filename=/dev/rnullb0 --rw=randrw --bs=4k \
-		--iodepth=32 --size=64M >/dev/null
+		--iodepth=32 --size=8M >/dev/null
 	local rc=$?
 	rmmod rnull_mod || rc=1
 	return $rc
@@ -62,7 +62,7 @@ t_dm_thin() {
 	dmsetup create envthin --table "0 $((sectors - 131072)) thin /dev/mapper/envpool 0" &&
 	dmsetup mknodes &&
 	$FIO --name=thin --filename=/dev/mapper/envthin --rw=randwrite --bs=64k \
-		--iodepth=8 --size=32M --verify=crc32c --do_verify=1 >/dev/null
+		--iodepth=8 --size=8M --verify=crc32c --do_verify=1 >/dev/null
 	local rc=$?
 	dmsetup remove envthin
 	dmsetup remove envpool

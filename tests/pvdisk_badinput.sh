@@ -173,10 +173,17 @@ t_power_off_io() {
 	local dev
 	dev=/dev/$(cat "$D2/name")
 	fio --name=bg --filename="$dev" --ioengine=libaio --direct=1 --rw=randrw \
-		--bs=4k --iodepth=32 --time_based --runtime=20 \
+		--bs=4k --iodepth=32 --time_based --runtime=8 \
 		--output-format=terse >/dev/null 2>&1 &
-	local pid=$! err
-	sleep 3
+	local pid=$! err i=0 r0
+	# Once fio's I/O has begun (more reads completed than the partition
+	# scan's, /sys/block/*/stat): starting fio takes seconds in the VM.
+	reads() { awk '{ print $1 }' "/sys/block/${dev#/dev/}/stat"; }
+	r0=$(reads)
+	while [ "$(reads)" = "$r0" ] && [ $i -lt 100 ]; do
+		sleep 0.3
+		i=$((i + 1))
+	done
 	err=$(write_attr 0 "$D2/power")
 	echo "power=0 during fio: ${err:-ok}"
 	if [ "$err" = EBUSY ]; then

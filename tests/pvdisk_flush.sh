@@ -15,29 +15,27 @@ pvdisk_load || { ktap_fail "load module"; ktap_finished; }
 dev=$(pvdisk_new flush "$PVDISK_DISK") || { ktap_fail "create disk over $PVDISK_DISK"; ktap_finished; }
 ktap_ok "create $dev over $PVDISK_DISK"
 
-run_fio() {
-	$FIO --name=flush --filename="$dev" "$@" >/tmp/fio.out 2>&1 ||
-		{ cat /tmp/fio.out; return 1; }
-}
-ktap_check "fio fsync=1 (REQ_PREFLUSH after every write), verify" \
-	run_fio --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=4M \
-	--fsync=1 --verify=crc32c --do_verify=1
-ktap_check "fio fdatasync=1, buffered" \
-	run_fio --ioengine=psync --rw=write --bs=64k --size=8M --fdatasync=1
-ktap_check "fio sync=1 direct (FUA writes), libaio iodepth=8, verify" \
-	run_fio --ioengine=libaio --iodepth=8 --direct=1 --sync=1 --rw=randwrite \
-	--bs=16k --size=8M --verify=crc32c --do_verify=1
-ktap_check "fio end_fsync=1 after buffered writes" \
-	run_fio --ioengine=psync --rw=write --bs=64k --size=8M --end_fsync=1
-
-# Many flushes in flight at once, from several threads: stacked flush
-# completion is where lockdep has something to say.
-ktap_check "fio 4 jobs fsync=1 concurrently, 5 s" \
-	run_fio --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=16M \
-	--numjobs=4 --fsync=1 --time_based --runtime=5 --group_reporting
-ktap_check "fio libaio iodepth=16 fsync=2, 5 s" \
-	run_fio --ioengine=libaio --iodepth=16 --direct=1 --rw=randwrite \
-	--bs=4k --size=16M --fsync=2 --time_based --runtime=5
+# One fio run (tests/ktap, fio_cases), each job a case, one after the
+# other. The last two have many flushes in flight at once, from several
+# threads: stacked flush completion is where lockdep has something to say.
+fio_cases /tmp/fio.out \
+	"fio fsync=1 (REQ_PREFLUSH after every write), verify" \
+	"fio fdatasync=1, buffered" \
+	"fio sync=1 direct (FUA writes), libaio iodepth=8, verify" \
+	"fio end_fsync=1 after buffered writes" \
+	"fio 4 jobs fsync=1 concurrently, 5 s" \
+	"fio libaio iodepth=16 fsync=2, 5 s" -- \
+	$FIO --filename="$dev" \
+	--name=j1 --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=1M \
+	--fsync=1 --verify=crc32c --do_verify=1 --stonewall \
+	--name=j2 --ioengine=psync --rw=write --bs=64k --size=2M --fdatasync=1 --stonewall \
+	--name=j3 --ioengine=libaio --iodepth=8 --direct=1 --sync=1 --rw=randwrite \
+	--bs=16k --size=2M --verify=crc32c --do_verify=1 --stonewall \
+	--name=j4 --ioengine=psync --rw=write --bs=64k --size=2M --end_fsync=1 --stonewall \
+	--name=j5 --ioengine=psync --direct=1 --rw=randwrite --bs=4k --size=16M \
+	--numjobs=4 --fsync=1 --time_based --runtime=5 --group_reporting --stonewall \
+	--name=j6 --ioengine=libaio --iodepth=16 --direct=1 --rw=randwrite \
+	--bs=4k --size=16M --fsync=2 --time_based --runtime=5 --stonewall
 
 t_flushbufs() {
 	dd if=/dev/urandom of="$dev" bs=64k count=16 iflag=fullblock 2>/dev/null &&
