@@ -71,12 +71,6 @@ session() {
 	pvdisk list "$S" | awk '{ print $1, $2, $3, $7, $8 }' >>"$1"
 }
 
-# same4m FILE DEV: the first 4 MiB of DEV are FILE
-same4m() {
-	dd if="$2" bs=1M count=4 iflag=direct 2>/dev/null | cmp -s "$1" - ||
-		{ echo "$2 does not hold $1"; return 1; }
-}
-
 t_live() {
 	local c
 	pvdisk_load && prepare && D=$(store_new gold gold) || return 1

@@ -33,12 +33,6 @@ S=$PVDISK_DISK
 # batches); PVDISK_MANAGE_CLONES=100 for the full count.
 CLONES=${PVDISK_MANAGE_CLONES:-32}
 
-# same4m FILE DEV: the first 4 MiB of DEV are FILE
-same4m() {
-	dd if="$2" bs=1M count=4 iflag=direct 2>/dev/null | cmp -s "$1" - ||
-		{ echo "$2 does not hold $1"; return 1; }
-}
-
 # expect_out WHAT GOT WANT: a pvdisk_ioctl reply
 expect_out() {
 	expect_eq "$1" "$2" "$3"

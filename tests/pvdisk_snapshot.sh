@@ -56,12 +56,6 @@ t_info() {
 }
 step "PVDISK_IOC_INFO: name, size, snapshots, store UUID" t_info
 
-# same4m FILE DEV: the first 4 MiB of DEV are FILE
-same4m() {
-	dd if="$2" bs=1M count=4 iflag=direct 2>/dev/null | cmp -s "$1" - ||
-		{ echo "$2 does not hold $1"; return 1; }
-}
-
 t_first() {
 	local r snap
 	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null &&

@@ -96,3 +96,9 @@ same_store() {
 	diff "${1:-/tmp/fp.before}" /tmp/fp.after
 	return 1
 }
+
+# same4m FILE DEV: the first 4 MiB of DEV are FILE
+same4m() {
+	dd if="$2" bs=1M count=4 iflag=direct 2>/dev/null | cmp -s "$1" - ||
+		{ echo "$2 does not hold $1"; return 1; }
+}

@@ -43,12 +43,6 @@ t_info() {
 }
 step "pvdisk info /dev/pvdiskN: the disk's VDI, size and store" t_info
 
-# same4m FILE DEV: the first 4 MiB of DEV are FILE
-same4m() {
-	dd if="$2" bs=1M count=4 iflag=direct 2>/dev/null | cmp -s "$1" - ||
-		{ echo "$2 does not hold $1"; return 1; }
-}
-
 t_snapshot() {
 	local out snap
 	dd if=/dev/urandom of=/tmp/a bs=1M count=4 2>/dev/null &&
