@@ -64,10 +64,12 @@ t_model_run() {
 	"$M" run --seed "$SEED" --ops 1500 --threads 16 --state /tmp/m.state "$a" "$b" "$c" &&
 	"$M" verify --state /tmp/m.state "$a" "$b" "$c" &&
 	cat "$PVDISK_CFS/m1/stats" || return 1
-	# The tool reads the store beside the driver and changes nothing.
+	# The tool reads the store beside the driver; it does not write it
+	# itself: an offline-only command is refused (live management goes
+	# through the driver, pvdisk_manage.sh and pvdisk_live_manage.sh).
 	pvdisk list "$S" || return 1
-	if pvdisk create "$S" x --size 16M 2>/tmp/tool.err; then
-		echo "pvdisk create succeeded on a store with powered disks"
+	if pvdisk resize "$S" v3 --size 56M 2>/tmp/tool.err; then
+		echo "pvdisk resize succeeded on a store with powered disks"
 		return 1
 	fi
 	cat /tmp/tool.err
