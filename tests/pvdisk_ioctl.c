@@ -198,7 +198,7 @@ static int bad(const char *dev, const char *what)
 	if (!strcmp(what, "short")) {
 		g.s.size = sizeof(g.s) - 8;
 	} else if (!strcmp(what, "flags")) {
-		g.s.flags = 1;
+		g.s.flags = 1u << 31;	/* not a PVDISK_SNAPSHOT_* flag */
 	} else if (!strcmp(what, "tail")) {
 		g.s.size = sizeof(g);
 		g.more[3] = 1;
