@@ -68,7 +68,9 @@ fn store(dir: &TempDir) -> (PathBuf, Store) {
     s.clone_snapshot(base, "vm1", None).unwrap();
     s.create_vdi("lone", 1 << 20).unwrap();
     drop(s);
-    (p.clone(), Store::open(&p, false).unwrap())
+    // Waits for the lock: a process another test spawns may hold a copy
+    // of the descriptor until it execs.
+    (p.clone(), Store::open_wait(&p, false, true).unwrap())
 }
 
 /// `pvdisk ARGS` offline: (status, stderr).
