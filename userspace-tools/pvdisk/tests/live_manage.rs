@@ -277,7 +277,7 @@ fn refusals_the_state_explains_read_as_offline() {
     drop(s);
     let copy = dir.file("state.img");
     std::fs::copy(&p, &copy).unwrap();
-    let s = Store::open(&copy, false).unwrap();
+    let s = Store::open_wait(&copy, false, true).unwrap();
     let ps = p.to_str().unwrap();
     let disk = Path::new("/dev/pvdisk0");
     let same = |cmd: &str, args: &[&str], code: i32, req: Request<'_>| {
