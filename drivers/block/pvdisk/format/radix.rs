@@ -101,12 +101,19 @@ impl RadixNode {
     /// snapshot or a clone, or a node copied from below a read-only link.
     pub fn read_only_copy(&self) -> Self {
         let mut n = self.clone();
-        for p in n.ptrs.iter_mut() {
-            if ptr_block(*p) != 0 {
-                *p |= PTR_RO;
-            }
-        }
+        n.make_read_only();
         n
+    }
+
+    /// [`RadixNode::read_only_copy`] in place, for callers (the kernel)
+    /// that keep nodes on the heap and must not put one on the stack.
+    pub fn make_read_only(&mut self) {
+        for p in self.ptrs.iter_mut() {
+            *p = match ptr_block(*p) {
+                0 => 0,
+                b => make_ptr(b, true),
+            };
+        }
     }
 
     /// Encodes into `b`, sealed as block `blocknr` of store `id` at `level`.

@@ -15,10 +15,7 @@ use kernel::{
     rbtree::{RBTree, RBTreeNodeReservation},
 };
 
-use crate::format::{
-    block::BLOCK_SIZE,
-    radix::{make_ptr, ptr_block, RadixNode},
-};
+use crate::format::{block::BLOCK_SIZE, radix::RadixNode};
 use crate::map::NodeSource;
 
 /// Bytes one cached node costs: the node and its tree entry.
@@ -155,12 +152,8 @@ impl NodeCache {
             spare.node.ptrs.fill(0);
         } else {
             let source = self.nodes.get(&copy_of).ok_or(EIO)?;
-            for (dst, &src) in spare.node.ptrs.iter_mut().zip(source.node.ptrs.iter()) {
-                *dst = match ptr_block(src) {
-                    0 => 0,
-                    b => make_ptr(b, true),
-                };
-            }
+            spare.node.ptrs.copy_from_slice(&source.node.ptrs);
+            spare.node.make_read_only();
         }
         // A block handed out by the allocator is not cached: it cannot be.
         self.insert(block, level, State::New, spare)
