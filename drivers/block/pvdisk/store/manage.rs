@@ -24,15 +24,11 @@ use super::records::{log_blocks_bound, LogHead, Records, Target};
 use super::{Run, Store};
 use crate::format::{
     extent::ExtentKind,
-    radix::{capacity_blocks, height_for, make_ptr, ptr_block, RadixNode},
-    snaplog::{SnapEntry, SnapLogBlock},
+    radix::{capacity_blocks, height_for, RadixNode},
+    snaplog::SnapEntry,
     vdi::{VdiRecord, VDI_DELETED},
 };
-use crate::ratelimit::warn_ratelimited;
-
-/// "Directory not empty": a VDI that still has snapshots or clones (not
-/// among the kernel crate's named codes).
-const ENOTEMPTY: i32 = 39;
+use crate::ratelimit::{warn_ratelimited, ENOTEMPTY};
 
 /// What a new VDI starts from.
 pub(crate) enum Source<'a> {
@@ -102,11 +98,7 @@ impl Records {
                     record.height,
                     &mut self.node,
                 ))?;
-                for p in self.node.ptrs.iter_mut() {
-                    if ptr_block(*p) != 0 {
-                        *p = make_ptr(ptr_block(*p), true);
-                    }
-                }
+                self.node.make_read_only();
             }
             None => self.node.ptrs.fill(0),
         }
@@ -202,7 +194,7 @@ impl Records {
         if store.read_only {
             return Err(EROFS);
         }
-        let record = self.read(store, slot)?;
+        let mut record = self.read(store, slot)?;
         // The chain from the head down to the block holding `seq`.
         let mut chain = KVec::new();
         let mut nr = record.snaplog;
@@ -226,7 +218,6 @@ impl Records {
             store.give_back(ExtentKind::Metadata, first, count);
             return Err(e);
         }
-        let mut record = self.read(store, slot)?;
         record.snaplog = first;
         record.generation += 1;
         self.write(store, slot, &record, Durability::FlushFua)?;
@@ -250,7 +241,8 @@ impl Records {
 
     /// Writes copies of the log blocks `chain` (head first) to `first`,
     /// `first + 1`, ...: each links to the next copy, the last (which
-    /// holds `seq`) keeps its older blocks and gets `change`.
+    /// holds `seq`, and is still in `self.log` from the walk) keeps its
+    /// older blocks and gets `change`.
     fn copy_chain(
         &mut self,
         store: &Store,
@@ -261,7 +253,9 @@ impl Records {
     ) -> Result {
         let last = chain.len().saturating_sub(1);
         for (i, &old) in chain.iter().enumerate().rev() {
-            self.read_log(store, old)?;
+            if i != last {
+                self.read_log(store, old)?;
+            }
             let new = first + i as u64;
             if i == last {
                 let index = seq.saturating_sub(self.log.first_seq) as usize;
@@ -274,17 +268,6 @@ impl Records {
             self.buf.write(&store.bios, new, Durability::Cached)?;
         }
         Ok(())
-    }
-
-    /// Reads snapshot-log block `nr` into `self.log`.
-    fn read_log(&mut self, store: &Store, nr: u64) -> Result {
-        let bytes = self.buf.read(&store.bios, nr)?;
-        corrupt(SnapLogBlock::decode_into(
-            bytes,
-            store.id,
-            nr,
-            &mut self.log,
-        ))
     }
 }
 

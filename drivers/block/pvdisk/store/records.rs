@@ -22,6 +22,7 @@ use crate::format::{
     vdi::VdiRecord,
 };
 use crate::ratelimit::warn_ratelimited;
+use crate::uapi::split_spec;
 
 /// What a disk attaches.
 pub(crate) struct Target {
@@ -150,16 +151,16 @@ impl Records {
     /// Finds `spec`: a VDI name, `VDI@N`, or a snapshot label. `ENOENT`
     /// if there is no such live VDI or snapshot.
     pub(crate) fn find(&mut self, store: &Store, spec: &[u8]) -> Result<Target> {
-        let (name, number) = match spec.iter().rposition(|&c| c == b'@') {
-            Some(at) => {
-                let number = core::str::from_utf8(spec.get(at + 1..).unwrap_or(&[]))
+        let (name, number) = match split_spec(spec) {
+            (name, Some(text)) => {
+                let number = core::str::from_utf8(text)
                     .ok()
                     .and_then(|n| n.parse::<u64>().ok())
                     .filter(|&n| n > 0)
                     .ok_or(EINVAL)?;
-                (spec.get(..at).unwrap_or(&[]), Some(number))
+                (name, Some(number))
             }
-            None => (spec, None),
+            (name, None) => (name, None),
         };
         let mut by_label = None;
         // A damaged record or log of another VDI does not stop the
@@ -200,6 +201,17 @@ impl Records {
         by_label.ok_or(damaged.unwrap_or(ENOENT))
     }
 
+    /// Reads snapshot-log block `nr` into `self.log`.
+    pub(super) fn read_log(&mut self, store: &Store, nr: u64) -> Result {
+        let bytes = self.buf.read(&store.bios, nr)?;
+        corrupt(SnapLogBlock::decode_into(
+            bytes,
+            store.id,
+            nr,
+            &mut self.log,
+        ))
+    }
+
     /// The live snapshot of the VDI in `slot` that `wanted(number, label)`
     /// picks.
     pub(super) fn snapshot(
@@ -213,13 +225,7 @@ impl Records {
         let mut left = log_blocks_bound(record.snap_count);
         while nr != 0 && left > 0 {
             left -= 1;
-            let block = self.buf.read(&store.bios, nr)?;
-            corrupt(SnapLogBlock::decode_into(
-                block,
-                store.id,
-                nr,
-                &mut self.log,
-            ))?;
+            self.read_log(store, nr)?;
             let log = &self.log;
             for (i, entry) in log.used().iter().enumerate() {
                 let seq = log.first_seq + i as u64;
