@@ -57,6 +57,15 @@ macro_rules! warn_ratelimited {
 }
 pub(crate) use warn_ratelimited;
 
+/// Errnos the driver returns that are not among the kernel crate's named
+/// codes (positive, as in errno.h).
+/// "Directory not empty": a VDI that still has snapshots or clones.
+pub(crate) const ENOTEMPTY: i32 = 39;
+/// "Operation not supported": a feature this driver does not know.
+pub(crate) const EOPNOTSUPP: i32 = 95;
+/// "Structure needs cleaning": a corrupt superblock.
+pub(crate) const EUCLEAN: i32 = 117;
+
 /// The name of an errno for log lines (the kernel here is built without
 /// `CONFIG_SYMBOLIC_ERRNAME`, so `{:?}` of an error shows only a number).
 pub(crate) fn errname(error: kernel::error::Error) -> &'static str {
@@ -82,10 +91,10 @@ pub(crate) fn errname(error: kernel::error::Error) -> &'static str {
         (EFAULT, "EFAULT"),
     ];
     // Not among the kernel crate's named codes.
-    match error.to_errno() {
-        -39 => return "ENOTEMPTY",
-        -95 => return "EOPNOTSUPP",
-        -117 => return "EUCLEAN",
+    match -error.to_errno() {
+        ENOTEMPTY => return "ENOTEMPTY",
+        EOPNOTSUPP => return "EOPNOTSUPP",
+        EUCLEAN => return "EUCLEAN",
         _ => {}
     }
     NAMES

@@ -27,7 +27,7 @@ use crate::format::{
     block::{FormatError, StoreId},
     superblock::Superblock,
 };
-use crate::ratelimit::{errname, warn_ratelimited};
+use crate::ratelimit::{errname, warn_ratelimited, EOPNOTSUPP, EUCLEAN};
 pub(crate) use alloc::{Allocator, Reserve, Run};
 pub(crate) use manage::Source;
 use meta::MetaBuf;
@@ -35,11 +35,6 @@ pub(crate) use records::{LogHead, Records};
 
 /// Bios kept in reserve for the store's device.
 const BIO_POOL_SIZE: u32 = 256;
-
-/// "Structure needs cleaning": a corrupt superblock.
-const EUCLEAN: i32 = 117;
-/// "Operation not supported": a feature this driver does not know.
-const EOPNOTSUPP: i32 = 95;
 
 /// One opened store.
 pub(crate) struct Store {
