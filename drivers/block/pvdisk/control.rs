@@ -162,10 +162,7 @@ fn label(vdi: &Arc<Vdi>, arg: usize) -> Result {
 /// NUL-padded and its name part follows the naming rule.
 fn spec(field: &[u8; uapi::SPEC_LEN]) -> Result<&[u8]> {
     let text = uapi::spec_of(field).ok_or(EINVAL)?;
-    let name = match text.iter().rposition(|&c| c == b'@') {
-        Some(at) => text.get(..at).unwrap_or(&[]),
-        None => text,
-    };
+    let (name, _) = uapi::split_spec(text);
     if !uapi::name_allowed(name, NAME_LEN) {
         return Err(EINVAL);
     }

@@ -489,6 +489,19 @@ pub fn padded<const N: usize>(text: &[u8]) -> Option<[u8; N]> {
     Some(field)
 }
 
+/// A spec split at its last `@`: the VDI name and the snapshot number's
+/// text for `VDI@N`, or the whole spec (a VDI name or a label) and
+/// `None`.
+pub fn split_spec(spec: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match spec.iter().rposition(|&c| c == b'@') {
+        Some(at) => (
+            spec.get(..at).unwrap_or(&[]),
+            Some(spec.get(at + 1..).unwrap_or(&[])),
+        ),
+        None => (spec, None),
+    }
+}
+
 /// The naming rule of VDI names and labels: 1 to `max` bytes of
 /// `A-Z a-z 0-9 + _ . -`, not starting with `-`, not `.` or `..`.
 pub fn name_allowed(name: &[u8], max: usize) -> bool {
@@ -649,6 +662,14 @@ mod tests {
         let mut b = [0u8; LABEL_SIZE];
         l.encode(h, &mut b);
         assert_eq!(Label::decode(&b), l);
+    }
+
+    #[test]
+    fn specs() {
+        assert_eq!(split_spec(b"gold"), (&b"gold"[..], None));
+        assert_eq!(split_spec(b"gold@12"), (&b"gold"[..], Some(&b"12"[..])));
+        assert_eq!(split_spec(b"a@b@3"), (&b"a@b"[..], Some(&b"3"[..])));
+        assert_eq!(split_spec(b"@"), (&b""[..], Some(&b""[..])));
     }
 
     #[test]
