@@ -275,14 +275,14 @@ ov=$run/overlay
 mkdir -p "$ov"
 cp -r "$repo/tests" "$ov/tests"
 # The tests' C helpers, static so they need nothing from the guest;
-# built once per content (of the source, the uapi header and the
-# compiler) in $vmdir/bin/.
+# built once per content (of the source, the uapi header, the tests'
+# own headers and the compiler) in $vmdir/bin/.
 mkdir -p "$vmdir/bin"
 ccid=$(gcc --version | head -n 1)
 for c in "$repo"/tests/*.c; do
 	[ -f "$c" ] || continue
 	b=$(basename "$c" .c)
-	h=$(cat "$c" "$repo/include/uapi/linux/pvdisk.h" 2>/dev/null |
+	h=$(cat "$c" "$repo/include/uapi/linux/pvdisk.h" "$repo"/tests/*.h 2>/dev/null |
 		{ cat; echo "$ccid"; } | sha256sum | cut -c1-16)
 	if [ ! -x "$vmdir/bin/$b-$h" ]; then
 		gcc -static -O2 -Wall -Werror -o "$vmdir/bin/$b-$h.tmp.$$" "$c"

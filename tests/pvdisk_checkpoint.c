@@ -33,36 +33,7 @@
 
 #include "../include/uapi/linux/pvdisk.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void sleep_until(uint64_t t)
-{
-	struct timespec ts = { .tv_sec = t / 1000000000ull, .tv_nsec = t % 1000000000ull };
-
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-		;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* The value at percentile p of the n sorted values. */
-static uint64_t percentile(const uint64_t *v, unsigned long n, unsigned int p)
-{
-	unsigned long i = (n * p + 99) / 100;
-
-	return v[i ? i - 1 : 0];
-}
+#include "checkpoint_timing.h"
 
 int main(int argc, char **argv)
 {

@@ -74,9 +74,16 @@ static int open_dev(const char *path, int flags)
 	return fd;
 }
 
+/* Copies text into a NUL-padded field of n bytes (it may fill it). */
+static void pad(char *field, size_t n, const char *text)
+{
+	memset(field, 0, n);
+	memcpy(field, text, strnlen(text, n));
+}
+
 static void set_label(struct pvdisk_snapshot *s, const char *label)
 {
-	strncpy(s->label, label, sizeof(s->label));
+	pad(s->label, sizeof(s->label), label);
 }
 
 static int snapshot(const char *dev, const char *label, int lazy)
@@ -119,13 +126,6 @@ static int info(const char *dev)
 		printf("%02x", in.store_uuid[i]);
 	printf("\n");
 	return 0;
-}
-
-/* Copies text into a NUL-padded field of n bytes (it may fill it). */
-static void pad(char *field, size_t n, const char *text)
-{
-	memset(field, 0, n);
-	memcpy(field, text, strnlen(text, n));
 }
 
 static int result(int ret)
