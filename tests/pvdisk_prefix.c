@@ -2,7 +2,7 @@
 /*
  * pvdisk_prefix: are online snapshots prefixes of what was written?
  *
- *   pvdisk_prefix run DEV -w WRITERS -b BLOCKS -n SNAPS -i MS
+ *   pvdisk_prefix run DEV -w WRITERS -b BLOCKS -n SNAPS -i MS [-L]
  *       WRITERS threads write 4 KiB blocks stamped (writer, sequence,
  *       LBA, checksum) with O_DIRECT, each sequentially round its own
  *       BLOCKS blocks (writer w owns LBAs w*BLOCKS...). Meanwhile SNAPS
@@ -10,7 +10,8 @@
  *       one a line "snap SEQ A0 I0 A1 I1 ...": Aw is how many writes of
  *       writer w had been acknowledged when the ioctl began, Iw how many
  *       had been issued when it returned. Last a line "latency_us p50 X
- *       p99 Y max Z" and "writes N".
+ *       p99 Y max Z" and "writes N". -L takes every other snapshot (the
+ *       2nd, 4th, ...) with PVDISK_SNAPSHOT_LAZY: the same promise holds.
  *   pvdisk_prefix verify IMAGE LOG SEQ -w WRITERS -b BLOCKS
  *       checks snapshot SEQ (IMAGE: its export, or a disk showing it)
  *       against its line in LOG: each block is zeros or a valid block of
@@ -95,6 +96,7 @@ static int judge(const unsigned char *b, struct stamp *st)
 
 static const char *dev;
 static unsigned int writers;
+static int lazy;
 static uint64_t blocks;
 static atomic_uint_fast64_t issued[MAX_WRITERS], acked[MAX_WRITERS];
 static atomic_int stop, failed;
@@ -159,6 +161,9 @@ static int run(unsigned int snaps, unsigned int interval_ms)
 	for (i = 0; i < snaps && !atomic_load(&failed); i++) {
 		struct pvdisk_snapshot s = { .size = sizeof(s) };
 		uint64_t before[MAX_WRITERS], t0;
+
+		if (lazy && i % 2)
+			s.flags = PVDISK_SNAPSHOT_LAZY;
 
 		usleep(interval_ms * 1000);
 		for (w = 0; w < writers; w++)
@@ -292,12 +297,13 @@ int main(int argc, char **argv)
 	if (argc < pos)
 		goto usage;
 	optind = pos;
-	while ((opt = getopt(argc, argv, "w:b:n:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "w:b:n:i:L")) != -1) {
 		switch (opt) {
 		case 'w': writers = strtoul(optarg, NULL, 0); break;
 		case 'b': blocks = strtoull(optarg, NULL, 0); break;
 		case 'n': snaps = strtoul(optarg, NULL, 0); break;
 		case 'i': interval = strtoul(optarg, NULL, 0); break;
+		case 'L': lazy = 1; break;
 		default: goto usage;
 		}
 	}
@@ -311,7 +317,7 @@ int main(int argc, char **argv)
 	}
 	return verify(argv[2], argv[3], strtoull(argv[4], NULL, 0));
 usage:
-	fprintf(stderr, "usage: pvdisk_prefix run DEV [-w W] [-b B] [-n SNAPS] [-i MS]\n"
+	fprintf(stderr, "usage: pvdisk_prefix run DEV [-w W] [-b B] [-n SNAPS] [-i MS] [-L]\n"
 			"       pvdisk_prefix verify IMAGE LOG SEQ [-w W] [-b B]\n");
 	return 2;
 }

@@ -119,11 +119,11 @@ rmdir "$PVDISK_CFS/s1"
 
 t_prefix() {
 	store_new pf pf >/dev/null &&
-	"$PREFIX" run "$(dev pf)" -w $W -b $B -n 20 -i 30 >/tmp/prefix.log || return 1
+	"$PREFIX" run "$(dev pf)" -w $W -b $B -n 20 -i 30 -L >/tmp/prefix.log || return 1
 	tail -n 2 /tmp/prefix.log
 	grep -c '^snap ' /tmp/prefix.log | grep -qx 20
 }
-step "20 snapshots while 4 writers stamp their blocks" t_prefix
+step "20 snapshots (every other one lazy) while 4 writers stamp their blocks" t_prefix
 
 SEQS=$(sed -n 's/^snap \([0-9]*\) .*/\1/p' /tmp/prefix.log)
 FIRST=$(echo "$SEQS" | head -n 1)

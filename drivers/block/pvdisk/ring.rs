@@ -46,6 +46,16 @@ impl<T> Ring<T> {
         }
     }
 
+    /// Number of items in the ring.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when the ring holds no item.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// Removes the oldest item.
     pub(crate) fn pop(&mut self) -> Option<T> {
         if self.len == 0 {

@@ -15,14 +15,18 @@
 //! blocks leak) or the new one. The flush before the record keeps a
 //! snapshot whole: the record names the snapshot's root only once the
 //! root's last in-place write is durable. A snapshot of an idle disk is
-//! two round trips: the new root and log head, then the record. Only the worker (or the detach, once the
-//! worker is gone) commits, holding the worker lock, so the tree does not
-//! change during a commit.
+//! two round trips: the new root and log head, then the record.
+//!
+//! A commit holds the worker lock (the worker's, a durable snapshot's
+//! caller, live management, the detach), so below the root the tree
+//! changes under it only by a lazy snapshot, which adds a root and never
+//! touches a node it collected.
 
 use core::sync::atomic::Ordering;
 use kernel::{alloc::flags::GFP_NOIO, prelude::*};
 
 use super::cache::State;
+use super::snapshot::UNLOGGED_MAX;
 use super::worker::WorkerState;
 use super::Vdi;
 use crate::ratelimit::{errname, warn_ratelimited};
@@ -33,29 +37,62 @@ impl Vdi {
     /// nothing changed: either way every write completed before the call
     /// is durable when it returns.
     pub(super) fn commit(&self, ws: &mut WorkerState) -> Result {
+        // A commit logs one block of snapshots: a full list takes two, and
+        // lazy ones may join meanwhile (then the worker commits again).
+        for _ in 0..3 {
+            if !self.commit_once(ws)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One commit; returns whether snapshots are left to log.
+    fn commit_once(&self, ws: &mut WorkerState) -> Result<bool> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(EIO);
         }
-        let log = ws.log.pending;
-        let (new_count, dirty_count, root_changed, root) = {
+        let (new_count, dirty_count, root_changed, snapshots) = {
             let state = self.map.lock();
             (
                 state.cache.count(State::New),
                 state.cache.count(State::Dirty),
                 state.root_changed,
-                state.tree.root,
+                !state.unlogged.is_empty(),
             )
         };
-        if new_count == 0 && dirty_count == 0 && !root_changed && log.is_none() {
-            return self.store.bios.flush_sync();
+        if new_count == 0 && dirty_count == 0 && !root_changed && !snapshots {
+            return self.store.bios.flush_sync().map(|()| false);
         }
-        let mut new = KVec::with_capacity(new_count, GFP_NOIO)?;
-        let mut dirty = KVec::with_capacity(dirty_count, GFP_NOIO)?;
-        {
-            let state = self.map.lock();
+        let prepared = (|| -> Result<_> {
+            let start = match snapshots {
+                true => Some(self.start_log(ws)?),
+                false => None,
+            };
+            // Lazy snapshots taken meanwhile add a new node each (their
+            // root), and nothing else adds any: room for a full list.
+            let new = KVec::with_capacity(new_count + UNLOGGED_MAX + 1, GFP_NOIO)?;
+            let dirty = KVec::with_capacity(dirty_count, GFP_NOIO)?;
+            Ok((start, new, dirty))
+        })();
+        let (start, mut new, mut dirty) = match prepared {
+            Ok(p) => p,
+            Err(e) => return Err(self.commit_failed(e)),
+        };
+        // One look at the tree: the nodes, the root and the snapshots to
+        // log, so the record names a root whose new nodes this commit
+        // writes, and snapshots whose trees it writes. The tree below the
+        // root only changes under the worker lock, which the caller holds.
+        let (root, root_changed, log, more) = {
+            let mut state = self.map.lock();
             state.cache.collect(State::New, &mut new);
             state.cache.collect(State::Dirty, &mut dirty);
-        }
+            let log = start
+                .as_ref()
+                .map(|start| self.log_unlogged(ws, &mut state, start));
+            let more = !state.unlogged.is_empty();
+            (state.tree.root, state.root_changed, log, more)
+        };
         let written = (|| -> Result {
             self.write_nodes(ws, &new, log.map(|(head, _)| head.block))?;
             let record = root_changed || log.is_some();
@@ -77,13 +114,7 @@ impl Vdi {
             )
         })();
         if let Err(e) = written {
-            self.broken.store(true, Ordering::Relaxed);
-            warn_ratelimited!(
-                "{}: commit failed ({}): the disk accepts no more writes\n",
-                &*self.name,
-                errname(e)
-            );
-            return Err(EIO);
+            return Err(self.commit_failed(e));
         }
         let mut state = self.map.lock();
         for &block in Iterator::chain(new.iter(), dirty.iter()) {
@@ -96,6 +127,8 @@ impl Vdi {
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
         if let Some((head, old)) = log {
             ws.log.head = head;
+            // The block is the committed head now.
+            ws.log.loaded = true;
             if let Some(old) = old {
                 // Leaked (for gc) without memory to remember it.
                 let _ = ws.unlinked.push(
@@ -114,7 +147,19 @@ impl Vdi {
         self.counters
             .freed_blocks
             .fetch_add(freed, Ordering::Relaxed);
-        Ok(())
+        Ok(more)
+    }
+
+    /// A commit failed: nothing more is acknowledged (the tree in memory
+    /// may be ahead of what any commit can make durable).
+    fn commit_failed(&self, e: Error) -> Error {
+        self.broken.store(true, Ordering::Relaxed);
+        warn_ratelimited!(
+            "{}: commit failed ({}): the disk accepts no more writes\n",
+            &*self.name,
+            errname(e)
+        );
+        EIO
     }
 
     /// Writes cached nodes `blocks` to their places, a batch at a time,

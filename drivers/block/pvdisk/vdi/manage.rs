@@ -19,14 +19,18 @@ use super::Vdi;
 use crate::format::snaplog::{LABEL_LEN, SNAP_DELETED};
 use crate::ratelimit::warn_ratelimited;
 use crate::store::{LogHead, Records, Source, Store};
+use crate::workers::Workers;
 
 /// How often a change waits for a disk that is powering off (1 ms each).
 const RETRIES: u32 = 1000;
+/// Disks whose lazy snapshots a lookup commits at most.
+const LAZY_ROUNDS: u32 = 64;
 
 impl Vdi {
     /// `PVDISK_IOC_CREATE`: a new VDI `name` in the store; returns its id.
     pub(crate) fn create_vdi(&self, name: &[u8], source: Source<'_>) -> Result<u64> {
         let store = &self.store;
+        Self::log_lazy_snapshots(&self.workers, store);
         let _names = store.names.lock();
         store.records.lock().create(store, name, source)
     }
@@ -34,6 +38,7 @@ impl Vdi {
     /// `PVDISK_IOC_DELETE`: deletes the VDI or the snapshot `spec` names.
     pub(crate) fn delete(&self, spec: &[u8], force: bool) -> Result {
         let store = &self.store;
+        Self::log_lazy_snapshots(&self.workers, store);
         {
             let _names = store.names.lock();
             let mut records = store.records.lock();
@@ -88,6 +93,7 @@ impl Vdi {
         change: impl Fn(&mut Records, u32, u64) -> Result<Option<LogHead>>,
     ) -> Result {
         let store = &self.store;
+        Self::log_lazy_snapshots(&self.workers, store);
         for _ in 0..RETRIES {
             let slot = store.records.lock().find(store, spec)?.slot;
             let writer = self
@@ -125,6 +131,30 @@ impl Vdi {
             delay::msleep(1);
         }
         Err(EBUSY)
+    }
+}
+
+impl Vdi {
+    /// Commits the lazy snapshots that disks powered from `store` have not
+    /// logged yet, so that a lookup by label or number finds them. A disk
+    /// whose commit fails is broken, and its unlogged snapshots are lost.
+    pub(super) fn log_lazy_snapshots(workers: &Workers, store: &Arc<Store>) {
+        // Bounded: each round logs one disk's list (or breaks that disk).
+        for _ in 0..LAZY_ROUNDS {
+            let Some(vdi) = workers.find(|v| {
+                Arc::ptr_eq(&v.store, store)
+                    && !v.read_only
+                    && !v.is_broken()
+                    && !v.map.lock().unlogged.is_empty()
+            }) else {
+                return;
+            };
+            let mut ws = vdi.worker.lock();
+            if !ws.gone {
+                // A failure broke the disk and said so.
+                let _ = vdi.commit(&mut ws);
+            }
+        }
     }
 }
 

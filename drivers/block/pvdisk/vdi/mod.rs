@@ -8,8 +8,9 @@
 //! map lock and submits them at once. Everything else goes to the disk's
 //! worker ([`worker`]): requests whose path is not cached, copy-on-write
 //! writes, FUA writes, flushes and unmaps, and the commits ([`commit`]).
-//! Only the worker changes the tree, so a commit sees a tree that nothing
-//! changes under it.
+//! Only the holder of the worker lock changes the tree below its root,
+//! so a commit sees nodes that nothing changes under it; a snapshot only
+//! replaces the root, under the map lock ([`snapshot`]).
 
 mod apply;
 mod cache;
@@ -40,7 +41,7 @@ use crate::store::{LogHead, Store, Stores};
 use crate::workers::Workers;
 pub(crate) use cache::CacheStats;
 use cache::NodeCache;
-use snapshot::{SnapshotAsk, SnapshotCall};
+use snapshot::Unlogged;
 use worker::{WorkerState, WriteOp};
 
 /// Requests in flight per disk (the tag set's depth).
@@ -78,6 +79,8 @@ pub(crate) struct MapState {
     provisioning_count: usize,
     /// The root changed: the commit rewrites the VDI record.
     pub(crate) root_changed: bool,
+    /// Snapshots taken and not yet in the log.
+    pub(crate) unlogged: Unlogged,
 }
 
 impl MapState {
@@ -123,7 +126,7 @@ impl MapState {
 
     /// Anything the next commit must write.
     pub(crate) fn is_dirty(&self) -> bool {
-        self.root_changed || self.cache.stats().dirty > 0
+        self.root_changed || self.cache.stats().dirty > 0 || !self.unlogged.is_empty()
     }
 }
 
@@ -133,10 +136,8 @@ struct Inbox {
     requests: Ring<ARef<Request<DiskOps>>>,
     /// Requests waiting for a range being provisioned.
     waiting: Ring<ARef<Request<DiskOps>>>,
-    /// A commit is due (ticker, cache pressure).
+    /// A commit is due (ticker, cache pressure, lazy snapshots).
     commit: bool,
-    /// A snapshot is asked for.
-    snapshot: Option<SnapshotAsk>,
     /// Writes with data bios in flight; `None` is a free slot (there is
     /// one per request).
     ops: KVec<Option<Arc<WriteOp>>>,
@@ -213,9 +214,6 @@ pub(crate) struct Vdi {
     worker: Mutex<WorkerState>,
     #[pin]
     work: Work<Vdi>,
-    /// Where a snapshot ioctl waits for the worker.
-    #[pin]
-    snap: SnapshotCall,
     pub(crate) counters: Counters,
     /// A metadata write failed: no more writes are acknowledged.
     pub(crate) broken: AtomicBool,
@@ -262,6 +260,8 @@ impl Vdi {
         spec: &[u8],
         cache_mb: u32,
     ) -> Result<Arc<Self>> {
+        // A snapshot taken lazily is found once logged.
+        Self::log_lazy_snapshots(workers, store);
         let target = store.records.lock().find(store, spec)?;
         if !target.read_only() && store.read_only {
             return Err(EROFS);
@@ -288,12 +288,12 @@ impl Vdi {
             requests: Ring::new(RING_SIZE, GFP_KERNEL)?,
             waiting: Ring::new(RING_SIZE, GFP_KERNEL)?,
             commit: false,
-            snapshot: None,
         };
         let worker = WorkerState::new(LogHead {
             block: target.record.snaplog,
             count: target.record.snap_count,
         })?;
+        let unlogged = Unlogged::new(target.record.snap_count)?;
         let (slot, read_only) = (target.slot, target.read_only());
         store.records.lock().attach(store, &target)?;
         let vdi = Arc::pin_init(
@@ -316,11 +316,11 @@ impl Vdi {
                     provisioning,
                     provisioning_count: 0,
                     root_changed: false,
+                    unlogged,
                 }, "pvdisk::Vdi::map"),
                 inbox <- new_spinlock!(inbox, "pvdisk::Vdi::inbox"),
                 worker <- new_mutex!(worker, "pvdisk::Vdi::worker"),
                 work <- new_work!("pvdisk::Vdi::work"),
-                snap <- SnapshotCall::new(),
                 counters: Counters::default(),
                 broken: AtomicBool::new(false),
                 finished_writes: AtomicU64::new(0),

@@ -3,37 +3,48 @@
 //! Snapshots of a powered VDI (`PVDISK_IOC_SNAPSHOT`), taken without
 //! pausing its I/O.
 //!
-//! The caller hands the snapshot to the disk's worker, which takes it
-//! between two of its steps, ahead of any request or commit waiting, and
-//! ends with the commit that makes it durable (Documentation/ioctl.rst):
+//! Taking one is a change of the tree that the caller makes under the map
+//! lock, the one lock the request path takes: the live VDI gets a new root
+//! whose every link is read-only, and the old root joins the map state's
+//! list of snapshots not yet logged ([`Unlogged`]), numbered in order
+//! (Documentation/ioctl.rst):
 //!
-//! - every write that completed before the call is in the tree: an in-place
-//!   write went to a block the tree links, and a copy-on-write write is
-//!   acknowledged only once the worker linked it;
-//! - the live VDI gets a new root whose every link is read-only, so from
-//!   the moment the map lock is dropped no request writes below the old
-//!   root in place: the request path sees a read-only link and hands the
-//!   write to the worker, which copies;
+//! - every write that completed before the call is in the old tree: an
+//!   in-place write went to a block the tree links, and a copy-on-write
+//!   write is acknowledged only once the worker linked it;
+//! - from the moment the map lock is dropped no request writes below the
+//!   old root in place: the request path sees a read-only link and hands
+//!   the write to the worker, which copies;
 //! - a write in flight is wholly in or out for each block: an in-place
 //!   one lands in the snapshot's block, a copy-on-write one is linked
-//!   below the new root only;
-//! - requests are never held: reads and in-place writes go on in
-//!   `queue_rq`, and the worker's other work waits for one commit.
+//!   below the new root only (the worker links under the current root);
+//! - requests are never held, and the old tree never changes again.
 //!
-//! The three block writes: the new root and the new snapshot-log head
-//! (with the new nodes of the commit), then the VDI record.
+//! The next commit moves the listed snapshots into the snapshot log's head
+//! block and writes, in order, the new nodes and that head, then the VDI
+//! record naming the new root and head: three block writes for a snapshot
+//! of an idle disk.
+//!
+//! A lazy snapshot returns after the change: the worker's next commit (a
+//! flush, a FUA write, the one-second tick, or the list half full) makes
+//! it durable, so taking one costs no I/O at all. A durable one, and one
+//! with a label, commits in the caller, holding the worker lock: a label
+//! must be durable before the names lock lets another VDI or snapshot
+//! check it is free.
 
 use kernel::{
-    alloc::flags::GFP_NOIO,
-    new_condvar, new_mutex,
+    alloc::{
+        flags::{GFP_KERNEL, GFP_NOIO},
+        Flags,
+    },
     prelude::*,
     realtime,
-    sync::{Arc, CondVar, Mutex},
+    sync::Arc,
 };
 
 use super::apply::Spares;
 use super::worker::WorkerState;
-use super::Vdi;
+use super::{MapState, Vdi};
 use crate::format::{
     extent::ExtentKind,
     radix::ptr_block,
@@ -41,63 +52,64 @@ use crate::format::{
 };
 use crate::map::{self, MapError};
 use crate::ratelimit::warn_ratelimited;
+use crate::ring::Ring;
 use crate::store::{
     meta::{boxed, corrupt},
     LogHead,
 };
+
+/// Snapshots listed at most before a snapshot waits for a commit: two
+/// log blocks' worth, which the worker logs in two commits.
+pub(super) const UNLOGGED_MAX: usize = 2 * ENTRIES_PER_BLOCK;
+/// A lazy snapshot asks for a commit once this many wait to be logged.
+const UNLOGGED_COMMIT: usize = ENTRIES_PER_BLOCK / 2;
 
 /// What a snapshot made, for the ioctl's reply.
 #[derive(Clone, Copy)]
 pub(crate) struct Taken {
     pub(crate) vdi_id: u64,
     pub(crate) seq: u64,
+    /// Where its log entry is; 0 for a lazy snapshot, whose entry the
+    /// next commit writes.
     pub(crate) log_block: u64,
     pub(crate) log_index: u32,
     pub(crate) timestamp: u64,
 }
 
-/// A snapshot asked of the worker.
-#[derive(Clone, Copy)]
-pub(super) struct SnapshotAsk {
-    /// NUL-padded, empty for none.
-    label: [u8; LABEL_LEN],
-    /// Answer once the new root is in the tree, before the commit.
-    lazy: bool,
+/// Snapshots taken and not yet in the log (part of the map state).
+pub(crate) struct Unlogged {
+    /// The number the next snapshot gets.
+    next_seq: u64,
+    /// Their log entries, oldest first.
+    entries: Ring<SnapEntry>,
+    /// A metadata block set aside for the next commit's log head, so that
+    /// a commit finds one even when the store has filled since; 0 if none.
+    log_block: u64,
 }
 
-/// Where a snapshot ioctl waits for the worker's reply.
-#[pin_data]
-pub(super) struct SnapshotCall {
-    /// One snapshot of the disk at a time: the reply has one slot.
-    #[pin]
-    gate: Mutex<()>,
-    #[pin]
-    reply: Mutex<Option<Result<Taken>>>,
-    #[pin]
-    done: CondVar,
-}
-
-impl SnapshotCall {
-    pub(super) fn new() -> impl PinInit<Self> {
-        pin_init!(Self {
-            gate <- new_mutex!((), "pvdisk::SnapshotCall::gate"),
-            reply <- new_mutex!(None, "pvdisk::SnapshotCall::reply"),
-            done <- new_condvar!("pvdisk::SnapshotCall::done"),
+impl Unlogged {
+    /// An empty list for a VDI with `count` snapshots.
+    pub(super) fn new(count: u64) -> Result<Self> {
+        Ok(Self {
+            next_seq: count + 1,
+            entries: Ring::new(UNLOGGED_MAX, GFP_KERNEL)?,
+            log_block: 0,
         })
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
-/// The VDI's snapshot log, as its worker keeps it.
+/// The snapshot log of a VDI, as its worker keeps it.
 pub(super) struct SnapLog {
     /// The committed head and count.
     pub(super) head: LogHead,
-    /// The head block being built (too big for the stack); between
-    /// snapshots, a copy of the committed head if `loaded`.
+    /// A copy of the committed head block if `loaded`; during a commit,
+    /// the new head being built (too big for the stack).
     pub(super) block: KBox<SnapLogBlock>,
     pub(super) loaded: bool,
-    /// A new head for the next commit to write, and the old head block
-    /// it replaces (freed after that commit), if any.
-    pub(super) pending: Option<(LogHead, Option<u64>)>,
 }
 
 impl SnapLog {
@@ -106,15 +118,35 @@ impl SnapLog {
             head,
             block: boxed(|| SnapLogBlock::new(0, 0, 0))?,
             loaded: false,
-            pending: None,
         })
     }
 }
 
+/// A commit's new log head, made ready before the map lock is taken.
+pub(super) struct LogStart {
+    /// The block the new head goes to.
+    block: u64,
+    /// The old head, copied into the new one (and freed after the
+    /// commit); `None` when the new head is a new block linking to it.
+    copied: Option<u64>,
+}
+
+/// The outcome of trying to take a snapshot under the map lock.
+enum Swap {
+    Taken(Taken),
+    /// The root is not cached: read it and try again.
+    Miss {
+        block: u64,
+        level: u32,
+    },
+    /// The list is full: commit and try again.
+    Full,
+}
+
 impl Vdi {
     /// Takes a snapshot labelled `label` (NUL-padded, checked by the
-    /// caller; empty for none). Waits for the worker to take it and
-    /// commit it (about one commit), or only to take it if `lazy`.
+    /// caller; empty for none). Returns once it is in the tree if `lazy`
+    /// and unlabelled, else once a commit made it durable.
     pub(crate) fn snapshot(self: &Arc<Self>, label: &[u8; LABEL_LEN], lazy: bool) -> Result<Taken> {
         if self.read_only {
             return Err(EROFS);
@@ -122,59 +154,63 @@ impl Vdi {
         if self.is_broken() {
             return Err(EIO);
         }
-        let call = &self.snap;
-        let _gate = call.gate.lock();
-        *call.reply.lock() = None;
-        self.inbox.lock().snapshot = Some(SnapshotAsk {
-            label: *label,
-            lazy,
-        });
-        self.kick();
-        let mut reply = call.reply.lock();
-        loop {
-            if let Some(taken) = reply.take() {
-                return taken;
-            }
-            // Bounded: the worker takes a snapshot before anything else.
-            call.done.wait(&mut reply);
-        }
-    }
-
-    /// The worker's part of [`Vdi::snapshot`]: answers the caller, a
-    /// lazy one before the commit.
-    pub(super) fn answer_snapshot(&self, ws: &mut WorkerState, ask: &SnapshotAsk) {
-        let mut answered = false;
-        let taken = self.take_snapshot(ws, &ask.label, |taken| {
-            if ask.lazy {
-                self.answer(Ok(taken));
-                answered = true;
-            }
-        });
-        if !answered {
-            self.answer(taken);
-        }
-    }
-
-    fn answer(&self, taken: Result<Taken>) {
-        *self.snap.reply.lock() = Some(taken);
-        self.snap.done.notify_all();
-    }
-
-    /// Takes the snapshot; calls `in_tree` once it is in the tree, before
-    /// the commit that makes it durable.
-    fn take_snapshot(
-        &self,
-        ws: &mut WorkerState,
-        label: &[u8; LABEL_LEN],
-        in_tree: impl FnOnce(Taken),
-    ) -> Result<Taken> {
-        if self.is_broken() {
-            return Err(EIO);
-        }
-        let store = &self.store;
         let named = label.first().is_some_and(|&c| c != 0);
+        if lazy && !named {
+            if let Some(taken) = self.take_lazy(label)? {
+                return Ok(taken);
+            }
+        }
+        self.take_durable(label, named)
+    }
+
+    /// Two metadata blocks: the new root, and one for the log head (given
+    /// back if one is set aside already), and the new root's cache slot.
+    fn snapshot_blocks(&self, flags: Flags) -> Result<(u64, u64, Spares)> {
+        let first = self.store.alloc_blocks(ExtentKind::Metadata, 2)?;
+        match Spares::new(1, flags) {
+            Ok(spares) => Ok((first, first + 1, spares)),
+            Err(e) => {
+                self.store.give_back(ExtentKind::Metadata, first, 2);
+                Err(e)
+            }
+        }
+    }
+
+    /// The lazy snapshot: one change under the map lock. `None` when it
+    /// needs the worker lock (root not cached, list full).
+    fn take_lazy(self: &Arc<Self>, label: &[u8; LABEL_LEN]) -> Result<Option<Taken>> {
+        let (new_root, log_block, mut spares) = self.snapshot_blocks(GFP_KERNEL)?;
+        let mut state = self.map.lock();
+        match self.swap_root(&mut state, new_root, log_block, label, &mut spares) {
+            Ok(Swap::Taken(taken)) => {
+                let due = state.unlogged.entries.len() >= UNLOGGED_COMMIT;
+                drop(state);
+                if due {
+                    self.inbox.lock().commit = true;
+                    self.kick();
+                }
+                Ok(Some(taken))
+            }
+            Ok(_) => {
+                drop(state);
+                self.store.give_back(ExtentKind::Metadata, new_root, 2);
+                Ok(None)
+            }
+            Err(e) => {
+                drop(state);
+                self.store.give_back(ExtentKind::Metadata, new_root, 2);
+                Err(e)
+            }
+        }
+    }
+
+    /// The durable (or labelled) snapshot: the change, then commits until
+    /// it is logged, holding the worker lock.
+    fn take_durable(self: &Arc<Self>, label: &[u8; LABEL_LEN], named: bool) -> Result<Taken> {
+        let store = &self.store;
+        let mut ws = self.worker.lock();
         // Held until the commit wrote the record: nobody takes the label
-        // in between.
+        // in between. (Worker lock, then names: as live management.)
         let _names = named.then(|| store.names.lock());
         if named {
             let len = label.iter().position(|&c| c == 0).unwrap_or(LABEL_LEN);
@@ -186,115 +222,167 @@ impl Vdi {
                 return Err(e);
             }
         }
-        let first = store.alloc_blocks(ExtentKind::Metadata, 2)?;
-        let (new_root, log_block) = (first, first + 1);
-        let seq = ws.log.head.count + 1;
-        let old_head = match self.start_log_block(ws, seq) {
-            Ok(old) => old,
-            Err(e) => {
-                store.give_back(ExtentKind::Metadata, first, 2);
-                return Err(e);
-            }
+        let mut taken = loop {
+            // No reclaim into I/O under the worker lock: it could wait for
+            // this disk's worker.
+            let (new_root, log_block, mut spares) = self.snapshot_blocks(GFP_NOIO)?;
+            let mut state = self.map.lock();
+            let swap = self.swap_root(&mut state, new_root, log_block, label, &mut spares);
+            drop(state);
+            let retry = match swap {
+                Ok(Swap::Taken(taken)) => break taken,
+                Ok(Swap::Miss { block, level }) => self.load(&mut ws, block, level),
+                Ok(Swap::Full) => self.commit(&mut ws),
+                Err(e) => Err(e),
+            };
+            store.give_back(ExtentKind::Metadata, new_root, 2);
+            retry?;
         };
-        let old_root = match self.swap_root(ws, new_root) {
-            Ok(root) => root,
-            Err(e) => {
-                store.give_back(ExtentKind::Metadata, first, 2);
-                return Err(e);
+        // Commits log the list oldest first: ours is in once the count
+        // reaches it (more lazy ones may have joined meanwhile).
+        // Each commit logs a block's worth; the list holds two at most.
+        for _ in 0..UNLOGGED_MAX / ENTRIES_PER_BLOCK + 2 {
+            if ws.log.head.count >= taken.seq {
+                break;
             }
-        };
+            self.commit(&mut ws)?;
+        }
+        if ws.log.head.count < taken.seq {
+            return Err(EIO);
+        }
+        let block = &ws.log.block;
+        if ws.log.loaded && taken.seq >= block.first_seq {
+            taken.log_block = ws.log.head.block;
+            taken.log_index = (taken.seq - block.first_seq) as u32;
+        }
+        Ok(taken)
+    }
+
+    /// Under the map lock: gives the live tree a new root `new_root`, a
+    /// copy of its root with every link read-only, and lists the old root
+    /// as the next snapshot. `log_block` is set aside for the next
+    /// commit's log head unless one is already; the caller gives both
+    /// blocks back unless a snapshot was taken, and `log_block` if it was
+    /// not set aside.
+    fn swap_root(
+        &self,
+        state: &mut MapState,
+        new_root: u64,
+        log_block: u64,
+        label: &[u8; LABEL_LEN],
+        spares: &mut Spares,
+    ) -> Result<Swap> {
+        if state.unlogged.entries.len() >= UNLOGGED_MAX {
+            return Ok(Swap::Full);
+        }
+        let old_root = ptr_block(state.tree.root);
+        match map::read_only_root(&state.cache, &state.tree, new_root) {
+            Ok(change) => self.make_change(state, &change, spares)?,
+            Err(MapError::Miss { block, level }) => return Ok(Swap::Miss { block, level }),
+            Err(e) => {
+                warn_ratelimited!("{}: snapshot: {}\n", &*self.name, e);
+                return Err(EIO);
+            }
+        }
         // From here the tree has the new root: only a commit can follow.
         let timestamp = realtime::seconds();
+        let unlogged = &mut state.unlogged;
         let entry = SnapEntry {
             root: old_root,
             timestamp,
             flags: 0,
             label: *label,
         };
-        let block = &mut ws.log.block;
-        if !block.push(entry) {
-            // `start_log_block` left room: cannot happen.
+        if unlogged.entries.push(entry).is_err() {
+            // Checked above: cannot happen.
             self.broken
                 .store(true, core::sync::atomic::Ordering::Relaxed);
             return Err(EIO);
         }
-        let log_index = seq.saturating_sub(block.first_seq) as u32;
-        ws.log.pending = Some((
-            LogHead {
-                block: log_block,
-                count: seq,
-            },
-            old_head,
-        ));
-        let taken = Taken {
-            vdi_id: self.shows.id,
-            seq,
-            log_block,
-            log_index,
-            timestamp,
-        };
+        if unlogged.log_block == 0 {
+            unlogged.log_block = log_block;
+        } else {
+            self.store.give_back(ExtentKind::Metadata, log_block, 1);
+        }
+        let seq = unlogged.next_seq;
+        unlogged.next_seq += 1;
         self.shows
             .snap_count
             .store(seq, core::sync::atomic::Ordering::Relaxed);
-        in_tree(taken);
-        // A failed commit leaves the disk broken (refusing writes and
-        // snapshots): a lazy snapshot already answered is lost whole.
-        let committed = self.commit(ws);
-        ws.log.pending = None;
-        // The block is the committed head now, unless the commit failed.
-        ws.log.loaded = committed.is_ok();
-        committed?;
-        Ok(taken)
+        Ok(Swap::Taken(Taken {
+            vdi_id: self.shows.id,
+            seq,
+            log_block: 0,
+            log_index: 0,
+            timestamp,
+        }))
     }
 
-    /// Puts the new head of the log, without the new entry, into
-    /// `ws.log.block`: a copy of the current head if it has room (the old
-    /// head is then freed after the commit, which it returns), else a new
-    /// block linking to it.
-    fn start_log_block(&self, ws: &mut WorkerState, seq: u64) -> Result<Option<u64>> {
+    /// Before a commit that logs snapshots: puts the log's head, as the
+    /// commit will start it, into `ws.log.block` (a copy of the current
+    /// head if it has room, else a new block linking to it), and picks
+    /// its block (the one set aside, else a new one).
+    pub(super) fn start_log(&self, ws: &mut WorkerState) -> Result<LogStart> {
+        let reserved = core::mem::take(&mut self.map.lock().unlogged.log_block);
+        let block = match reserved {
+            0 => self.store.alloc_blocks(ExtentKind::Metadata, 1)?,
+            b => b,
+        };
         let head = ws.log.head.block;
-        if head != 0 {
-            if !ws.log.loaded {
-                let bytes = ws.buf.read(&self.store.bios, head)?;
+        if head != 0 && !ws.log.loaded {
+            let read = ws.buf.read(&self.store.bios, head).and_then(|bytes| {
                 corrupt(SnapLogBlock::decode_into(
                     bytes,
                     self.store.id,
                     head,
                     &mut ws.log.block,
-                ))?;
+                ))
+            });
+            if let Err(e) = read {
+                self.store.give_back(ExtentKind::Metadata, block, 1);
+                return Err(e);
             }
-            // Changed from here on: read again if the snapshot fails.
-            ws.log.loaded = false;
-            if (ws.log.block.count as usize) < ENTRIES_PER_BLOCK {
-                return Ok(Some(head));
-            }
+            ws.log.loaded = true;
         }
-        *ws.log.block = SnapLogBlock::new(self.shows.id, head, seq);
-        Ok(None)
+        // Changed from here on: read again unless the commit succeeds.
+        ws.log.loaded = false;
+        if head != 0 && (ws.log.block.count as usize) < ENTRIES_PER_BLOCK {
+            return Ok(LogStart {
+                block,
+                copied: Some(head),
+            });
+        }
+        *ws.log.block = SnapLogBlock::new(self.shows.id, head, ws.log.head.count + 1);
+        Ok(LogStart {
+            block,
+            copied: None,
+        })
     }
 
-    /// Gives the live tree the new root `new_root`, a copy of its root
-    /// with every link read-only; returns the old root, now the
-    /// snapshot's.
-    fn swap_root(&self, ws: &mut WorkerState, new_root: u64) -> Result<u64> {
-        loop {
-            let mut spares = Spares::new(1, GFP_NOIO)?;
-            let mut state = self.map.lock();
-            let old_root = ptr_block(state.tree.root);
-            match map::read_only_root(&state.cache, &state.tree, new_root) {
-                Ok(change) => {
-                    self.make_change(&mut state, &change, &mut spares)?;
-                    return Ok(old_root);
-                }
-                Err(MapError::Miss { block, level }) => {
-                    drop(state);
-                    self.load(ws, block, level)?;
-                }
-                Err(e) => {
-                    warn_ratelimited!("{}: snapshot: {}\n", &*self.name, e);
-                    return Err(EIO);
-                }
-            }
+    /// Under the commit's map lock: moves the listed snapshots, oldest
+    /// first, into the head `start_log` began, as far as it has room.
+    /// Returns the new head and the old head block it replaces.
+    pub(super) fn log_unlogged(
+        &self,
+        ws: &mut WorkerState,
+        state: &mut MapState,
+        start: &LogStart,
+    ) -> (LogHead, Option<u64>) {
+        let mut count = ws.log.head.count;
+        while (ws.log.block.count as usize) < ENTRIES_PER_BLOCK {
+            let Some(entry) = state.unlogged.entries.pop() else {
+                break;
+            };
+            // Cannot fail: there is room.
+            ws.log.block.push(entry);
+            count += 1;
         }
+        (
+            LogHead {
+                block: start.block,
+                count,
+            },
+            start.copied,
+        )
     }
 }

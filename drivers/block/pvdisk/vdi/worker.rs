@@ -5,8 +5,10 @@
 //! new blocks once their data is written, unmaps, and commits.
 //!
 //! The tree changes only under the worker lock (a mutex), which the
-//! worker's run and the detach take; a [`WriteOp`] whose data completed
-//! is finished by the worker's next turn. The request path only reads the tree, under the map spinlock.
+//! worker's run, durable snapshots and the detach take, but for the new
+//! root of a lazy snapshot; a [`WriteOp`] whose data completed is
+//! finished by the worker's next turn. The request path only reads the
+//! tree, under the map spinlock.
 //! Bio completions only count and queue work: no lock there.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
@@ -170,23 +172,16 @@ impl Vdi {
             while let Some(op) = ws.done.pop() {
                 self.finish_write(&mut ws, op);
             }
-            // A snapshot, then a commit that is due (ticker, cache
-            // pressure) go first, so that a steady stream of requests
-            // cannot postpone them.
-            let (snapshot, commit, rq) = {
+            // A commit that is due (ticker, cache pressure, lazy
+            // snapshots) goes first, so that a steady stream of requests
+            // cannot postpone it.
+            let (commit, rq) = {
                 let mut inbox = self.inbox.lock();
-                let snapshot = inbox.snapshot.take();
-                let commit = snapshot.is_none() && core::mem::replace(&mut inbox.commit, false);
-                let rq = if snapshot.is_some() || commit {
-                    None
-                } else {
-                    inbox.requests.pop()
-                };
-                (snapshot, commit, rq)
+                let commit = core::mem::replace(&mut inbox.commit, false);
+                let rq = if commit { None } else { inbox.requests.pop() };
+                (commit, rq)
             };
-            if let Some(ask) = snapshot {
-                self.answer_snapshot(&mut ws, &ask);
-            } else if commit {
+            if commit {
                 // A failed commit marked the disk broken and said so.
                 let _ = self.commit(&mut ws);
             } else if let Some(rq) = rq {
