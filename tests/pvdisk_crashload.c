@@ -37,7 +37,9 @@
  *   mark NAME fua TAG GEN       FUA write GEN of TAG completed
  *   mark NAME snap TAG SEQ      a snapshot of TAG completed, taken after the
  *                               acknowledgements numbered below SEQ (it
- *                               makes them durable, as an fsync does)
+ *                               makes them durable, as an fsync does);
+ *                               every other snapshot is lazy
+ *                               (PVDISK_SNAPSHOT_LAZY) and journals no mark
  *
  * With --mark-dev, after each completed fsync or FUA write the mark NAME
  * is set in the dm-log-writes target DM_NAME (the DM_TARGET_MSG ioctl, as
@@ -435,15 +437,19 @@ static void *worker(void *arg)
 		if (kind < snap_pct) {
 			struct pvdisk_snapshot snap = { .size = sizeof(snap) };
 			uint64_t before = atomic_load(&acks);
+			/* Every other one lazy: durable only at a later commit. */
+			int lazy = atomic_fetch_add(&n_snaps, 1) % 2;
 
+			if (lazy)
+				snap.flags = PVDISK_SNAPSHOT_LAZY;
 			if (ioctl(v->fd, PVDISK_IOC_SNAPSHOT, &snap) < 0) {
 				fprintf(stderr, "pvdisk_crashload: %s: snapshot: %s\n", v->path,
 					strerror(errno));
 				failed = 1;
 				break;
 			}
-			atomic_fetch_add(&n_snaps, 1);
-			mark("snap", v, before);
+			if (!lazy)
+				mark("snap", v, before);
 		} else if (kind < snap_pct + sync_pct) {
 			uint64_t before = atomic_load(&acks);
 
