@@ -66,10 +66,12 @@
 #     fresh VDIs, the second with a snapshot every 10 ms; the metadata
 #     per snapshot is the store's meta_writes difference (4 KiB blocks)
 #     over the snapshots taken, in all and beyond the first VDI's;
-#   - pvdisk only, tool offline: BENCH_CLONES clones of one snapshot,
-#     one `pvdisk create --from` process each (the tool makes one clone
-#     per call, so process start-up is in the figure), then
-#     BENCH_CLONES_ON of them powered on through configfs, timed.
+#   - pvdisk only, tool offline: BENCH_CLONES clones of one snapshot
+#     made by one `pvdisk create c --from gold --count BENCH_CLONES`
+#     process (c-1 .. c-N in one transaction: a root and a record per
+#     clone, a constant number of syncs; start-up included), timed in
+#     all and per clone, then BENCH_CLONES_ON of them powered on through
+#     configfs, timed.
 # `pvdisk check` runs on every store after its job.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -366,19 +368,18 @@ for t in $TARGETS; do
 		done
 		cat /tmp/snap.lat
 		echo "SNAPMETA $round $(awk '$1 == "SNAPLAT" { print $6 }' /tmp/snap.lat) $meta_m1 $meta_m0 $SNAP_MB"
-		# Clones: snapshot m0 offline, then one `pvdisk create --from`
-		# process per clone, timed together; power SNAP_ON of them on.
+		# Clones: snapshot m0 offline, then one `pvdisk create --count`
+		# process makes them all (c-1 .. c-N, all or none), timed;
+		# power SNAP_ON of them on.
 		pvdisk snapshot /dev/vdb m0 --label gold >/dev/null || continue
-		n=0 t0=$(now_us)
-		while [ $n -lt "$SNAP_CLONES" ] &&
-			pvdisk create /dev/vdb c$((n + 1)) --from gold >/dev/null; do
-			n=$((n + 1))
-		done
+		t0=$(now_us)
+		pvdisk create /dev/vdb c --from gold --count "$SNAP_CLONES" >/tmp/clones.out 2>&1
 		t1=$(now_us)
+		n=$(grep -c "^created VDI 'c-[0-9]*'" /tmp/clones.out)
 		echo "SNAPCLONE $round $n $((t1 - t0))"
-		[ "$n" = "$SNAP_CLONES" ] || echo "bench: clone $((n + 1)) failed"
+		[ "$n" = "$SNAP_CLONES" ] || { echo "bench: the clones failed:"; tail -n 3 /tmp/clones.out; }
 		i=0 t0=$(now_us)
-		while [ $i -lt "$SNAP_ON" ] && [ $i -lt $n ] && vdi_on c$((i + 1)) c$((i + 1)); do
+		while [ $i -lt "$SNAP_ON" ] && [ $i -lt $n ] && vdi_on c$((i + 1)) c-$((i + 1)); do
 			i=$((i + 1))
 		done
 		t1=$(now_us)
@@ -586,8 +587,8 @@ awk -v clones="$snap_clones" -v mb="$snap_mb" -v rt="$runtime" '
 				mr(nsnap, "%d"), mr(all, "%.2f"), mr(extra, "%.2f")
 		}
 		if (cn != "") {
-			printf "%d clones of one snapshot, one \"pvdisk create --from\" process each (start-up included):\n", clones
-			printf "  done %s; %s s in all, %s ms per clone\n", mr(cn, "%d"), mr(ct, "%.2f"), mr(cper, "%.1f")
+			printf "%d clones of one snapshot, one \"pvdisk create --from --count %d\" process (start-up included):\n", clones, clones
+			printf "  done %s; %s s in all, %s ms per clone\n", mr(cn, "%d"), mr(ct, "%.3f"), mr(cper, "%.3f")
 		}
 		if (pn != "")
 			printf "power-on of %s clones (configfs mkdir, backing, vdi, cache_mb, power=1): %s ms\n",

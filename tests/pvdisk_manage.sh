@@ -13,9 +13,11 @@
 #    powered read-only disk shows and for a powered VDI (or one whose
 #    snapshot is shown), ENOTEMPTY for a VDI with snapshots without force,
 #    EEXIST, ENOENT, EINVAL, EPERM;
-#  - clones of one snapshot made live (32; PVDISK_MANAGE_CLONES=100 for
-#    the issue's 100), attached 16 at a time, each with fio verify on
-#    its own writes and the snapshot's data beside;
+#  - clones of one snapshot made live by one `pvdisk create --count`
+#    (k-1 .. k-32, a PVDISK_IOC_CREATE each; PVDISK_MANAGE_CLONES=100
+#    for the issue's 100), attached 16 at a time, each with fio verify
+#    on its own writes and the snapshot's data beside; a batch with a
+#    name in use is refused whole before any request;
 #  - pvdisk check clean after gc.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
@@ -131,22 +133,33 @@ t_refusals() {
 }
 step "refusals (EBUSY, EEXIST, EINVAL, ENOENT, EPERM) change nothing" t_refusals
 
-# Clones of gold: made live, powered 16 at a time, fio verify on each.
+# Clones of gold: made live by one tool command (the store's disks are
+# powered, so it asks the driver for each, in order), powered 16 at a
+# time, fio verify on each.
 t_clones() {
-	local i j r devs
+	local i j devs rc
 	dd if=/tmp/a of=/tmp/a1 bs=1M count=1 2>/dev/null
-	i=1
-	while [ $i -le "$CLONES" ]; do
-		r=$("$IOC" create "$D" k$i 0 golden)
-		case $r in "vdi "*) ;; *) echo "clone k$i: $r"; return 1 ;; esac
-		i=$((i + 1))
-	done
+	pvdisk create "$S" k --from golden --count "$CLONES" >/tmp/k.out 2>&1 ||
+		{ cat /tmp/k.out; return 1; }
+	expect_eq "clones made" \
+		"$(grep -c "^created VDI 'k-[0-9]*' (64M), a clone of golden\$" /tmp/k.out)" "$CLONES" &&
+	expect_eq "last clone" "$(tail -n 1 /tmp/k.out)" \
+		"created VDI 'k-$CLONES' (64M), a clone of golden" || return 1
+	# One more than made: k-1 is taken, so nothing is asked of the driver.
+	manage_fp >/tmp/fp.before
+	pvdisk create "$S" k --from golden --count $((CLONES + 1)) >/tmp/k.out 2>&1
+	rc=$?
+	expect_eq "batch with a name in use" "$rc:$(cat /tmp/k.out)" \
+		"1:pvdisk create: a VDI named 'k-1' already exists" &&
+	manage_fp >/tmp/fp.after &&
+	{ cmp -s /tmp/fp.before /tmp/fp.after ||
+		{ echo "the store changed:"; diff /tmp/fp.before /tmp/fp.after; false; }; } || return 1
 	i=1
 	while [ $i -le "$CLONES" ]; do
 		devs=
 		j=$i
 		while [ $j -lt $((i + 16)) ] && [ $j -le "$CLONES" ]; do
-			devs="$devs $(store_new k$j k$j)" || return 1
+			devs="$devs $(store_new k$j k-$j)" || return 1
 			j=$((j + 1))
 		done
 		# One fio job over the 16 disks (16 KiB each, past gold's 4 MiB):
@@ -170,7 +183,7 @@ t_clones() {
 		i=$((i + 16))
 	done
 }
-step "$CLONES clones of gold made live, powered 16 at a time with fio verify" t_clones
+step "$CLONES clones of gold made live by one pvdisk create --count, powered 16 at a time with fio verify" t_clones
 
 t_delete() {
 	expect_out "delete vm@2 (vm powered)" "$("$IOC" delete "$D" two)" ok &&
@@ -196,7 +209,7 @@ t_check() {
 	pvdisk_cleanup
 	pvdisk gc "$S" >/dev/null && check_clean "$S" &&
 	expect_eq "log of c1" "$(snaps c1)" "" &&
-	expect_eq "clones" "$(pvdisk list "$S" | grep -c '^k[0-9]')" "$CLONES"
+	expect_eq "clones" "$(pvdisk list "$S" | grep -c '^k-[0-9]')" "$CLONES"
 }
 step "every disk off, gc: pvdisk check is clean" t_check
 

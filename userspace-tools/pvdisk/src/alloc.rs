@@ -157,15 +157,33 @@ impl Store {
     /// Allocates a block from an extent of `kind` (metadata or data),
     /// claiming a free extent when the existing ones are full.
     pub fn alloc(&mut self, kind: ExtentKind) -> Result<u64> {
-        if kind == ExtentKind::Metadata
-            && !self.use_reserve
-            && self.meta_headroom()? <= METADATA_RESERVE
-        {
+        if kind == ExtentKind::Metadata {
+            self.check_metadata_room(1)?;
+        }
+        self.alloc_from(kind)
+    }
+
+    /// Refuses, before anything is allocated, a change that needs `n`
+    /// new metadata blocks when the store has fewer outside the reserve
+    /// (the reserve counts only while [`Store::set_use_reserve`] is off):
+    /// `n` calls of [`Store::alloc`] for metadata then succeed.
+    pub fn check_metadata_room(&mut self, n: u64) -> Result<()> {
+        if self.use_reserve {
+            return Ok(());
+        }
+        let free = self.meta_headroom()?.saturating_sub(METADATA_RESERVE);
+        if free >= n {
+            return Ok(());
+        }
+        if free == 0 {
             return Err(Error::msg(
                 "store is full: no free metadata block outside the reserve kept for delete, label and gc",
             ));
         }
-        self.alloc_from(kind)
+        Err(Error::msg(format!(
+            "store is full: {} metadata blocks needed, {} free outside the reserve kept for delete, label and gc",
+            n, free
+        )))
     }
 
     /// Metadata blocks still allocatable: free blocks of metadata extents

@@ -306,10 +306,66 @@ impl Live {
     /// of snapshot `from` (of `size` bytes, by default the snapshot's).
     /// Returns the new VDI's size, read back from the committed state.
     pub fn create(&self, name: &str, from: Option<&str>, size: Option<u64>) -> Result<u64> {
-        check_vdi_name(name)?;
-        // A name may fill its field (no NUL), as in the VDI record.
-        let name_field = uapi::padded::<NAME_LEN>(name.as_bytes())
-            .ok_or_else(|| Error::Usage(format!("VDI name '{}' is too long", name)))?;
+        let (sizes, stopped) = self.create_many(&[name], from, size);
+        match stopped {
+            Some(e) => Err(e),
+            None => crate::vdi::only(sizes),
+        }
+    }
+
+    /// [`Live::create`] for each name, one `PVDISK_IOC_CREATE` after the
+    /// other, in order. The whole batch is checked on the committed
+    /// state first (names, the snapshot, the size, the registry's room),
+    /// as offline, and a refusal there asks nothing of the driver. The
+    /// driver makes and commits each VDI on its own, so a refusal from it
+    /// (a full store, a change by someone else in between) stops the
+    /// batch with the VDIs before it made. Returns the sizes of the VDIs
+    /// made, in the names' order (read back once, at the end), and the
+    /// error that stopped the batch, if any.
+    pub fn create_many<S: AsRef<str>>(
+        &self,
+        names: &[S],
+        from: Option<&str>,
+        size: Option<u64>,
+    ) -> (Vec<u64>, Option<Error>) {
+        let mut ids = Vec::with_capacity(names.len());
+        let stopped = self.create_each(names, from, size, &mut ids).err();
+        // Committed before each ioctl returned: read the sizes they got.
+        let made = Store::open_wait(&self.path, false, self.wait).ok();
+        let parent = from
+            .and_then(|f| self.state.resolve_snapshot(f).ok())
+            .and_then(|s| self.state.vdi(s.slot).ok())
+            .map(|r| r.size);
+        let sizes = ids
+            .iter()
+            .map(|&id| {
+                made.as_ref()
+                    .and_then(|s| s.vdi_by_id(id))
+                    .map(|(_, r)| r.size)
+                    .or(size)
+                    .or(parent)
+                    .unwrap_or(0)
+            })
+            .collect();
+        (sizes, stopped)
+    }
+
+    fn create_each<S: AsRef<str>>(
+        &self,
+        names: &[S],
+        from: Option<&str>,
+        size: Option<u64>,
+        ids: &mut Vec<u64>,
+    ) -> Result<()> {
+        let mut name_fields = Vec::with_capacity(names.len());
+        for name in names.iter().map(AsRef::as_ref) {
+            check_vdi_name(name)?;
+            // A name may fill its field (no NUL), as in the VDI record.
+            name_fields.push(
+                uapi::padded::<NAME_LEN>(name.as_bytes())
+                    .ok_or_else(|| Error::Usage(format!("VDI name '{}' is too long", name)))?,
+            );
+        }
         let from_field = match from {
             None => [0; SPEC_LEN],
             // A spec that does not fit names nothing: the offline sentence.
@@ -317,23 +373,17 @@ impl Live {
                 .map_err(|e| self.state.resolve_snapshot(f).err().unwrap_or(e))?,
         };
         let bytes = size.unwrap_or(0);
-        if let Some(e) = create_refusal(&self.state, name, from, bytes) {
+        if let Some(e) = create_refusal_many(&self.state, names, from, bytes) {
             return Err(e);
         }
-        let req = Request::Create { name, from, bytes };
-        let id = self.send(req, |f| {
-            sys::pvdisk_create(f, name_field, from_field, bytes)
-        })?;
-        // Committed before the ioctl returned: read the size it got.
-        let made = Store::open_wait(&self.path, false, self.wait)
-            .ok()
-            .and_then(|s| s.vdi_by_id(id))
-            .map(|(_, r)| r.size);
-        let parent = from
-            .and_then(|f| self.state.resolve_snapshot(f).ok())
-            .and_then(|s| self.state.vdi(s.slot).ok())
-            .map(|r| r.size);
-        Ok(made.or(size).or(parent).unwrap_or(0))
+        self.state.free_slots(names.len())?;
+        for (name, name_field) in names.iter().map(AsRef::as_ref).zip(name_fields) {
+            let req = Request::Create { name, from, bytes };
+            ids.push(self.send(req, |f| {
+                sys::pvdisk_create(f, name_field, from_field, bytes)
+            })?);
+        }
+        Ok(())
     }
 
     /// `PVDISK_IOC_DELETE` of `target` (resolved to `named` in the
@@ -390,6 +440,17 @@ fn field<const N: usize>(text: &str) -> Result<[u8; N]> {
 /// in the order the offline command makes them: the snapshot to clone,
 /// the name, the size. `None` if it passes them all.
 pub fn create_refusal(state: &Store, name: &str, from: Option<&str>, bytes: u64) -> Option<Error> {
+    create_refusal_many(state, &[name], from, bytes)
+}
+
+/// [`create_refusal`] of a batch: the first check any of `names` fails,
+/// each check made for every name before the next.
+pub fn create_refusal_many<S: AsRef<str>>(
+    state: &Store,
+    names: &[S],
+    from: Option<&str>,
+    bytes: u64,
+) -> Option<Error> {
     let parent = match from {
         Some(f) => match state.resolve_snapshot(f).and_then(|s| state.vdi(s.slot)) {
             Ok(r) => Some(r),
@@ -397,7 +458,7 @@ pub fn create_refusal(state: &Store, name: &str, from: Option<&str>, bytes: u64)
         },
         None => None,
     };
-    if let Err(e) = state.check_new_vdi_name(name) {
+    if let Err(e) = state.check_new_vdi_names(names) {
         return Some(e);
     }
     match parent {

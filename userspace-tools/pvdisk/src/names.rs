@@ -14,6 +14,7 @@ use crate::format::vdi::VDI_NAME_LEN;
 use crate::snapshot::SnapRef;
 use crate::store::Store;
 use crate::uapi;
+use std::collections::HashSet;
 
 /// What a name refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,8 +149,58 @@ impl Store {
     /// Refuses a name that breaks the rule or is taken by a live VDI or a
     /// live snapshot's label.
     pub fn check_new_vdi_name(&self, name: &str) -> Result<()> {
-        check_vdi_name(name)?;
-        self.check_unused(name, None)
+        self.check_new_vdi_names(&[name])
+    }
+
+    /// [`Store::check_new_vdi_name`] for every name of a batch, with the
+    /// sentence of the first that fails: first the rule (a usage error)
+    /// for all of them, then whether each is taken or given twice. The
+    /// names in use are read once (every live snapshot log for the
+    /// labels), so a batch costs what one name does.
+    pub fn check_new_vdi_names<S: AsRef<str>>(&self, names: &[S]) -> Result<()> {
+        for n in names {
+            check_vdi_name(n.as_ref())?;
+        }
+        let vdis: HashSet<&str> = self
+            .vdis
+            .iter()
+            .filter(|r| !r.is_empty() && !r.is_deleted())
+            .map(|r| r.name())
+            .collect();
+        let labels = self.live_labels();
+        let mut seen = HashSet::new();
+        for n in names.iter().map(AsRef::as_ref) {
+            if vdis.contains(n) {
+                return Err(Error::msg(format!("a VDI named '{}' already exists", n)));
+            }
+            if labels.contains(n) {
+                return Err(Error::msg(format!(
+                    "a snapshot labelled '{}' already exists",
+                    n
+                )));
+            }
+            if !seen.insert(n) {
+                return Err(Error::Usage(format!("VDI name '{}' is given twice", n)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The labels of every live snapshot. A VDI whose snapshot log is
+    /// damaged is passed over, as by [`Store::find_label`].
+    fn live_labels(&self) -> HashSet<String> {
+        let mut out = HashSet::new();
+        for (slot, _) in self.live_vdis() {
+            let Ok(snaps) = self.snapshots(slot) else {
+                continue;
+            };
+            for (_, e) in snaps {
+                if !e.is_deleted() && !e.label().is_empty() {
+                    out.insert(e.label().to_string());
+                }
+            }
+        }
+        out
     }
 
     /// Refuses a label that breaks the rule or is taken, other than by the

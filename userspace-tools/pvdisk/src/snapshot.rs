@@ -204,14 +204,27 @@ impl Store {
 
     /// Creates a writable clone of snapshot `s` called `name`.
     pub fn clone_snapshot(&mut self, s: SnapRef, name: &str, size: Option<u64>) -> Result<u32> {
+        crate::vdi::only(self.clone_snapshots(s, &[name], size)?)
+    }
+
+    /// Creates a writable clone of snapshot `s` for each name, all or
+    /// none, in one transaction (one root copy and one record each, a
+    /// constant number of syncs); returns their slots in the names'
+    /// order.
+    pub fn clone_snapshots<S: AsRef<str>>(
+        &mut self,
+        s: SnapRef,
+        names: &[S],
+        size: Option<u64>,
+    ) -> Result<Vec<u32>> {
         let parent = self.vdi(s.slot)?;
         let e = self.snapshot_entry(s)?;
         if e.is_deleted() {
             bail!("snapshot {} is deleted", self.snap_name(s));
         }
         let copy = self.node(e.root, parent.height)?.read_only_copy();
-        self.create_vdi_from(
-            name,
+        self.create_vdis_from(
+            names,
             size.unwrap_or(parent.size),
             parent.height,
             copy,

@@ -48,6 +48,14 @@ pub fn check_clone_size(size: u64, height: u32) -> Result<()> {
     Ok(())
 }
 
+/// The one item of a batch of one.
+pub(crate) fn only<T>(batch: Vec<T>) -> Result<T> {
+    batch
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::msg("a batch of one made nothing"))
+}
+
 impl Store {
     /// Slots and records of VDIs that exist and are not deleted.
     pub fn live_vdis(&self) -> Vec<(u32, VdiRecord)> {
@@ -77,73 +85,110 @@ impl Store {
         self.vdis.iter().map(|r| r.id).max().unwrap_or(0) + 1
     }
 
-    fn free_slot(&self) -> Result<u32> {
+    /// `n` free registry slots, lowest first, or the refusal if the
+    /// registry has fewer (a damaged slot is never reused).
+    pub fn free_slots(&self, n: usize) -> Result<Vec<u32>> {
         let bad = |s: usize| self.bad_slots.iter().any(|(b, _)| *b as usize == s);
-        self.vdis
+        let free: Vec<u32> = self
+            .vdis
             .iter()
             .enumerate()
-            .position(|(s, r)| r.is_empty() && !bad(s))
-            .map(|s| s as u32)
-            .ok_or_else(|| {
-                Error::msg(format!(
-                    "VDI registry is full ({} slots); delete VDIs and run gc",
-                    self.vdis.len()
-                ))
-            })
+            .filter(|(s, r)| r.is_empty() && !bad(*s))
+            .map(|(s, _)| s as u32)
+            .take(n)
+            .collect();
+        match free.len() {
+            k if k == n => Ok(free),
+            0 => Err(Error::msg(format!(
+                "VDI registry is full ({} slots); delete VDIs and run gc",
+                self.vdis.len()
+            ))),
+            k => Err(Error::msg(format!(
+                "VDI registry has room for {} more VDIs ({} slots), not {}; delete VDIs and run gc",
+                k,
+                self.vdis.len(),
+                n
+            ))),
+        }
     }
 
     /// Creates an empty VDI of `size` bytes (a multiple of 4096).
     pub fn create_vdi(&mut self, name: &str, size: u64) -> Result<u32> {
-        self.check_new_vdi_name(name)?;
-        let height = check_new_size(size)?;
-        self.add_vdi(name, size, height, RadixNode::default(), 0, 0)
+        only(self.create_vdis(&[name], size)?)
     }
 
-    /// Creates a VDI whose root is `root_copy` (a clone).
-    pub(crate) fn create_vdi_from(
+    /// Creates an empty VDI of `size` bytes for each name, all or none
+    /// (see [`Store::add_vdis`]); returns their slots in the names' order.
+    pub fn create_vdis<S: AsRef<str>>(&mut self, names: &[S], size: u64) -> Result<Vec<u32>> {
+        self.check_new_vdi_names(names)?;
+        let height = check_new_size(size)?;
+        self.add_vdis(names, size, height, RadixNode::default(), 0, 0)
+    }
+
+    /// Creates a VDI for each name whose root is a copy of `root_copy`
+    /// (clones), all or none.
+    pub(crate) fn create_vdis_from<S: AsRef<str>>(
         &mut self,
-        name: &str,
+        names: &[S],
         size: u64,
         height: u32,
         root_copy: RadixNode,
         parent: u64,
         parent_seq: u64,
-    ) -> Result<u32> {
-        self.check_new_vdi_name(name)?;
+    ) -> Result<Vec<u32>> {
+        self.check_new_vdi_names(names)?;
         check_clone_size(size, height)?;
-        self.add_vdi(name, size, height, root_copy, parent, parent_seq)
+        self.add_vdis(names, size, height, root_copy, parent, parent_seq)
     }
 
-    /// Writes a new VDI record in a free slot with a fresh copy of `root`
-    /// as its root node; `parent` and `parent_seq` name the snapshot it
-    /// was cloned from (0 for none). The caller has checked name and size.
-    fn add_vdi(
+    /// Writes a new VDI record in a free slot for each name, each with a
+    /// fresh copy of `root` as its root node; `parent` and `parent_seq`
+    /// name the snapshot they were cloned from (0 for none). The caller
+    /// has checked names and size.
+    ///
+    /// All or none: the registry's room and the metadata blocks for the
+    /// roots are checked before anything is allocated, and the whole
+    /// batch is one transaction, built in memory and written by one
+    /// [`Store::flush`]: the roots (new blocks), one sync, then the
+    /// records, one sync. A record is never durable before its root
+    /// (the single create's argument, for every VDI of the batch), so a
+    /// crash leaves each new VDI whole or absent; a refusal, or any
+    /// failure before the flush, writes nothing.
+    fn add_vdis<S: AsRef<str>>(
         &mut self,
-        name: &str,
+        names: &[S],
         size: u64,
         height: u32,
         root: RadixNode,
         parent: u64,
         parent_seq: u64,
-    ) -> Result<u32> {
-        let name = make_name(name).ok_or_else(|| Error::msg("bad name"))?;
+    ) -> Result<Vec<u32>> {
+        let fields = names
+            .iter()
+            .map(|n| make_name(n.as_ref()).ok_or_else(|| Error::msg("bad name")))
+            .collect::<Result<Vec<_>>>()?;
+        let slots = self.free_slots(names.len())?;
+        self.check_metadata_room(names.len() as u64)?;
+        let first_id = self.next_vdi_id();
+        let created = now();
         self.transact(|st| {
-            let slot = st.free_slot()?;
-            let root_block = st.alloc(ExtentKind::Metadata)?;
-            st.insert_new_node(root_block, height, root);
-            let rec = VdiRecord {
-                id: st.next_vdi_id(),
-                height,
-                size,
-                root: root_block,
-                parent,
-                parent_seq,
-                created: now(),
-                name,
-                ..VdiRecord::default()
-            };
-            st.set_vdi(slot, rec);
-            Ok(slot)
+            for ((id, &slot), name) in (first_id..).zip(&slots).zip(fields) {
+                let root_block = st.alloc(ExtentKind::Metadata)?;
+                st.insert_new_node(root_block, height, root.clone());
+                let rec = VdiRecord {
+                    id,
+                    height,
+                    size,
+                    root: root_block,
+                    parent,
+                    parent_seq,
+                    created,
+                    name,
+                    ..VdiRecord::default()
+                };
+                st.set_vdi(slot, rec);
+            }
+            Ok(slots)
         })
     }
 

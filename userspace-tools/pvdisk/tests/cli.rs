@@ -588,3 +588,170 @@ fn low_space_is_warned_about() {
     let o = pvdisk(&["list", s]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("% full"));
 }
+
+/// `create --count N`: NAME-1 .. NAME-N made in one pass, each a clone
+/// reading as its snapshot; any refusal leaves the store byte for byte
+/// as it was, with the single create's sentence and exit status.
+#[test]
+fn create_count_makes_every_clone_or_none() {
+    let dir = TempDir::new("cli-count");
+    let s = store(&dir);
+    ok(&["create", &s, "gold", "--size", "1M"]);
+    let img = dir.file("gold.raw");
+    let mut data = vec![0u8; 1 << 20];
+    for (i, b) in data.iter_mut().enumerate().step_by(4096) {
+        *b = (i / 4096 % 250) as u8 + 1;
+    }
+    std::fs::write(&img, &data).unwrap();
+    ok(&["import", &s, "gold", img.to_str().unwrap()]);
+    ok(&["snapshot", &s, "gold", "--label", "base"]);
+    // gold moves on: the clones must read the snapshot, not the VDI.
+    std::fs::write(&img, vec![9u8; 1 << 20]).unwrap();
+    ok(&["import", &s, "gold", img.to_str().unwrap()]);
+
+    let out = ok(&["create", &s, "web", "--from", "base", "--count", "12"]);
+    let want: String = (1..=12)
+        .map(|i| format!("created VDI 'web-{}' (1M), a clone of base\n", i))
+        .collect();
+    assert_eq!(out, want);
+    let list = ok(&["list", &s]);
+    for i in 1..=12 {
+        let line = list
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(&format!("web-{}", i)))
+            .unwrap_or_else(|| panic!("web-{} not listed: {}", i, list));
+        assert!(line.contains("gold@1"), "{}", line);
+        let exp = dir.file(&format!("web-{}.raw", i));
+        ok(&["export", &s, &format!("web-{}", i), exp.to_str().unwrap()]);
+        assert!(
+            std::fs::read(&exp).unwrap() == data,
+            "web-{} is not base",
+            i
+        );
+    }
+    assert!(ok(&["check", &s]).ends_with("clean\n"));
+    // A batch of one is named NAME-1; a clone of VDI@N and an empty batch
+    // work alike.
+    assert_eq!(
+        ok(&["create", &s, "one", "--from", "gold@1", "--count", "1"]),
+        "created VDI 'one-1' (1M), a clone of gold@1\n"
+    );
+    assert_eq!(
+        ok(&["create", &s, "e", "--size", "8K", "--count", "2"]),
+        "created VDI 'e-1' (8K)\ncreated VDI 'e-2' (8K)\n"
+    );
+
+    // Refusals: nothing changes.
+    ok(&["create", &s, "x-3", "--size", "4K"]);
+    ok(&["snapshot", &s, "x-3", "--label", "y-2"]);
+    let before = std::fs::read(&s).unwrap();
+    let long = "n".repeat(62);
+    let refused: &[(i32, &[&str], &str)] = &[
+        (
+            1,
+            &["x", "--count", "5"],
+            "a VDI named 'x-3' already exists",
+        ),
+        (
+            1,
+            &["y", "--count", "5"],
+            "a snapshot labelled 'y-2' already exists",
+        ),
+        (
+            1,
+            &["web", "--count", "13"],
+            "a VDI named 'web-1' already exists",
+        ),
+        (
+            1,
+            &["z", "--count", "300"],
+            "VDI registry has room for 237 more VDIs (254 slots), not 300",
+        ),
+        (
+            1,
+            &["z", "--from", "nope", "--count", "2"],
+            "no snapshot labelled 'nope'",
+        ),
+        (2, &["z", "--count", "0"], "bad count '0' for --count"),
+        (2, &["z", "--count", "-1"], "bad count '-1'"),
+        (2, &["z", "--count", "+2"], "bad count '+2'"),
+        (2, &["z", "--count", "two"], "bad count 'two'"),
+        (
+            2,
+            &["z", "--count", "99999999999"],
+            "bad count '99999999999'",
+        ),
+        (2, &["a/b", "--count", "2"], "VDI name 'a/b'"),
+        (2, &[&long, "--count", "10"], "must be 1 to 64 bytes long"),
+    ];
+    for (code, args, msg) in refused {
+        let mut a = vec!["create", &s];
+        a.extend_from_slice(args);
+        if !args.contains(&"--from") {
+            a.extend_from_slice(&["--from", "base"]);
+        }
+        let e = fails(*code, &a);
+        assert!(e.contains(msg), "{:?}: {}", args, e);
+        assert!(
+            std::fs::read(&s).unwrap() == before,
+            "{:?} changed the store",
+            args
+        );
+    }
+    assert!(ok(&["check", &s]).ends_with("clean\n"));
+}
+
+/// A batch needs one metadata block per clone (its root): refused whole
+/// when the store has fewer outside the reserve, made whole when it has
+/// exactly enough.
+#[test]
+fn create_count_checks_the_space_first() {
+    let dir = TempDir::new("cli-count-full");
+    let p = dir.file("s.img");
+    // Three extents: system, one of metadata, one of data.
+    sparse_file(&p, 3 << 20);
+    let s = p.to_str().unwrap();
+    ok(&["format", s, "--extent-size", "1M"]);
+    ok(&["create", s, "gold", "--size", "1M"]);
+    let img = dir.file("in.raw");
+    std::fs::write(&img, vec![7u8; 128 * 4096]).unwrap();
+    ok(&["import", s, "gold", img.to_str().unwrap()]);
+    ok(&["snapshot", s, "gold", "--label", "base"]);
+    let before = std::fs::read(&p).unwrap();
+    let e = fails(1, &["create", s, "c", "--from", "base", "--count", "250"]);
+    let free: usize = e
+        .split("250 metadata blocks needed, ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", e));
+    assert!(e.contains("store is full: ") && free < 250, "{}", e);
+    assert!(
+        std::fs::read(&p).unwrap() == before,
+        "the refusal changed the store"
+    );
+    let n = free.to_string();
+    let e = fails(
+        1,
+        &[
+            "create",
+            s,
+            "c",
+            "--from",
+            "base",
+            "--count",
+            &(free + 1).to_string(),
+        ],
+    );
+    assert!(e.contains("store is full: "), "{}", e);
+    assert!(std::fs::read(&p).unwrap() == before);
+    let out = ok(&["create", s, "c", "--from", "base", "--count", &n]);
+    assert_eq!(out.lines().count(), free);
+    assert!(ok(&["check", s]).ends_with("clean\n"));
+    let e = fails(1, &["create", s, "d", "--from", "base"]);
+    assert!(
+        e.contains("no free metadata block outside the reserve"),
+        "{}",
+        e
+    );
+}

@@ -206,6 +206,53 @@ fn crash_during_snapshot_clone_label_delete() {
     });
 }
 
+/// A batch of clones: whatever a crash leaves, each clone is whole or
+/// absent (a record is never durable before its root).
+#[test]
+fn crash_during_a_batch_of_clones() {
+    let dir = TempDir::new("crash-batch");
+    let b = base(&dir);
+    crash_test(&dir, &b, &|s| {
+        let v = s.find_vdi("v").unwrap();
+        let names = ["c-1", "c-2", "c-3", "c-4", "c-5"];
+        let slots = s
+            .clone_snapshots(SnapRef { slot: v, seq: 1 }, &names, None)
+            .unwrap();
+        assert_eq!(slots.len(), 5);
+    });
+}
+
+/// A batch costs one root and one record per clone, and as many syncs
+/// as a single clone.
+#[test]
+fn a_batch_of_clones_syncs_as_often_as_one() {
+    let dir = TempDir::new("crash-batch-cost");
+    let b = base(&dir);
+    let cost = |n: usize| {
+        let work = dir.file("cost.img");
+        std::fs::copy(&b, &work).unwrap();
+        let mut s = reopen(&work);
+        let v = s.find_vdi("v").unwrap();
+        let names: Vec<String> = (1..=n).map(|i| format!("c-{}", i)).collect();
+        let recorder = s.start_journal();
+        s.clone_snapshots(SnapRef { slot: v, seq: 1 }, &names, None)
+            .unwrap();
+        let j = recorder.take();
+        let syncs = j.iter().filter(|e| matches!(e, JournalEntry::Sync)).count();
+        (j.len() - syncs, syncs)
+    };
+    let (w1, s1) = cost(1);
+    let (w100, s100) = cost(100);
+    assert_eq!(s100, s1, "syncs: {} for one clone, {} for 100", s1, s100);
+    // Bitmap blocks aside, two writes per clone: root, then record.
+    assert!(
+        w1 <= 3 && w100 <= 2 * 100 + 1,
+        "writes: {} and {}",
+        w1,
+        w100
+    );
+}
+
 #[test]
 fn crash_during_gc() {
     let dir = TempDir::new("crash-gc");

@@ -265,6 +265,48 @@ fn requests_reach_the_disk_and_refusals_are_worded() {
     );
 }
 
+/// A live batch (`create --count`) is checked whole on the committed
+/// state before the first request, as offline; the driver's refusal of
+/// a request stops the batch with what was made before it.
+#[test]
+fn a_live_batch_is_checked_first_and_stops_at_a_refusal() {
+    let dir = TempDir::new("live-batch");
+    let (p, s) = store(&dir);
+    let uuid = store_uuid(&s);
+    let slots = s.records().len();
+    drop(s);
+    let fake = Fake {
+        names: vec!["pvdisk0"],
+        infos: BTreeMap::from([("pvdisk0", info("gold", 1, None, &uuid))]),
+        node: Some(PathBuf::from("/dev/null")),
+    };
+    let live = Live::find(&fake, &p, true).unwrap();
+    let batch = |names: &[&str], from| live.create_many(names, from, None);
+    // Refused by the state: no request (no ENOTTY), nothing made.
+    let (made, e) = batch(&["c-1", "c-2", "vm1", "c-4"], Some("base"));
+    assert!(made.is_empty());
+    assert_eq!(e.unwrap().to_string(), "a VDI named 'vm1' already exists");
+    let (made, e) = batch(&["c-1", "base"], Some("base"));
+    assert!(made.is_empty());
+    assert_eq!(
+        e.unwrap().to_string(),
+        "a snapshot labelled 'base' already exists"
+    );
+    let (_, e) = batch(&["c-1", "c-2"], Some("nope"));
+    assert_eq!(e.unwrap().to_string(), "no snapshot labelled 'nope'");
+    let (_, e) = batch(&["c-1", "bad name"], Some("base"));
+    assert!(matches!(e, Some(Error::Usage(_))), "{e:?}");
+    let many: Vec<String> = (1..=slots).map(|i| format!("c-{i}")).collect();
+    let (made, e) = live.create_many(&many, Some("base"), None);
+    assert!(made.is_empty());
+    let e = e.unwrap().to_string();
+    assert!(e.starts_with("VDI registry has room for "), "{e}");
+    // Passed: the first request is made, refused, and stops the batch.
+    let (made, e) = batch(&["c-1", "c-2"], Some("base"));
+    assert!(made.is_empty());
+    assert!(e.unwrap().to_string().ends_with("(ENOTTY)"));
+}
+
 /// Each errno whose cause the committed state shows gets the offline
 /// command's sentence, byte for byte, and the same exit status.
 #[test]
