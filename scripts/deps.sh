@@ -10,6 +10,8 @@ debs=(
 	clang lld llvm bc bison flex libelf-dev libssl-dev cpio xz-utils
 	qemu-system-x86 busybox-static fio dmsetup thin-provisioning-tools
 	kmod e2fsprogs gcc libc6-dev
+	# tests/pvdisk_ioctl32: the ioctl client as a 32-bit program
+	gcc-multilib
 )
 
 missing=()

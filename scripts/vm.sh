@@ -276,20 +276,29 @@ mkdir -p "$ov"
 cp -r "$repo/tests" "$ov/tests"
 # The tests' C helpers, static so they need nothing from the guest;
 # built once per content (of the source, the uapi header, the tests'
-# own headers and the compiler) in $vmdir/bin/.
+# own headers, the compiler and its flags) in $vmdir/bin/.
+# pvdisk_ioctl is built a second time as a 32-bit program,
+# pvdisk_ioctl32, whose ioctls go through compat_ioctl (gcc-multilib).
 mkdir -p "$vmdir/bin"
 ccid=$(gcc --version | head -n 1)
-for c in "$repo"/tests/*.c; do
-	[ -f "$c" ] || continue
-	b=$(basename "$c" .c)
+# build_c SOURCE NAME [GCC FLAGS...]: tests/NAME in the overlay
+build_c() {
+	local c=$1 b=$2 h
+	shift 2
 	h=$(cat "$c" "$repo/include/uapi/linux/pvdisk.h" "$repo"/tests/*.h 2>/dev/null |
-		{ cat; echo "$ccid"; } | sha256sum | cut -c1-16)
+		{ cat; echo "$ccid${*:+ $*}"; } | sha256sum | cut -c1-16)
 	if [ ! -x "$vmdir/bin/$b-$h" ]; then
-		gcc -static -O2 -Wall -Werror -o "$vmdir/bin/$b-$h.tmp.$$" "$c"
+		gcc "$@" -static -O2 -Wall -Werror -o "$vmdir/bin/$b-$h.tmp.$$" "$c" ||
+			{ echo "vm: cannot build tests/$b (gcc $*; scripts/deps.sh installs gcc-multilib)" >&2; exit 1; }
 		mv "$vmdir/bin/$b-$h.tmp.$$" "$vmdir/bin/$b-$h"
 	fi
 	cp "$vmdir/bin/$b-$h" "$ov/tests/$b"
+}
+for c in "$repo"/tests/*.c; do
+	[ -f "$c" ] || continue
+	build_c "$c" "$(basename "$c" .c)"
 done
+build_c "$repo/tests/pvdisk_ioctl.c" pvdisk_ioctl32 -m32
 make -s -C "$repo/tests" list >"$ov/tests/kselftest-list.txt"
 printf '%s\n' "$*" >"$ov/run.sh"
 [ $shell = 1 ] && touch "$ov/pvdisk-shell"

@@ -29,9 +29,15 @@
  *
  * Exit 0 whenever the call could be made: the caller judges the result;
  * 2 on bad usage or when DEV cannot be opened.
+ *
+ * scripts/vm.sh builds it twice: 64-bit, and with -m32 as pvdisk_ioctl32,
+ * a 32-bit program whose calls reach the driver through compat_ioctl. The
+ * assertions below hold for both builds, so both use the layouts and the
+ * command numbers of Documentation/ioctl.rst.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +46,61 @@
 #include <unistd.h>
 
 #include "../include/uapi/linux/pvdisk.h"
+
+#define SIZE(type, n) \
+	_Static_assert(sizeof(struct type) == (n), "sizeof(struct " #type ") is not " #n)
+#define AT(type, field, off) \
+	_Static_assert(offsetof(struct type, field) == (off), #type "." #field " is not at " #off)
+#define CMD(cmd, n) _Static_assert((cmd) == (n), #cmd " is not " #n)
+
+SIZE(pvdisk_snapshot, 88);
+AT(pvdisk_snapshot, size, 0);
+AT(pvdisk_snapshot, flags, 4);
+AT(pvdisk_snapshot, label, 8);
+AT(pvdisk_snapshot, vdi_id, 48);
+AT(pvdisk_snapshot, seq, 56);
+AT(pvdisk_snapshot, log_block, 64);
+AT(pvdisk_snapshot, log_index, 72);
+AT(pvdisk_snapshot, reserved, 76);
+AT(pvdisk_snapshot, timestamp, 80);
+
+SIZE(pvdisk_info, 128);
+AT(pvdisk_info, size, 0);
+AT(pvdisk_info, flags, 4);
+AT(pvdisk_info, info_flags, 8);
+AT(pvdisk_info, reserved, 12);
+AT(pvdisk_info, vdi_id, 16);
+AT(pvdisk_info, disk_bytes, 24);
+AT(pvdisk_info, snap_count, 32);
+AT(pvdisk_info, snapshot, 40);
+AT(pvdisk_info, store_uuid, 48);
+AT(pvdisk_info, name, 64);
+
+SIZE(pvdisk_create, 200);
+AT(pvdisk_create, size, 0);
+AT(pvdisk_create, flags, 4);
+AT(pvdisk_create, bytes, 8);
+AT(pvdisk_create, name, 16);
+AT(pvdisk_create, from, 80);
+AT(pvdisk_create, vdi_id, 192);
+
+SIZE(pvdisk_delete, 120);
+AT(pvdisk_delete, size, 0);
+AT(pvdisk_delete, flags, 4);
+AT(pvdisk_delete, target, 8);
+
+SIZE(pvdisk_label, 160);
+AT(pvdisk_label, size, 0);
+AT(pvdisk_label, flags, 4);
+AT(pvdisk_label, snapshot, 8);
+AT(pvdisk_label, label, 120);
+
+/* _IOWR or _IOW, the size, 0xD7, the number */
+CMD(PVDISK_IOC_SNAPSHOT, 0xc058d701u);
+CMD(PVDISK_IOC_INFO, 0xc080d702u);
+CMD(PVDISK_IOC_CREATE, 0xc0c8d703u);
+CMD(PVDISK_IOC_DELETE, 0x4078d704u);
+CMD(PVDISK_IOC_LABEL, 0x40a0d705u);
 
 static const char *errname(int e)
 {

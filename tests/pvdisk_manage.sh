@@ -13,6 +13,10 @@
 #    powered read-only disk shows and for a powered VDI (or one whose
 #    snapshot is shown), ENOTEMPTY for a VDI with snapshots without force,
 #    EEXIST, ENOENT, EINVAL, EPERM;
+#  - a 32-bit caller (tests/pvdisk_ioctl32, the client built with -m32,
+#    through compat_ioctl): INFO, SNAPSHOT (durable, lazy, labelled),
+#    CREATE, LABEL, DELETE and the refusals give what the 64-bit client's
+#    calls give;
 #  - clones of one snapshot made live by one `pvdisk create --count`
 #    (k-1 .. k-32, a PVDISK_IOC_CREATE each; PVDISK_MANAGE_CLONES=100
 #    for the issue's 100), attached 16 at a time, each with fio verify
@@ -25,6 +29,7 @@
 store_requirements
 T=$(dirname "$0")
 IOC=$T/pvdisk_ioctl
+IOC32=$T/pvdisk_ioctl32
 [ -x "$IOC" ] || ktap_skip_all "pvdisk_ioctl not built"
 ktap_header
 trap 'pvdisk_cleanup' EXIT
@@ -132,6 +137,99 @@ t_refusals() {
 	same4m /tmp/a "$s"
 }
 step "refusals (EBUSY, EEXIST, EINVAL, ENOENT, EPERM) change nothing" t_refusals
+
+# both WHAT WANT ARGS...: the 64-bit and the 32-bit client both reply WANT
+# to ARGS
+both() {
+	local what=$1 want=$2 r64 r32
+	shift 2
+	r64=$("$IOC" "$@")
+	r32=$("$IOC32" "$@")
+	expect_eq "$what (64-bit)" "$r64" "$want" &&
+	expect_eq "$what (32-bit)" "$r32" "$want"
+}
+
+# info_want NAME ID BYTES SNAPS SNAPSHOT READ_ONLY: pvdisk_ioctl's info reply
+info_want() {
+	printf 'name %s\nvdi_id %s\ndisk_bytes %s\nsnap_count %s\nsnapshot %s\nread_only %s\nuuid %s' \
+		"$@" "$UUID"
+}
+
+# The same calls from a 32-bit program: every struct goes through
+# compat_ioctl as it is (Documentation/ioctl.rst, "Growing structs").
+# Without a compat_ioctl handler every call would be ENOTTY.
+t_compat32() {
+	local r id id2 w s c now t
+	[ -x "$IOC32" ] || { echo "$IOC32 not built"; return 1; }
+	# An i386 program (ELF class 1), not the 64-bit client again.
+	expect_eq "ELF class of pvdisk_ioctl32" \
+		"$(dd if="$IOC32" bs=1 skip=4 count=1 2>/dev/null | od -An -tu1 | tr -d ' ')" 1 ||
+		return 1
+	UUID=$(pvdisk info "$S" | sed -n 's/^uuid: *//p' | tr -d -)
+	r=$("$IOC32" create "$D" w32 $((16 << 20)))
+	echo "32-bit create: $r"
+	case $r in "vdi "*) ;; *) return 1 ;; esac
+	id=${r#vdi }
+	w=$(store_new w32 w32) || return 1
+	both info "$(info_want w32 "$id" $((16 << 20)) 0 0 0)" info "$w" || return 1
+	dd if=/tmp/a of="$w" bs=1M oflag=direct 2>/dev/null || return 1
+	# A fresh VDI's log: its entries 0, 1 and 2 (in copies of one block).
+	now=$(date +%s)
+	r=$("$IOC32" snapshot "$w" w32gold)
+	echo "32-bit snapshot: $r"
+	case $r in "seq 1 vdi $id log "[1-9]*".0 time "*) ;; *) return 1 ;; esac
+	t=${r##* time }
+	[ "$t" -ge "$now" ] && [ "$t" -le $((now + 60)) ] ||
+		{ echo "timestamp $t, now $now"; return 1; }
+	r=$("$IOC" snapshot "$w")
+	echo "64-bit snapshot: $r"
+	case $r in "seq 2 vdi $id log "[1-9]*".1 time "*) ;; *) return 1 ;; esac
+	r=$("$IOC32" snapshot "$w" "" lazy)
+	echo "32-bit lazy snapshot: $r"
+	# Lazy: the next commit places its entry, so no position yet.
+	case $r in "seq 3 vdi $id log 0.0 time "*) ;; *) return 1 ;; esac
+	expect_out fsync "$("$IOC32" fsync "$w")" ok &&
+	both info "$(info_want w32 "$id" $((16 << 20)) 3 0 0)" info "$w" &&
+	expect_eq "log" "$(snaps w32)" "1 live w32gold;2 live ;3 live ;" || return 1
+	s=$(store_new w32s w32gold) || return 1
+	r=$("$IOC32" info "$s")
+	expect_eq "info of w32@1" "$r" "$("$IOC" info "$s")" &&
+	echo "$r" | grep -qx "snapshot 1" && echo "$r" | grep -qx "read_only 1" ||
+		{ echo "$r"; return 1; }
+	same4m /tmp/a "$s" &&
+	both "snapshot of a snapshot disk" "err EROFS" snapshot "$s" &&
+	both "label in use" "err EEXIST" snapshot "$w" w32gold &&
+	both "unknown command" "err ENOTTY" bad "$w" unknown &&
+	both "short struct" "err EINVAL" bad "$w" short &&
+	both "short info struct" "err EINVAL" bad "$w" info-short &&
+	both "unknown flag" "err EINVAL" bad "$w" flags &&
+	both "non-zero tail" "err E2BIG" bad "$w" tail &&
+	both "read-only descriptor" "err EBADF" bad "$w" rdonly &&
+	both "unprivileged" "err EPERM" bad "$w" noperm &&
+	expect_eq "log after the refusals" "$(snaps w32)" "1 live w32gold;2 live ;3 live ;" &&
+	expect_out "32-bit grown struct" "$("$IOC32" bad "$w" grown)" ok || return 1
+	r=$("$IOC32" create "$w" w32c 0 w32gold)
+	echo "32-bit clone: $r"
+	case $r in "vdi "*) ;; *) return 1 ;; esac
+	id2=${r#vdi }
+	[ "$id2" -gt "$id" ] || { echo "clone id $id2 not above $id"; return 1; }
+	c=$(store_new w32c w32c) || return 1
+	same4m /tmp/a "$c" &&
+	expect_eq "clone size" "$(bdev_bytes "$c")" $((16 << 20)) &&
+	both "clone name in use" "err EEXIST" create "$w" w32c 0 w32gold &&
+	expect_out label "$("$IOC32" label "$w" w32@2 w32two)" ok &&
+	both "label in use" "err EEXIST" label "$w" w32@3 w32two &&
+	both "delete a shown snapshot" "err EBUSY" delete "$w" w32gold &&
+	expect_out "delete w32@3" "$("$IOC32" delete "$w" w32@3)" ok &&
+	expect_eq "log" "$(snaps w32)" "1 live w32gold;2 live w32two;3 deleted ;4 live ;" &&
+	power w32c 0 && rmdir "$PVDISK_CFS/w32c" &&
+	expect_out "delete the clone" "$("$IOC32" delete "$w" w32c)" ok &&
+	! pvdisk list "$S" | grep -q '^w32c ' &&
+	both "delete it again" "err ENOENT" delete "$w" w32c &&
+	power w32s 0 && rmdir "$PVDISK_CFS/w32s" &&
+	power w32 0 && rmdir "$PVDISK_CFS/w32"
+}
+step "a 32-bit caller (compat_ioctl) gets what the 64-bit one gets" t_compat32
 
 # Clones of gold: made live by one tool command (the store's disks are
 # powered, so it asks the driver for each, in order), powered 16 at a
