@@ -141,7 +141,7 @@ declare -A test_secs=(
 	[pvdisk_crash_replay.sh]=120 [pvdisk_snapshot.sh]=100
 	[pvdisk_snapshot_stress.sh]=80 [pvdisk_tool_online.sh]=35
 	[pvdisk_faults.sh]=102 [pvdisk_guest.sh]=14 [pvdisk_manage.sh]=77
-	[pvdisk_live_manage.sh]=31
+	[pvdisk_live_manage.sh]=31 [pvdisk_fs.sh]=60
 )
 # PVDISK_TEST_VMS: how many VMs (default 1). On the 2-core CI machine two
 # VMs were no faster than one: each program ran about twice as long
