@@ -32,7 +32,7 @@ use kernel::{
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
-use crate::format::vdi::VDI_NAME_LEN;
+use crate::format::{extent::ExtentKind, vdi::VDI_NAME_LEN};
 use crate::io::DiskOps;
 use crate::map::Tree;
 use crate::ratelimit::errname;
@@ -349,6 +349,12 @@ impl Vdi {
             // Live management that finds this disk now leaves its log to
             // the store (`manage`).
             ws.gone = true;
+            // A log block a lazy snapshot set aside after the last commit
+            // took the one before: nothing links it.
+            let spare = core::mem::take(&mut self.map.lock().unlogged.log_block);
+            if spare != 0 {
+                self.store.give_back(ExtentKind::Metadata, spare, 1);
+            }
         }
         let shown = (self.shows.snapshot != 0).then_some(self.shows.snapshot);
         if let Err(e) = self

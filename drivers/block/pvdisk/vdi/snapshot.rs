@@ -84,7 +84,8 @@ pub(crate) struct Unlogged {
     entries: Ring<SnapEntry>,
     /// A metadata block set aside for the next commit's log head, so that
     /// a commit finds one even when the store has filled since; 0 if none.
-    log_block: u64,
+    /// The detach gives back one left over.
+    pub(super) log_block: u64,
 }
 
 impl Unlogged {
