@@ -64,18 +64,30 @@ impl Vdi {
         if new_count == 0 && dirty_count == 0 && !root_changed && !snapshots {
             return self.store.bios.flush_sync().map(|()| false);
         }
+        // A log head that cannot be read leaves the snapshots listed (the
+        // record keeps the old head): the disk goes on, and a later
+        // commit logs them once it can.
+        let start = match snapshots {
+            true => self
+                .start_log(ws)
+                .inspect_err(|&e| {
+                    warn_ratelimited!(
+                        "{}: snapshot log unreadable ({}): snapshots wait to be logged\n",
+                        &*self.name,
+                        errname(e)
+                    )
+                })
+                .ok(),
+            false => None,
+        };
         let prepared = (|| -> Result<_> {
-            let start = match snapshots {
-                true => Some(self.start_log(ws)?),
-                false => None,
-            };
             // Lazy snapshots taken meanwhile add a new node each (their
             // root), and nothing else adds any: room for a full list.
             let new = KVec::with_capacity(new_count + UNLOGGED_MAX + 1, GFP_NOIO)?;
             let dirty = KVec::with_capacity(dirty_count, GFP_NOIO)?;
-            Ok((start, new, dirty))
+            Ok((new, dirty))
         })();
-        let (start, mut new, mut dirty) = match prepared {
+        let (mut new, mut dirty) = match prepared {
             Ok(p) => p,
             Err(e) => return Err(self.commit_failed(e)),
         };

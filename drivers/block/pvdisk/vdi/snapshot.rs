@@ -223,6 +223,9 @@ impl Vdi {
                 return Err(e);
             }
         }
+        // The log's head must be readable before the tree changes: a
+        // damaged head refuses the snapshot (EIO) and changes nothing.
+        self.load_log(&mut ws)?;
         let mut taken = loop {
             // No reclaim into I/O under the worker lock: it could wait for
             // this disk's worker.
@@ -329,22 +332,11 @@ impl Vdi {
             0 => self.store.alloc_blocks(ExtentKind::Metadata, 1)?,
             b => b,
         };
-        let head = ws.log.head.block;
-        if head != 0 && !ws.log.loaded {
-            let read = ws.buf.read(&self.store.bios, head).and_then(|bytes| {
-                corrupt(SnapLogBlock::decode_into(
-                    bytes,
-                    self.store.id,
-                    head,
-                    &mut ws.log.block,
-                ))
-            });
-            if let Err(e) = read {
-                self.store.give_back(ExtentKind::Metadata, block, 1);
-                return Err(e);
-            }
-            ws.log.loaded = true;
+        if let Err(e) = self.load_log(ws) {
+            self.store.give_back(ExtentKind::Metadata, block, 1);
+            return Err(e);
         }
+        let head = ws.log.head.block;
         // Changed from here on: read again unless the commit succeeds.
         ws.log.loaded = false;
         if head != 0 && (ws.log.block.count as usize) < ENTRIES_PER_BLOCK {
@@ -358,6 +350,23 @@ impl Vdi {
             block,
             copied: None,
         })
+    }
+
+    /// Reads the log's head block into `ws.log.block` unless it is there.
+    fn load_log(&self, ws: &mut WorkerState) -> Result {
+        let head = ws.log.head.block;
+        if head == 0 || ws.log.loaded {
+            return Ok(());
+        }
+        let bytes = ws.buf.read(&self.store.bios, head)?;
+        corrupt(SnapLogBlock::decode_into(
+            bytes,
+            self.store.id,
+            head,
+            &mut ws.log.block,
+        ))?;
+        ws.log.loaded = true;
+        Ok(())
     }
 
     /// Under the commit's map lock: moves the listed snapshots, oldest
