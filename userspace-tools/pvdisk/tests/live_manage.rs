@@ -183,6 +183,17 @@ fn the_path_is_picked_by_the_kernels_claim_not_by_a_uuid() {
     assert!(Live::find(&none, &p, true).is_none());
 }
 
+/// One powered disk, pvdisk0 showing gold of the store `uuid`, whose
+/// device node is `/dev/null`: every ioctl reaches it and is refused with
+/// ENOTTY.
+fn null_disk(uuid: &str) -> Fake {
+    Fake {
+        names: vec!["pvdisk0"],
+        infos: BTreeMap::from([("pvdisk0", info("gold", 1, None, uuid))]),
+        node: Some(PathBuf::from("/dev/null")),
+    }
+}
+
 /// The live path all the way to the ioctl, with `/dev/null` standing in
 /// for the disk: the request is made, refused with ENOTTY, and worded.
 #[test]
@@ -191,11 +202,7 @@ fn requests_reach_the_disk_and_refusals_are_worded() {
     let (p, s) = store(&dir);
     let uuid = store_uuid(&s);
     drop(s);
-    let fake = Fake {
-        names: vec!["pvdisk0"],
-        infos: BTreeMap::from([("pvdisk0", info("gold", 1, None, &uuid))]),
-        node: Some(PathBuf::from("/dev/null")),
-    };
+    let fake = null_disk(&uuid);
     let live = Live::find(&fake, &p, true).unwrap();
     let e = live.create("new", None, Some(1 << 20)).unwrap_err();
     assert_eq!(
@@ -275,11 +282,7 @@ fn a_live_batch_is_checked_first_and_stops_at_a_refusal() {
     let uuid = store_uuid(&s);
     let slots = s.records().len();
     drop(s);
-    let fake = Fake {
-        names: vec!["pvdisk0"],
-        infos: BTreeMap::from([("pvdisk0", info("gold", 1, None, &uuid))]),
-        node: Some(PathBuf::from("/dev/null")),
-    };
+    let fake = null_disk(&uuid);
     let live = Live::find(&fake, &p, true).unwrap();
     let batch = |names: &[&str], from| live.create_many(names, from, None);
     // Refused by the state: no request (no ENOTTY), nothing made.
