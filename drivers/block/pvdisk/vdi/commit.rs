@@ -64,6 +64,10 @@ impl Vdi {
         if new_count == 0 && dirty_count == 0 && !root_changed && !snapshots {
             return self.store.bios.flush_sync().map(|()| false);
         }
+        // Lazy snapshots taken meanwhile add a new node each (their root),
+        // and nothing else adds any: room for a full list.
+        let mut new = KVec::with_capacity(new_count + UNLOGGED_MAX + 1, GFP_NOIO)?;
+        let mut dirty = KVec::with_capacity(dirty_count, GFP_NOIO)?;
         // A log head that cannot be read leaves the snapshots listed (the
         // record keeps the old head): the disk goes on, and a later
         // commit logs them once it can.
@@ -79,17 +83,6 @@ impl Vdi {
                 })
                 .ok(),
             false => None,
-        };
-        let prepared = (|| -> Result<_> {
-            // Lazy snapshots taken meanwhile add a new node each (their
-            // root), and nothing else adds any: room for a full list.
-            let new = KVec::with_capacity(new_count + UNLOGGED_MAX + 1, GFP_NOIO)?;
-            let dirty = KVec::with_capacity(dirty_count, GFP_NOIO)?;
-            Ok((new, dirty))
-        })();
-        let (mut new, mut dirty) = match prepared {
-            Ok(p) => p,
-            Err(e) => return Err(self.commit_failed(e)),
         };
         // One look at the tree: the nodes, the root and the snapshots to
         // log, so the record names a root whose new nodes this commit

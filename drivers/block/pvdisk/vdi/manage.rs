@@ -63,6 +63,7 @@ impl Vdi {
     /// snapshot has that name.
     pub(crate) fn label(&self, spec: &[u8], label: &[u8; LABEL_LEN]) -> Result {
         let store = &self.store;
+        Self::log_lazy_snapshots(&self.workers, store);
         let len = label.iter().position(|&c| c == 0).unwrap_or(LABEL_LEN);
         let text = label.get(..len).unwrap_or(&[]);
         self.change_log(spec, |records, slot, seq| {
@@ -93,7 +94,6 @@ impl Vdi {
         change: impl Fn(&mut Records, u32, u64) -> Result<Option<LogHead>>,
     ) -> Result {
         let store = &self.store;
-        Self::log_lazy_snapshots(&self.workers, store);
         for _ in 0..RETRIES {
             let slot = store.records.lock().find(store, spec)?.slot;
             let writer = self
@@ -132,9 +132,7 @@ impl Vdi {
         }
         Err(EBUSY)
     }
-}
 
-impl Vdi {
     /// Commits the lazy snapshots that disks powered from `store` have not
     /// logged yet, so that a lookup by label or number finds them. A disk
     /// whose commit fails is broken, and its unlogged snapshots are lost.

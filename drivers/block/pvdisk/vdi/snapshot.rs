@@ -182,25 +182,20 @@ impl Vdi {
     fn take_lazy(self: &Arc<Self>, label: &[u8; LABEL_LEN]) -> Result<Option<Taken>> {
         let (new_root, log_block, mut spares) = self.snapshot_blocks(GFP_KERNEL)?;
         let mut state = self.map.lock();
-        match self.swap_root(&mut state, new_root, log_block, label, &mut spares) {
+        let swap = self.swap_root(&mut state, new_root, log_block, label, &mut spares);
+        let due = state.unlogged.entries.len() >= UNLOGGED_COMMIT;
+        drop(state);
+        match swap {
             Ok(Swap::Taken(taken)) => {
-                let due = state.unlogged.entries.len() >= UNLOGGED_COMMIT;
-                drop(state);
                 if due {
                     self.inbox.lock().commit = true;
                     self.kick();
                 }
                 Ok(Some(taken))
             }
-            Ok(_) => {
-                drop(state);
+            other => {
                 self.store.give_back(ExtentKind::Metadata, new_root, 2);
-                Ok(None)
-            }
-            Err(e) => {
-                drop(state);
-                self.store.give_back(ExtentKind::Metadata, new_root, 2);
-                Err(e)
+                other.map(|_| None)
             }
         }
     }
