@@ -42,6 +42,6 @@ fi
 
 if ! bindgen --version 2>/dev/null | grep -q "$PVDISK_BINDGEN_VERSION"; then
 	echo "deps: installing bindgen-cli $PVDISK_BINDGEN_VERSION"
-	cargo install --locked --quiet bindgen-cli --version "$PVDISK_BINDGEN_VERSION"
+	cargo install --locked --quiet --force bindgen-cli --version "$PVDISK_BINDGEN_VERSION"
 fi
 echo "deps: ok"

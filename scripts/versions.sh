@@ -8,7 +8,13 @@ PVDISK_KERNEL_DEB_VERSION=6.12.117-1~deb12u1
 PVDISK_KERNEL_SERIES=6.12
 
 # bindgen used by the kernel's Rust build (crates.io, cargo install --locked).
-PVDISK_BINDGEN_VERSION=0.73.0
+# Not 0.72 or later: those pad a struct with an 8-byte-aligned wrapper
+# (__BindgenOpaqueArray8) that rounds a padding of 4 bytes up to 8, so
+# every field after it is misplaced. In the 6.12 test kernel task_struct's
+# fields after `se` were 64 bytes off (rust-bindgen issue 3406).
+# kernel.sh regenerates the bindings when this changes, and refuses
+# bindings with such padding.
+PVDISK_BINDGEN_VERSION=0.71.1
 
 # Cache for heavy products (kernel tree, kernel build, VM images).
 # Outside the clone; keyed below by kernel version, config and overlay.
