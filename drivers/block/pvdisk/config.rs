@@ -318,7 +318,8 @@ impl DiskConfig {
         let cache = vdi.cache_stats();
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
-             dirty_nodes {}\ncow_blocks {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\nmeta_writes {}\n",
+             dirty_nodes {}\ncow_blocks {}\ncow_queue_rq {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n\
+             meta_writes {}\n",
             cache.hits,
             cache.misses,
             cache.evictions,
@@ -326,6 +327,9 @@ impl DiskConfig {
             cache.dirty,
             vdi.counters
                 .cow_blocks
+                .load(core::sync::atomic::Ordering::Relaxed),
+            vdi.counters
+                .cow_queue_rq
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.counters
                 .commits

@@ -151,6 +151,10 @@ fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, rq: ARef<Request<DiskOps>
     };
     match mapped {
         Mapped::Ready(clones) => backend.submit(clones),
+        Mapped::NotInPlace => match vdi.start_write_now(rq)? {
+            None => Ok(()),
+            Some(rq) => vdi.hand_over(rq),
+        },
         _ => vdi.hand_over(rq),
     }
 }

@@ -68,7 +68,7 @@ impl Store {
     /// if needed (metadata I/O: workers only). `ENOSPC` when full.
     pub(crate) fn alloc_blocks(&self, kind: ExtentKind, count: u64) -> Result<u64> {
         loop {
-            if let Some(first) = self.reserve.lock().take(kind, count) {
+            if let Some(first) = self.take_reserved(kind, count) {
                 return Ok(first);
             }
             let run = self.alloc.lock().reserve_chunk(&self.bios, kind, count)?;
@@ -76,11 +76,25 @@ impl Store {
         }
     }
 
+    /// `count` consecutive blocks of `kind` if the reserve has them: a
+    /// spinlock, no I/O (the request path).
+    pub(crate) fn take_reserved(&self, kind: ExtentKind, count: u64) -> Option<u64> {
+        self.reserve.lock().take(kind, count)
+    }
+
     /// Gives back blocks that were allocated and never linked.
     pub(crate) fn give_back(&self, kind: ExtentKind, first: u64, count: u64) {
         // Without memory for the run, the blocks leak to gc: never reused
         // while something may link them.
         let _ = self.reserve.lock().put(kind, Run { first, count });
+    }
+
+    /// True when the reserve of either kind is below its low-water mark:
+    /// a worker should [`Store::refill`] it.
+    pub(crate) fn reserve_low(&self) -> bool {
+        let reserve = self.reserve.lock();
+        reserve.free(ExtentKind::Data) < DATA_LOW_WATER
+            || reserve.free(ExtentKind::Metadata) < META_LOW_WATER
     }
 
     /// Reserves ahead when the reserve runs low (workers only).

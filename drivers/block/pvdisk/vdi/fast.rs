@@ -6,14 +6,14 @@
 //! what was missing.
 
 use kernel::{
-    alloc::Flags,
+    alloc::{flags::GFP_NOWAIT, Flags},
     bindings,
     block::{bio::RequestClones, mq::Request},
     prelude::*,
     types::ARef,
 };
 
-use super::Vdi;
+use super::{Range, Vdi};
 use crate::io::DiskOps;
 use crate::map::{self, Extent, MapError, Target as SegmentTarget, WritePlan};
 use crate::ratelimit::warn_ratelimited;
@@ -68,6 +68,17 @@ pub(crate) enum Mapped<'a> {
     Wait,
     /// A write that is not wholly in place: copy-on-write.
     NotInPlace,
+}
+
+/// The outcome of planning a write.
+pub(crate) enum Planned {
+    /// Every span is planned; if any is not in place, the request's range
+    /// is now being provisioned.
+    Plans(KVec<WritePlan>),
+    /// A node is not cached: read it, then plan again.
+    Miss { block: u64, level: u32 },
+    /// A range of the request is being provisioned: wait for it.
+    Wait,
 }
 
 /// A map error other than a miss: the tree is broken (or a bug).
@@ -156,6 +167,39 @@ pub(crate) fn map_write_in_place<'a>(
         cur += plan.count();
     }
     Ok(Mapped::Ready(clones))
+}
+
+/// Plans every span of a write from the cached tree, in one hold of the
+/// map lock, and marks its range as being provisioned if any span is not
+/// in place. `plans` (empty) grows without sleeping: give it room for
+/// `count + 1` plans where allocating under the lock must not happen.
+pub(crate) fn plan_write(
+    vdi: &Vdi,
+    rq: &ARef<Request<DiskOps>>,
+    mut plans: KVec<WritePlan>,
+) -> Result<Planned> {
+    let (lba, count) = blocks_of(rq);
+    let end = lba + count;
+    let mut state = vdi.map.lock();
+    if state.provisioning(lba, count) {
+        return Ok(Planned::Wait);
+    }
+    let mut cur = lba;
+    while cur < end {
+        match map::plan_write(&state.cache, &state.tree, cur, end - cur) {
+            Ok(plan) if plan.count() > 0 => {
+                cur += plan.count();
+                plans.push(plan, GFP_NOWAIT)?;
+            }
+            Ok(_) => return Err(EIO),
+            Err(MapError::Miss { block, level }) => return Ok(Planned::Miss { block, level }),
+            Err(e) => return Err(broken(vdi, cur, e)),
+        }
+    }
+    if plans.iter().any(|p| !p.is_in_place()) {
+        state.start_provisioning(Range { lba, count })?;
+    }
+    Ok(Planned::Plans(plans))
 }
 
 /// Adds the data bios of `plan`, a plan of the write that starts at

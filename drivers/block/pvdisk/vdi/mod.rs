@@ -179,6 +179,9 @@ impl Inbox {
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) cow_blocks: AtomicU64,
+    /// Copy-on-write writes started in `queue_rq` (the rest start in the
+    /// worker).
+    pub(crate) cow_queue_rq: AtomicU64,
     pub(crate) commits: AtomicU64,
     pub(crate) freed_blocks: AtomicU64,
 }

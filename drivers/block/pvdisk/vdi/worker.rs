@@ -13,21 +13,21 @@
 
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use kernel::{
-    alloc::flags::{GFP_KERNEL, GFP_NOIO},
+    alloc::flags::{GFP_KERNEL, GFP_NOIO, GFP_NOWAIT},
     block::{
         bio::{EndIo, RequestClones, RequestContext},
         mq::Request,
     },
     prelude::*,
-    sync::Arc,
+    sync::{Arc, UniqueArc},
     types::ARef,
 };
 
 use super::apply::{apply_change, Spares};
 use super::cache::{Spare, State};
-use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op};
+use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op, Planned};
 use super::snapshot::SnapLog;
-use super::{MapState, Range, Vdi, RING_SIZE};
+use super::{MapState, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::{DiskOps, EndRequest};
 use crate::map::{self, Change, MapError, Update, WritePlan};
@@ -88,6 +88,27 @@ fn submit_all(clones: RequestClones<'_, DiskOps>) {
     for clone in clones {
         clone.submit::<EndRequest>();
     }
+}
+
+/// How a write's blocks and memory are had.
+#[derive(Clone, Copy)]
+struct Alloc {
+    flags: kernel::alloc::Flags,
+    /// Only from the reserve (no allocator mutex, no bitmap I/O).
+    reserve_only: bool,
+}
+
+impl Alloc {
+    /// The worker: may sleep, may reserve a chunk.
+    const WORKER: Self = Self {
+        flags: GFP_NOIO,
+        reserve_only: false,
+    };
+    /// `queue_rq`: never sleeps.
+    const NOW: Self = Self {
+        flags: GFP_NOWAIT,
+        reserve_only: true,
+    };
 }
 
 /// A copy-on-write (or FUA) write, from its data bios to the end of its
@@ -276,43 +297,21 @@ impl Vdi {
     }
 
     /// Plans every span of a write, reading missing nodes. `None` when the
-    /// request was parked or ended.
+    /// range is being provisioned (park the request).
     fn plan(
         self: &Arc<Self>,
         ws: &mut WorkerState,
         rq: &ARef<Request<DiskOps>>,
     ) -> Result<Option<KVec<WritePlan>>> {
-        let (lba, count) = blocks_of(rq);
-        let end_lba = lba + count;
-        'again: loop {
-            let mut plans = KVec::with_capacity(count as usize + 1, GFP_NOIO)?;
-            let mut state = self.map.lock();
-            if state.provisioning(lba, count) {
-                return Ok(None);
+        let (_, count) = blocks_of(rq);
+        loop {
+            // Room for every plan: nothing is allocated under the lock.
+            let plans = KVec::with_capacity(count as usize + 1, GFP_NOIO)?;
+            match fast::plan_write(self, rq, plans)? {
+                Planned::Plans(plans) => return Ok(Some(plans)),
+                Planned::Wait => return Ok(None),
+                Planned::Miss { block, level } => self.load(ws, block, level)?,
             }
-            let mut cur = lba;
-            while cur < end_lba {
-                match map::plan_write(&state.cache, &state.tree, cur, end_lba - cur) {
-                    Ok(plan) if plan.count() > 0 => {
-                        cur += plan.count();
-                        plans.push(plan, GFP_NOIO).map_err(|_| ENOMEM)?;
-                    }
-                    Ok(_) => return Err(EIO),
-                    Err(MapError::Miss { block, level }) => {
-                        drop(state);
-                        self.load(ws, block, level)?;
-                        continue 'again;
-                    }
-                    Err(e) => {
-                        warn_ratelimited!("{}: block {}: {}\n", &*self.name, cur, e);
-                        return Err(EIO);
-                    }
-                }
-            }
-            if plans.iter().any(|p| !p.is_in_place()) {
-                state.start_provisioning(Range { lba, count })?;
-            }
-            return Ok(Some(plans));
         }
     }
 
@@ -334,8 +333,36 @@ impl Vdi {
             }
             return submit_all(clones);
         }
-        if let Err(e) = self.start_write(&rq, plans, provisioning) {
+        if let Err(e) = self.start_write(&rq, plans, provisioning, Alloc::WORKER) {
             end(rq, Err(e));
+        }
+    }
+
+    /// Starts a copy-on-write write from `queue_rq`, when its path is
+    /// cached and the reserve has its blocks: no sleeping, no I/O but the
+    /// data bios. Otherwise (or without memory) gives `rq` back, untouched,
+    /// for the worker.
+    pub(crate) fn start_write_now(
+        self: &Arc<Self>,
+        rq: ARef<Request<DiskOps>>,
+    ) -> Result<Option<ARef<Request<DiskOps>>>> {
+        let plans = match fast::plan_write(self, &rq, KVec::new())? {
+            Planned::Plans(plans) => plans,
+            Planned::Miss { .. } | Planned::Wait => return Ok(Some(rq)),
+        };
+        let provisioning = plans.iter().any(|p| !p.is_in_place());
+        match self.start_write(&rq, plans, provisioning, Alloc::NOW) {
+            Ok(()) => {
+                self.counters.cow_queue_rq.fetch_add(1, Ordering::Relaxed);
+                // The worker refills at the end of its run: wake it before
+                // the next write finds the reserve short.
+                if self.store.reserve_low() {
+                    self.kick();
+                }
+                Ok(None)
+            }
+            // Everything was given back and the range ended.
+            Err(_) => Ok(Some(rq)),
         }
     }
 
@@ -343,21 +370,26 @@ impl Vdi {
     /// under a [`WriteOp`] that the worker finishes. On failure everything
     /// is given back and the range is no longer being provisioned.
     ///
-    /// Only the worker calls this. Starting copy-on-write from `queue_rq`
-    /// (when the path is cached and the reserve has the blocks) was tried
-    /// and measured faster, but ext4 writeback on such a disk then crashed
-    /// in `blk_add_rq_to_plug` (a plug whose count and list disagree) in 3
-    /// runs out of 4, never with the worker doing it; see
-    /// Documentation/data-path.rst.
+    /// The worker calls this with [`Alloc::WORKER`], `queue_rq` (through
+    /// [`Vdi::start_write_now`]) with [`Alloc::NOW`].
     fn start_write(
         self: &Arc<Self>,
         rq: &ARef<Request<DiskOps>>,
         plans: KVec<WritePlan>,
         provisioning: bool,
+        how: Alloc,
     ) -> Result {
-        let flags = GFP_NOIO;
+        let flags = how.flags;
         let (lba, _) = blocks_of(rq);
-        let (data, nodes) = match self.allocate(&plans) {
+        // The op's memory first: failing later would strand its blocks.
+        let slot = match UniqueArc::<WriteOp>::new_uninit(flags) {
+            Ok(slot) => slot,
+            Err(e) => {
+                self.end_provisioning(lba, provisioning);
+                return Err(e.into());
+            }
+        };
+        let (data, nodes) = match self.allocate(&plans, how) {
             Ok(blocks) => blocks,
             Err(e) => {
                 self.end_provisioning(lba, provisioning);
@@ -375,27 +407,20 @@ impl Vdi {
                 return Err(e);
             }
         };
-        let op = WriteOp {
-            vdi: self.clone(),
-            rq: rq.clone(),
-            lba,
-            plans,
-            data,
-            nodes,
-            provisioning,
-            in_flight: AtomicU32::new(1),
-            error: AtomicI32::new(0),
-            done: AtomicBool::new(false),
-        };
-        let op = match Arc::new(op, flags) {
-            Ok(op) => op,
-            Err(e) => {
-                // The op's blocks went with it: they leak until gc, which
-                // is safe (nothing links them).
-                self.end_provisioning(lba, provisioning);
-                return Err(e.into());
-            }
-        };
+        let op: Arc<WriteOp> = slot
+            .write(WriteOp {
+                vdi: self.clone(),
+                rq: rq.clone(),
+                lba,
+                plans,
+                data,
+                nodes,
+                provisioning,
+                in_flight: AtomicU32::new(1),
+                error: AtomicI32::new(0),
+                done: AtomicBool::new(false),
+            })
+            .into();
         if let Err(op) = self.inbox.lock().track(op.clone()) {
             // Cannot happen (a slot per request): never lose a request.
             undo(&op.plans, &op.data, &op.nodes);
@@ -419,21 +444,23 @@ impl Vdi {
 
     /// Allocates the fresh data blocks of each plan (one consecutive run
     /// per plan) and its new nodes, reserving more first if needed.
-    fn allocate(&self, plans: &KVec<WritePlan>) -> Result<(KVec<u64>, KVec<u64>)> {
-        let mut data = KVec::with_capacity(plans.len(), GFP_NOIO)?;
-        let mut nodes = KVec::with_capacity(plans.len(), GFP_NOIO)?;
+    fn allocate(&self, plans: &KVec<WritePlan>, how: Alloc) -> Result<(KVec<u64>, KVec<u64>)> {
+        let mut data = KVec::with_capacity(plans.len(), how.flags)?;
+        let mut nodes = KVec::with_capacity(plans.len(), how.flags)?;
         let store = &self.store;
+        let alloc = |kind, count: u32| {
+            if how.reserve_only {
+                store.take_reserved(kind, count.into()).ok_or(EAGAIN)
+            } else {
+                store.alloc_blocks(kind, count.into())
+            }
+        };
         for plan in plans.iter() {
-            let got = store
-                .alloc_blocks(ExtentKind::Data, plan.new_data().into())
-                .and_then(|d| {
-                    store
-                        .alloc_blocks(ExtentKind::Metadata, plan.new_nodes().into())
-                        .inspect_err(|_| {
-                            store.give_back(ExtentKind::Data, d, plan.new_data().into())
-                        })
-                        .map(|n| (d, n))
-                });
+            let got = alloc(ExtentKind::Data, plan.new_data()).and_then(|d| {
+                alloc(ExtentKind::Metadata, plan.new_nodes())
+                    .inspect_err(|_| store.give_back(ExtentKind::Data, d, plan.new_data().into()))
+                    .map(|n| (d, n))
+            });
             let pushed = got.and_then(|(d, n)| {
                 // Cannot fail: the capacity is one per plan.
                 data.push(d, GFP_NOIO)?;
