@@ -58,10 +58,9 @@ pub(crate) struct Store {
     pub(crate) names: Pin<KBox<Mutex<()>>>,
 }
 
-/// Reserve levels below which a worker reserves more ahead of need, so
-/// that a copy-on-write rarely waits for a reserve chunk.
-const DATA_LOW_WATER: u64 = 1024;
-const META_LOW_WATER: u64 = 64;
+/// Reserve levels, by kind, below which a worker reserves more ahead of
+/// need, so that a copy-on-write rarely waits for a reserve chunk.
+const LOW_WATER: [(ExtentKind, u64); 2] = [(ExtentKind::Data, 1024), (ExtentKind::Metadata, 64)];
 
 impl Store {
     /// `count` consecutive blocks of `kind`, reserving more on disk first
@@ -93,16 +92,14 @@ impl Store {
     /// a worker should [`Store::refill`] it.
     pub(crate) fn reserve_low(&self) -> bool {
         let reserve = self.reserve.lock();
-        reserve.free(ExtentKind::Data) < DATA_LOW_WATER
-            || reserve.free(ExtentKind::Metadata) < META_LOW_WATER
+        LOW_WATER
+            .iter()
+            .any(|&(kind, low)| reserve.free(kind) < low)
     }
 
     /// Reserves ahead when the reserve runs low (workers only).
     pub(crate) fn refill(&self) -> Result {
-        for (kind, low) in [
-            (ExtentKind::Data, DATA_LOW_WATER),
-            (ExtentKind::Metadata, META_LOW_WATER),
-        ] {
+        for (kind, low) in LOW_WATER {
             if self.reserve.lock().free(kind) < low {
                 let run = self.alloc.lock().reserve_chunk(&self.bios, kind, 1)?;
                 self.reserve.lock().put(kind, run)?;

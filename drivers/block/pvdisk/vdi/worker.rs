@@ -382,20 +382,10 @@ impl Vdi {
         let flags = how.flags;
         let (lba, _) = blocks_of(rq);
         // The op's memory first: failing later would strand its blocks.
-        let slot = match UniqueArc::<WriteOp>::new_uninit(flags) {
-            Ok(slot) => slot,
-            Err(e) => {
-                self.end_provisioning(lba, provisioning);
-                return Err(e.into());
-            }
-        };
-        let (data, nodes) = match self.allocate(&plans, how) {
-            Ok(blocks) => blocks,
-            Err(e) => {
-                self.end_provisioning(lba, provisioning);
-                return Err(e);
-            }
-        };
+        let (slot, (data, nodes)) = UniqueArc::<WriteOp>::new_uninit(flags)
+            .map_err(Error::from)
+            .and_then(|slot| Ok((slot, self.allocate(&plans, how)?)))
+            .inspect_err(|_| self.end_provisioning(lba, provisioning))?;
         let undo = |plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>| {
             self.give_back(plans, data, nodes);
             self.end_provisioning(lba, provisioning);
