@@ -95,7 +95,7 @@ impl Disk {
             }
         };
         let backend = Arc::new(Backend::new(target), GFP_KERNEL)?;
-        let tagset = Arc::pin_init(TagSet::new_blocking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
+        let tagset = Arc::pin_init(TagSet::new_stacking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
         let gendisk = builder.build(format_args!("pvdisk{}", index), tagset, backend.clone())?;
         Ok(Self {
             gendisk,
