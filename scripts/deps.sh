@@ -9,7 +9,9 @@ debs=(
 	"$PVDISK_KERNEL_PKG=$PVDISK_KERNEL_DEB_VERSION"
 	clang lld llvm bc bison flex libelf-dev libssl-dev cpio xz-utils
 	qemu-system-x86 busybox-static fio dmsetup thin-provisioning-tools
-	kmod e2fsprogs gcc libc6-dev
+	kmod e2fsprogs gcc libc6-dev make curl
+	# scripts/fio.sh: a static fio with the libaio engine
+	libaio-dev zlib1g-dev
 	# tests/pvdisk_ioctl32: the ioctl client as a 32-bit program
 	gcc-multilib
 )

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The pvdisk test run (`make test`, and what CI runs):
 #
-#   1. scripts/deps.sh            host packages, rust-src, bindgen
+#   1. scripts/deps.sh            host packages, rust-src, bindgen;
+#      scripts/fio.sh             a static fio for the VM (once, cached)
 #   2. scripts/kernel.sh          the test kernel (incremental, in the cache)
 #   3. make modules               pvdisk.ko against that kernel
 #   4. userspace-tools            cargo build --release, cargo test (which
@@ -71,6 +72,8 @@ abort() {
 phase deps "$here/deps.sh" || abort "scripts/deps.sh"
 # Two test runs (or a test and a demo) must not build the kernel at once.
 mkdir -p "$PVDISK_CACHE"
+# Not fatal: without it the VM runs Debian's fio, only slower to start.
+phase fio "$here/fio.sh" || echo "test: scripts/fio.sh failed; the VM gets Debian's fio" >&2
 phase kernel flock "$PVDISK_CACHE/.kernel.lock" "$here/kernel.sh" || abort "scripts/kernel.sh"
 kdir=$("$here/kernel.sh" --print)
 

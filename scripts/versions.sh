@@ -19,3 +19,10 @@ PVDISK_BINDGEN_VERSION=0.71.1
 # Cache for heavy products (kernel tree, kernel build, VM images).
 # Outside the clone; keyed below by kernel version, config and overlay.
 PVDISK_CACHE=${PVDISK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pvdisk}
+
+# fio for the test VM, built static from Debian's source of the packaged
+# version (scripts/fio.sh): Debian's binary loads about 60 libraries and
+# takes 4-8 s to start under TCG with KASAN.
+PVDISK_FIO_VERSION=3.33
+PVDISK_FIO_SHA256=d2410e13e0f379d061d077cc5ae325835bb7c6186aa7bafc1df954cbc9b014fc
+PVDISK_FIO_URL=http://deb.debian.org/debian/pool/main/f/fio/fio_${PVDISK_FIO_VERSION}.orig.tar.gz

@@ -101,15 +101,20 @@ mkdir -p "$vmdir"
 # Host programs copied into the guest, with their shared libraries
 # (util-linux blkdiscard for its -z, which busybox's lacks; mke2fs for
 # a journaling file system on pvdisk).
-guest_bins=(/usr/bin/fio /usr/sbin/dmsetup /usr/sbin/pdata_tools /usr/sbin/blkdiscard
+guest_bins=(/usr/sbin/dmsetup /usr/sbin/pdata_tools /usr/sbin/blkdiscard
 	/usr/sbin/mke2fs)
+# fio: the static build of scripts/fio.sh if there is one (it starts in
+# a fraction of the time of Debian's, which loads about 60 libraries),
+# else Debian's.
+guest_fio=$("$here/fio.sh" --print 2>/dev/null || echo /usr/bin/fio)
 pdata_links=(thin_check thin_dump thin_repair thin_restore thin_ls thin_delta
 	thin_trim cache_check era_check)
 
 # Copy every library $1 needs to the same paths under $2.
 copy_libs() {
 	local bin=$1 dst=$2 lib
-	ldd "$bin" 2>/dev/null | awk '/=> \//{print $3} /^\t\//{print $1}' |
+	# (ldd fails on a static binary: nothing to copy)
+	{ ldd "$bin" 2>/dev/null || true; } | awk '/=> \//{print $3} /^\t\//{print $1}' |
 	while read -r lib; do
 		[ -e "$dst$lib" ] && continue
 		mkdir -p "$dst$(dirname "$lib")"
@@ -181,7 +186,7 @@ recipe() {
 stamp=$({ stat -L -c '%n %s %Y' $(base_inputs) 2>/dev/null; recipe; } |
 	sha256sum | cut -c1-16)
 # shellcheck disable=SC2046
-tstamp=$({ stat -L -c '%n %s %Y' "${guest_bins[@]}" $(ldd "${guest_bins[@]}" |
+tstamp=$({ stat -L -c '%n %s %Y' "${guest_bins[@]}" "$guest_fio" $(ldd "${guest_bins[@]}" |
 	awk '/=> \//{print $3}' | sort -u); declare -p guest_bins pdata_links; recipe; } |
 	sha256sum | cut -c1-16)
 base=$vmdir/base.cpio
@@ -206,6 +211,9 @@ if [ ! -f "$base" ] || [ ! -f "$tools" ] ||
 		cp -L "$b" "$tree$b"
 		copy_libs "$b" "$tree"
 	done
+	mkdir -p "$tree/usr/bin"
+	cp -L "$guest_fio" "$tree/usr/bin/fio"
+	copy_libs "$guest_fio" "$tree"
 	for l in "${pdata_links[@]}"; do
 		ln -s pdata_tools "$tree/usr/sbin/$l"
 	done

@@ -6,8 +6,9 @@
 # With the plug not set aside (bindings that misplaced current->plug)
 # this crashed in blk_add_rq_to_plug within one round
 # (Documentation/data-path.rst, The plug in queue_rq).
-#  - ROUNDS (2) rounds on one VDI: mke2fs, mount, copy a tree (/opt/tools: fio
-#    and its libraries), umount, mount again, the copy equals the tree;
+#  - ROUNDS (2) rounds on one VDI: mke2fs, mount, copy a tree
+#    (/opt/tools: the VM's tools and their libraries), umount, mount
+#    again, the copy equals the tree;
 #  - a snapshot after round 1, so later rounds copy paths too, and the
 #    snapshot (powered on read-only) still holds round 1's copy;
 #  - pvdisk check is clean after power-off.
