@@ -167,6 +167,9 @@ fi
 [ "$nvms" -le "${#progs[@]}" ] || nvms=${#progs[@]}
 [ "$nvms" -ge 1 ] || nvms=1
 smp=${PVDISK_TEST_SMP:-2}
+# The VM's limit: the whole suite took 20 min on one 2-core host and
+# over 30 on another; CI stops at 90.
+vm_timeout=${PVDISK_TEST_VM_TIMEOUT:-3600}
 
 # Longest first, each to the group with the least work so far; blk_env.sh
 # (the environment check) goes first in the first group. Each group then
@@ -229,7 +232,7 @@ run_vms() {
 		(
 			start=$(date +%s)
 			vrc=0
-			"$here/vm.sh" --smp "$smp" --label "vm$((g + 1))" -- \
+			"$here/vm.sh" --smp "$smp" --label "vm$((g + 1))" --timeout "$vm_timeout" -- \
 				/tests/run_kselftest.sh ${group[g]} || vrc=$?
 			echo "$vrc $(( $(date +%s) - start ))" >"${vmlog[g]}.tmp"
 			mv "${vmlog[g]}.tmp" "${vmlog[g]}.done"

@@ -401,8 +401,12 @@ if [ -n "$kill_after" ]; then
 	killer=$!
 fi
 set +e
+# la57=off: with 5-level paging, an interrupt that arrives while
+# identify_cpu() has cleared the boot CPU's feature bits (LA57 among them)
+# makes KASAN take a direct-map address for a wild one
+# ("wild-memory-access in rcu_is_watching", seen at boot on a slow host).
 timeout -k 10 "$timeout" qemu-system-x86_64 -pidfile "$run/qemu.pid" \
-	-machine pc -cpu max -smp "$smp" -m "$mem" \
+	-machine pc -cpu max,la57=off -smp "$smp" -m "$mem" \
 	-display none -monitor none -no-reboot \
 	-serial stdio -serial "file:$klog" \
 	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
