@@ -186,7 +186,7 @@ recipe() {
 stamp=$({ stat -L -c '%n %s %Y' $(base_inputs) 2>/dev/null; recipe; } |
 	sha256sum | cut -c1-16)
 # shellcheck disable=SC2046
-tstamp=$({ stat -L -c '%n %s %Y' "${guest_bins[@]}" "$guest_fio" $(ldd "${guest_bins[@]}" |
+tstamp=$({ stat -L -c '%n %s %Y' "${guest_bins[@]}" "$guest_fio" $(ldd "${guest_bins[@]}" "$guest_fio" 2>/dev/null |
 	awk '/=> \//{print $3}' | sort -u); declare -p guest_bins pdata_links; recipe; } |
 	sha256sum | cut -c1-16)
 base=$vmdir/base.cpio
