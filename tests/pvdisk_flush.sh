@@ -50,25 +50,28 @@ t_fsync_dd() {
 ktap_check "dd conv=fsync, buffered and direct" t_fsync_dd
 
 # A journaling file system on pvdisk: jbd2 commits are REQ_PREFLUSH (and
-# FUA) writes, which blk-mq splits into a flush request and the data. The
-# backing device must see one flush per pvdisk flush, not two.
+# FUA) writes. The pass-through is bio-based: each goes down as it came,
+# so the backing device flushes for it as it would for the file system on
+# itself, at most twice (the flush before, and the one after that
+# emulates FUA where the device has none). A flush passed down and then
+# sent again as a flush of pvdisk's own would make it three.
 flushes() { awk '{ print $16 }' "/sys/block/$1/stat"; }
 t_journal_flushes() {
-	local name=${dev#/dev/} back=${PVDISK_DISK#/dev/} p0 b0 p1 b1 i=0
+	local back=${PVDISK_DISK#/dev/} b0 b1 i=0
 	# The full path: busybox sh prefers its own applets to $PATH.
 	/usr/sbin/mke2fs -q -F -t ext4 "$dev" 64M || return 1
 	mkdir -p /mnt/pv && mount -t ext4 "$dev" /mnt/pv || return 1
-	p0=$(flushes "$name") b0=$(flushes "$back")
+	b0=$(flushes "$back")
 	while [ $i -lt 50 ]; do
 		dd if=/dev/urandom of=/mnt/pv/f$i bs=4k count=1 conv=fsync 2>/dev/null || break
 		i=$((i + 1))
 	done
-	p1=$(flushes "$name") b1=$(flushes "$back")
+	b1=$(flushes "$back")
 	umount /mnt/pv || return 1
-	echo "50 fsyncs on ext4: $((p1 - p0)) pvdisk flushes, $((b1 - b0)) backing flushes"
-	[ $i = 50 ] && [ $((p1 - p0)) -ge 50 ] && [ $((b1 - b0)) -le $((p1 - p0)) ]
+	echo "50 fsyncs on ext4 over the pass-through: $((b1 - b0)) backing flushes"
+	[ $i = 50 ] && [ $((b1 - b0)) -ge 50 ] && [ $((b1 - b0)) -le $((2 * i + 20)) ]
 }
-ktap_check "ext4 journal: one backing flush per pvdisk flush" t_journal_flushes
+ktap_check "ext4 journal: every fsync flushes the backing device, at most twice" t_journal_flushes
 
 ktap_check "power off and remove" pvdisk_del flush
 ktap_finished

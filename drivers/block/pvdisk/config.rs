@@ -13,8 +13,8 @@
 //!     name      ro  pvdiskN while powered, empty otherwise
 //!     size      ro  disk size in bytes while powered, else 0
 //!     stats     ro  cache and commit counters, one `key value` a line
-//!     fail_alloc rw (root only) testing: the next N requests of the
-//!               powered disk fail to allocate and are requeued
+//!     fail_alloc rw (root only) testing: the next N requests (bios of
+//!               a pass-through) fail to allocate: requeued (wait)
 //! ```
 //!
 //! Every write is checked before anything changes: a rejected write leaves

@@ -94,9 +94,14 @@ impl Disk {
                 Target::Vdi(vdi)
             }
         };
+        let bio_based = matches!(target, Target::Raw(_));
         let backend = Arc::new(Backend::new(target), GFP_KERNEL)?;
-        let tagset = Arc::pin_init(TagSet::new_stacking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
-        let gendisk = builder.build(format_args!("pvdisk{}", index), tagset, backend.clone())?;
+        let gendisk = if bio_based {
+            builder.build_bio_based(format_args!("pvdisk{}", index), backend.clone())?
+        } else {
+            let tagset = Arc::pin_init(TagSet::new_stacking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
+            builder.build(format_args!("pvdisk{}", index), tagset, backend.clone())?
+        };
         Ok(Self {
             gendisk,
             backend,

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The request path: blk-mq requests become bios on the backing device.
+//! The I/O path: what a disk is given becomes bios on the backing device.
 //!
-//! A disk is either a VDI of a store ([`crate::vdi`]: reads and in-place
-//! writes are mapped here, everything else goes to the disk's worker) or,
-//! when no `vdi` is set, a pass-through of the raw device, kept as the
-//! baseline the benchmark measures the request path against.
+//! A disk is either a VDI of a store ([`crate::vdi`]: a blk-mq disk, whose
+//! reads and in-place writes are mapped here and everything else goes to
+//! the disk's worker) or, when no `vdi` is set, a pass-through of the raw
+//! device: a bio-based disk, which clones each bio it is given once, flags
+//! and all, as device-mapper's linear target does. The pass-through is the
+//! baseline the benchmark measures the two front ends against.
 //!
 //! The bios of a request are cloned all at once (same pages and flags, so
 //! FUA travels down) before any is submitted, so a request is either
@@ -18,9 +20,9 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
-    alloc::flags::GFP_NOWAIT,
+    alloc::flags::{GFP_NOIO, GFP_NOWAIT},
     block::{
-        bio::{without_plug, BioSet, EndIo, OwnedBio, RequestClones},
+        bio::{without_plug, BioSet, Clones, EndIo, IncomingBio, RequestClones},
         mq::{gen_disk::OpenMode, Operations, Request},
     },
     prelude::*,
@@ -115,9 +117,18 @@ impl Operations for DiskOps {
         // queue_rq may run inside the flush of the caller's plug: the
         // backing device's requests must not join that plug.
         without_plug(|| match &backend.target {
-            Target::Raw(bios) => pass_through(&backend, bios, rq),
+            // Raw disks are bio-based: no requests.
+            Target::Raw(_) => Err(EIO),
             Target::Vdi(vdi) => map_or_hand_over(&backend, vdi, rq),
         })
+    }
+
+    fn submit_bio(backend: ArcBorrow<'_, Backend>, bio: IncomingBio) {
+        match &backend.target {
+            Target::Raw(bios) => pass_bio_through(&backend, bios, bio),
+            // VDI disks are blk-mq disks: no bios.
+            Target::Vdi(_) => bio.end(Err(EIO)),
+        }
     }
 
     fn commit_rqs(_backend: ArcBorrow<'_, Backend>) {}
@@ -127,15 +138,25 @@ impl Operations for DiskOps {
     }
 }
 
-fn pass_through(backend: &Backend, bios: &BioSet, rq: ARef<Request<DiskOps>>) -> Result {
-    if rq.is_flush() {
-        // ENOMEM here leaves nothing in flight: blk-mq requeues.
-        let bio = OwnedBio::flush(bios, GFP_NOWAIT)?;
-        bio.submit::<EndRequest>(rq);
-        return Ok(());
+/// A raw disk's bio goes down as one clone, `REQ_PREFLUSH` and `REQ_FUA`
+/// included, so the backing device sees exactly the flushes it was sent.
+fn pass_bio_through(backend: &Backend, bios: &BioSet, bio: IncomingBio) {
+    if bios.target_is_dead() {
+        warn_ratelimited!("backing device is gone; failing I/O\n");
+        return bio.end(Err(EIO));
     }
-    // Every clone or none: on ENOMEM blk-mq requeues the request.
-    backend.submit(RequestClones::new(bios, &rq, GFP_NOWAIT)?)
+    // First without waiting; then (or after an injected failure) waiting
+    // for the set's reserve, which the clones in flight give back.
+    let clones = match Clones::new(bios, &bio, GFP_NOWAIT) {
+        Ok(clones) if !backend.injected_allocation_failure() => clones,
+        _ => match Clones::new(bios, &bio, GFP_NOIO) {
+            Ok(clones) => clones,
+            Err(e) => return bio.end(Err(e)),
+        },
+    };
+    for clone in clones {
+        clone.submit::<EndBio>();
+    }
 }
 
 /// A VDI disk: reads and in-place writes whose path is cached go down at
@@ -174,5 +195,23 @@ impl EndIo for EndRequest {
             );
         }
         Request::end_when_last(rq, status);
+    }
+}
+
+/// Completion of the clone of a raw disk's bio.
+struct EndBio;
+
+impl EndIo for EndBio {
+    type Context = IncomingBio;
+
+    fn end_io(bio: IncomingBio, status: Result) {
+        if let Err(e) = status {
+            warn_ratelimited!(
+                "backing I/O error at sector {}: {}\n",
+                bio.sector(),
+                errname(e)
+            );
+        }
+        bio.end(status);
     }
 }

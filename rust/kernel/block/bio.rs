@@ -10,10 +10,11 @@
 //!
 //! [`OwnedBio`] is a new bio before submission; [`OwnedBio::submit`] hands it
 //! to the block layer together with a context, and the context comes back to
-//! [`EndIo::end_io`] when the bio completes. [`RequestClones`] clones every
-//! bio of a blk-mq request at once; each clone holds a reference on the
-//! request, so the request, whose pages the clone shares, cannot end before
-//! the clone completed.
+//! [`EndIo::end_io`] when the bio completes. [`Clones`] clones every bio of
+//! what the driver received, a blk-mq request or the bio of a bio-based
+//! disk ([`IncomingBio`]), at once; each clone holds a share of it, so it
+//! cannot end, and take the pages the clone shares, before the clone
+//! completed.
 //!
 //! C header: [`include/linux/bio.h`](srctree/include/linux/bio.h)
 //! C header: [`include/linux/blk_types.h`](srctree/include/linux/blk_types.h)
@@ -74,6 +75,179 @@ impl Bio {
     pub fn opf(&self) -> u32 {
         // SAFETY: By type invariant, the bio is valid and stable.
         unsafe { (*self.0.get()).bi_opf }
+    }
+}
+
+/// A bio submitted to a bio-based disk (see
+/// [`Operations::submit_bio`]), shared between the parts of the driver that
+/// complete it, as [`ARef<Request>`] shares a request: each value is one
+/// share, and the bio ends when the last share is dropped, with the error
+/// one of them recorded ([`IncomingBio::end`]), if any.
+///
+/// Each share also holds a usage count of the disk's queue, which removing
+/// the disk waits for: a bio-based disk is removed only after the driver
+/// ended every bio it was given.
+///
+/// [`Operations::submit_bio`]: crate::block::mq::Operations::submit_bio
+///
+/// # Invariants
+///
+/// `bio` is a bio submitted to a bio-based disk that has not ended; `self`
+/// owns one count of its `__bi_remaining` and one usage count of the
+/// disk's queue.
+pub struct IncomingBio {
+    bio: NonNull<bindings::bio>,
+}
+
+// SAFETY: A share may end the bio from any thread: `bio_endio` is callable
+// from any context, and the counts it owns are atomic.
+unsafe impl Send for IncomingBio {}
+
+impl IncomingBio {
+    /// The first share of `bio`.
+    ///
+    /// # Safety
+    ///
+    /// `bio` was submitted to a bio-based disk, whose queue usage the caller
+    /// holds for the duration of the call; the caller hands the bio over:
+    /// it ends once, when the last share is dropped.
+    pub(crate) unsafe fn from_submitted(bio: *mut bindings::bio) -> Self {
+        // SAFETY: By the safety requirements the queue usage is held, so
+        // taking another count is allowed.
+        unsafe { bindings::blk_queue_get_usage(Self::queue_of(bio)) };
+        // INVARIANT: the bio's initial count of `__bi_remaining` is the
+        // submitter's, handed over to us; the queue count was taken above.
+        // SAFETY: `bio` is not null: the block layer submitted it.
+        Self {
+            bio: unsafe { NonNull::new_unchecked(bio) },
+        }
+    }
+
+    /// The queue of the disk `bio` was submitted to.
+    ///
+    /// # Safety
+    ///
+    /// `bio` is a valid bio submitted to a disk that is not freed.
+    unsafe fn queue_of(bio: *mut bindings::bio) -> *mut bindings::request_queue {
+        // SAFETY: By the safety requirements.
+        unsafe { (*(*(*bio).bi_bdev).bd_disk).queue }
+    }
+
+    fn bio(&self) -> &Bio {
+        // SAFETY: By type invariant the bio has not ended; the block layer
+        // and the driver only read it meanwhile.
+        unsafe { Bio::from_raw(self.bio.as_ptr()) }
+    }
+
+    /// The sector (512-byte unit) the bio starts at.
+    pub fn sector(&self) -> u64 {
+        self.bio().sector()
+    }
+
+    /// The number of bytes the bio transfers; zero for an empty flush.
+    pub fn bytes(&self) -> u32 {
+        self.bio().size()
+    }
+
+    /// The operation and flags of the bio (`REQ_OP_*` | `REQ_*`).
+    pub fn opf(&self) -> u32 {
+        self.bio().opf()
+    }
+
+    /// The operation of the bio (`REQ_OP_*`).
+    pub fn op(&self) -> u32 {
+        self.opf() & ((1 << bindings::REQ_OP_BITS) - 1)
+    }
+
+    /// Record `error` as the bio's status, unless a share recorded one
+    /// already; the bio ends with it when the last share is dropped.
+    pub fn fail(&self, error: Error) {
+        // SAFETY: `errno_to_blk_status` accepts any errno.
+        let status = unsafe { bindings::errno_to_blk_status(error.to_errno()) };
+        // SAFETY: By type invariant the bio has not ended. Shares record
+        // their status concurrently, so the field is only accessed
+        // atomically here; the block layer reads it after the last share.
+        let field = unsafe {
+            core::sync::atomic::AtomicU8::from_ptr(addr_of_mut!((*self.bio.as_ptr()).bi_status))
+        };
+        let _ = field.compare_exchange(0, status, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    /// Drop this share, recording `status` if it is an error.
+    pub fn end(self, status: Result) {
+        if let Err(e) = status {
+            self.fail(e);
+        }
+    }
+}
+
+impl Clone for IncomingBio {
+    fn clone(&self) -> Self {
+        // SAFETY: By type invariant the bio has not ended and its queue
+        // usage is held by `self`, so both counts may be taken again.
+        unsafe {
+            bindings::bio_inc_remaining(self.bio.as_ptr());
+            bindings::blk_queue_get_usage(Self::queue_of(self.bio.as_ptr()));
+        }
+        // INVARIANT: the counts taken above belong to the new share.
+        Self { bio: self.bio }
+    }
+}
+
+impl Drop for IncomingBio {
+    fn drop(&mut self) {
+        // SAFETY: By type invariant the bio has not ended, and the queue
+        // usage we hold keeps the disk.
+        let queue = unsafe { Self::queue_of(self.bio.as_ptr()) };
+        // SAFETY: We own one count of `__bi_remaining`: the last one ends
+        // the bio, which may be freed then.
+        unsafe { bindings::bio_endio(self.bio.as_ptr()) };
+        // SAFETY: We own one usage count of the queue; the queue is not
+        // freed before the disk's removal waited for it.
+        unsafe { bindings::blk_queue_put_usage(queue) };
+    }
+}
+
+// An `IncomingBio` can be handed to C (as the `bi_private` of a clone) and
+// taken back; it keeps its counts meanwhile.
+impl ForeignOwnable for IncomingBio {
+    type Borrowed<'a> = &'a Bio;
+
+    fn into_foreign(self) -> *const crate::ffi::c_void {
+        let this = core::mem::ManuallyDrop::new(self);
+        this.bio.as_ptr().cast_const().cast()
+    }
+
+    unsafe fn borrow<'a>(ptr: *const crate::ffi::c_void) -> &'a Bio {
+        // SAFETY: By the safety requirements `ptr` came from `into_foreign`,
+        // whose share keeps the bio from ending.
+        unsafe { Bio::from_raw(ptr.cast_mut().cast()) }
+    }
+
+    unsafe fn from_foreign(ptr: *const crate::ffi::c_void) -> Self {
+        // SAFETY: By the safety requirements `ptr` came from `into_foreign`
+        // on a share whose counts we now take back.
+        Self {
+            bio: unsafe { NonNull::new_unchecked(ptr.cast_mut().cast()) },
+        }
+    }
+}
+
+// SAFETY: A share keeps the bio from ending, and the bio a bio-based disk
+// was given is a single bio.
+unsafe impl CloneSource for IncomingBio {
+    fn for_each_bio(&self, mut f: impl FnMut(&Bio) -> Result) -> Result {
+        f(self.bio())
+    }
+
+    fn sectors(&self) -> u64 {
+        u64::from(self.bytes() >> 9)
+    }
+
+    /// None: a bio-based disk gets `REQ_PREFLUSH` and `REQ_FUA` as they
+    /// were submitted, and a driver that remaps passes them down.
+    fn strip_flags(&self) -> u32 {
+        0
     }
 }
 
@@ -362,86 +536,131 @@ impl Drop for OwnedBio<'_> {
     }
 }
 
-/// Clones of the bios of a blk-mq request, aimed at a [`BioSet`]'s device,
-/// allocated together before any is submitted: a request is either wholly
-/// in flight or not at all, so a failed allocation can be retried by
-/// requeueing the request.
+/// The I/O a stacking driver received and clones: a blk-mq request
+/// ([`ARef<Request>`]) or a bio of a bio-based disk ([`IncomingBio`]).
 ///
-/// [`RequestClones::new`] clones every bio as it is (a pass-through);
-/// [`RequestClones::empty`] and [`RequestClones::add_range`] clone parts
-/// of the request's data and aim each at a sector of their own (a
-/// remapping driver, which splits a request at its mapping's boundaries).
+/// # Safety
 ///
-/// A clone shares the pages of its source bio. Each clone keeps the
-/// request from ending until it completes (see [`RequestContext`]).
+/// While a value exists, the I/O it refers to does not end, so the pages of
+/// its bios stay; [`CloneSource::for_each_bio`] visits the same bios, in
+/// the same order, each time.
+pub unsafe trait CloneSource: Clone + ForeignOwnable + Send {
+    /// Calls `f` with each bio of the I/O, in order, until `f` fails.
+    fn for_each_bio(&self, f: impl FnMut(&Bio) -> Result) -> Result;
+
+    /// The number of 512-byte sectors the I/O covers.
+    fn sectors(&self) -> u64;
+
+    /// The `REQ_*` flags its clones must not carry.
+    fn strip_flags(&self) -> u32;
+}
+
+// SAFETY: An `ARef` keeps the request from ending, and a started request's
+// bios do not change.
+unsafe impl<T: Operations + 'static> CloneSource for ARef<Request<T>> {
+    fn for_each_bio(&self, mut f: impl FnMut(&Bio) -> Result) -> Result {
+        self.bios().try_for_each(|bio| f(bio))
+    }
+
+    fn sectors(&self) -> u64 {
+        u64::from(self.bytes() >> 9)
+    }
+
+    /// `REQ_PREFLUSH` always: blk-mq sends the flush of a `REQ_PREFLUSH`
+    /// write to the driver as a flush request of its own before the data,
+    /// so passing the flag on would flush the lower device twice.
+    /// `REQ_FUA` unless the request still has it: a disk without FUA gets
+    /// the flush that emulates it as a request of its own as well (the
+    /// flush machinery clears `REQ_FUA` on the request, but not on its
+    /// bios).
+    fn strip_flags(&self) -> u32 {
+        if self.opf() & bindings::REQ_FUA != 0 {
+            bindings::REQ_PREFLUSH
+        } else {
+            bindings::REQ_PREFLUSH | bindings::REQ_FUA
+        }
+    }
+}
+
+/// Clones of the bios of an I/O the driver received (see [`CloneSource`]),
+/// aimed at a [`BioSet`]'s device, allocated together before any is
+/// submitted: the I/O is either wholly in flight or not at all, so a failed
+/// allocation can be retried (a request by requeueing it).
 ///
-/// `REQ_PREFLUSH` is cleared on the clones: blk-mq sends the flush of a
-/// `REQ_PREFLUSH` write to the driver as a flush request of its own before
-/// the data, so passing the flag on would flush the lower device twice.
-/// `REQ_FUA` is cleared too unless the request still has it: a disk without
-/// FUA gets the flush that emulates it as a request of its own as well.
+/// [`Clones::new`] clones every bio as it is (a pass-through);
+/// [`Clones::empty`] and [`Clones::add_range`] clone parts of the data and
+/// aim each at a sector of their own (a remapping driver, which splits the
+/// I/O at its mapping's boundaries).
+///
+/// A clone shares the pages of its source bio, and each clone keeps the
+/// I/O from ending until it completes. The flags of
+/// [`CloneSource::strip_flags`] are cleared on the clones.
 ///
 /// # Invariants
 ///
 /// `head` is a list, linked through `bi_next`, of unsubmitted clones from
-/// `set` of bios of `request`, each with one reference owned by `self`;
+/// `set` of bios of `source`, each with one reference owned by `self`;
 /// `last` is its last element, or null when it is empty.
-pub struct RequestClones<'a, T: Operations> {
+pub struct Clones<'a, S: CloneSource> {
     head: *mut bindings::bio,
     last: *mut bindings::bio,
     set: &'a BioSet,
-    request: ARef<Request<T>>,
+    source: S,
 }
 
-impl<'a, T: Operations + 'static> RequestClones<'a, T> {
-    /// Clone every bio of `request` for the device of `set`, at the same
-    /// sector, with the same operation and flags (but the flush flags the
-    /// request no longer has).
+/// Clones of the bios of a blk-mq request.
+pub type RequestClones<'a, T> = Clones<'a, ARef<Request<T>>>;
+
+impl<'a, S: CloneSource> Clones<'a, S> {
+    /// Clone every bio of `source` for the device of `set`, at the same
+    /// sector, with the same operation and flags (but those of
+    /// [`CloneSource::strip_flags`]).
     /// Fails with `ENOMEM` if any clone cannot be allocated, freeing the
     /// others.
-    pub fn new(set: &'a BioSet, request: &ARef<Request<T>>, gfp: Flags) -> Result<Self> {
-        let mut clones = Self::empty(set, request);
-        for source in request.bios() {
-            let clone = clones.clone_bio(source, gfp)?;
+    pub fn new(set: &'a BioSet, source: &S, gfp: Flags) -> Result<Self> {
+        let mut clones = Self::empty(set, source);
+        source.for_each_bio(|bio| {
+            let clone = clones.clone_bio(bio, gfp)?;
             clones.push(clone);
-        }
+            Ok(())
+        })?;
         Ok(clones)
     }
 
     /// No clones yet; add them with [`Self::add_range`].
-    pub fn empty(set: &'a BioSet, request: &ARef<Request<T>>) -> Self {
+    pub fn empty(set: &'a BioSet, source: &S) -> Self {
         Self {
             head: core::ptr::null_mut(),
             last: core::ptr::null_mut(),
             set,
-            request: request.clone(),
+            source: source.clone(),
         }
     }
 
-    /// Clone the request's data at `offset..offset + sectors` (in sectors
-    /// from the start of the request), aimed at `target` and on: one clone
-    /// per bio of the request that the range overlaps.
+    /// Clone the source's data at `offset..offset + sectors` (in sectors
+    /// from its start), aimed at `target` and on: one clone per bio of the
+    /// source that the range overlaps.
     ///
     /// Fails with `EINVAL` if the range is empty or reaches past the end of
-    /// the request, and with `ENOMEM` if a clone cannot be allocated; the
+    /// the source, and with `ENOMEM` if a clone cannot be allocated; the
     /// clones added before stay.
     pub fn add_range(&mut self, offset: u64, sectors: u64, target: u64, gfp: Flags) -> Result {
-        let request = self.request.clone();
-        self.for_each_part(&request, offset, sectors, gfp, |this, clone, done| {
+        let source = self.source.clone();
+        self.for_each_part(&source, offset, sectors, gfp, |this, clone, done| {
             // SAFETY: `clone` is an unsubmitted clone that we own.
             unsafe { (*clone).bi_iter.bi_sector = target + done };
             this.push(clone);
         })
     }
 
-    /// Fill the request's data at `offset..offset + sectors` (in sectors
-    /// from the start of the request) with zeros: a read of a range that
-    /// holds no data. Errors as [`Self::add_range`].
+    /// Fill the source's data at `offset..offset + sectors` (in sectors
+    /// from its start) with zeros: a read of a range that holds no data.
+    /// Errors as [`Self::add_range`].
     pub fn zero_range(&mut self, offset: u64, sectors: u64, gfp: Flags) -> Result {
-        let request = self.request.clone();
-        self.for_each_part(&request, offset, sectors, gfp, |_, clone, _| {
+        let source = self.source.clone();
+        self.for_each_part(&source, offset, sectors, gfp, |_, clone, _| {
             // SAFETY: `clone` is an unsubmitted clone that we own; it covers
-            // pages of the request (which `request` keeps), and its iterator
+            // pages of the source (which `source` keeps), and its iterator
             // the part of them to zero. It is put right after.
             unsafe {
                 bindings::zero_fill_bio_iter(clone, (*clone).bi_iter);
@@ -450,52 +669,46 @@ impl<'a, T: Operations + 'static> RequestClones<'a, T> {
         })
     }
 
-    /// Calls `f` with a clone of each part of the request's bios that
+    /// Calls `f` with a clone of each part of the source's bios that
     /// `offset..offset + sectors` overlaps, trimmed to the overlap, and the
     /// number of sectors of the range before it. `f` owns the clone.
     fn for_each_part(
         &mut self,
-        request: &Request<T>,
+        source: &S,
         offset: u64,
         sectors: u64,
         gfp: Flags,
         mut f: impl FnMut(&mut Self, *mut bindings::bio, u64),
     ) -> Result {
         let end = offset.checked_add(sectors).ok_or(EINVAL)?;
-        if sectors == 0 || end > u64::from(request.bytes() >> 9) {
+        if sectors == 0 || end > source.sectors() {
             return Err(EINVAL);
         }
         let mut start = 0u64;
-        for source in request.bios() {
-            let len = u64::from(source.size() >> 9);
+        source.for_each_bio(|bio| {
+            let len = u64::from(bio.size() >> 9);
             let (lo, hi) = (start.max(offset), (start + len).min(end));
             if lo < hi {
-                let clone = self.clone_bio(source, gfp)?;
-                // SAFETY: `clone` is an unsubmitted clone of `source` that we
+                let clone = self.clone_bio(bio, gfp)?;
+                // SAFETY: `clone` is an unsubmitted clone of `bio` that we
                 // own, and `lo - start + (hi - lo)` is within its `len`.
                 unsafe { bindings::bio_trim(clone, lo - start, hi - lo) };
                 f(self, clone, lo - offset);
             }
             start += len;
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
-    /// A clone of `source` for the set's device, with the flush flags
-    /// stripped that the request no longer has, owned by the caller.
-    fn clone_bio(&self, source: &Bio, gfp: Flags) -> Result<*mut bindings::bio> {
-        // The flush machinery clears `REQ_FUA` on the request (but not on
-        // its bios) when this disk emulates FUA with a flush of its own.
-        let strip = if self.request.opf() & bindings::REQ_FUA != 0 {
-            bindings::REQ_PREFLUSH
-        } else {
-            bindings::REQ_PREFLUSH | bindings::REQ_FUA
-        };
+    /// A clone of `bio` for the set's device, without the source's
+    /// [`CloneSource::strip_flags`], owned by the caller.
+    fn clone_bio(&self, bio: &Bio, gfp: Flags) -> Result<*mut bindings::bio> {
+        let strip = self.source.strip_flags();
         // SAFETY: All pointers are valid; the call returns a new bio or null.
         let clone = unsafe {
             bindings::bio_alloc_clone(
                 self.set.target().as_ptr(),
-                source.0.get(),
+                bio.0.get(),
                 gfp.as_raw(),
                 self.set.as_ptr(),
             )
@@ -512,7 +725,7 @@ impl<'a, T: Operations + 'static> RequestClones<'a, T> {
     }
 
     /// Append `clone`, an unsubmitted clone from `set` of a bio of the
-    /// request, whose reference the caller hands over, to the list.
+    /// source, whose reference the caller hands over, to the list.
     fn push(&mut self, clone: *mut bindings::bio) {
         if self.last.is_null() {
             self.head = clone;
@@ -525,10 +738,10 @@ impl<'a, T: Operations + 'static> RequestClones<'a, T> {
     }
 }
 
-impl<'a, T: Operations + 'static> Iterator for RequestClones<'a, T> {
-    type Item = ClonedBio<'a, T>;
+impl<'a, S: CloneSource> Iterator for Clones<'a, S> {
+    type Item = ClonedBio<'a, S>;
 
-    fn next(&mut self) -> Option<ClonedBio<'a, T>> {
+    fn next(&mut self) -> Option<ClonedBio<'a, S>> {
         let bio = NonNull::new(self.head)?;
         // SAFETY: By type invariant `bio` is a clone we own; unlinking it
         // moves its reference to the `ClonedBio`.
@@ -542,12 +755,12 @@ impl<'a, T: Operations + 'static> Iterator for RequestClones<'a, T> {
         Some(ClonedBio {
             bio,
             set: self.set,
-            request: self.request.clone(),
+            source: self.source.clone(),
         })
     }
 }
 
-impl<T: Operations> Drop for RequestClones<'_, T> {
+impl<S: CloneSource> Drop for Clones<'_, S> {
     fn drop(&mut self) {
         while let Some(bio) = NonNull::new(self.head) {
             // SAFETY: By type invariant we own the unsubmitted clone.
@@ -584,19 +797,19 @@ where
     }
 }
 
-/// One clone from [`RequestClones`], not yet submitted.
+/// One clone from [`Clones`], not yet submitted.
 ///
 /// # Invariants
 ///
-/// `bio` is an unsubmitted clone from `set` of a bio of `request`, with one
+/// `bio` is an unsubmitted clone from `set` of a bio of `source`, with one
 /// reference owned by `self`.
-pub struct ClonedBio<'a, T: Operations> {
+pub struct ClonedBio<'a, S: CloneSource> {
     bio: NonNull<bindings::bio>,
     set: &'a BioSet,
-    request: ARef<Request<T>>,
+    source: S,
 }
 
-impl<T: Operations + 'static> ClonedBio<'_, T> {
+impl<S: CloneSource> ClonedBio<'_, S> {
     /// The sector (512-byte units) the clone is aimed at.
     pub fn sector(&self) -> u64 {
         // SAFETY: By type invariant we own the unsubmitted bio.
@@ -609,15 +822,22 @@ impl<T: Operations + 'static> ClonedBio<'_, T> {
         unsafe { (*self.bio.as_ptr()).bi_iter.bi_sector = sector };
     }
 
-    /// Submit the clone. `E::end_io` gets the request back when the clone
-    /// completes; dropping it there ends the request if it was the last
-    /// part (see [`Request::end_when_last`]).
-    pub fn submit<E: EndIo<Context = ARef<Request<T>>>>(self) {
-        let request = self.request.clone();
-        // Cannot fail: the context is the clone's own request.
-        let _ = self.submit_with::<E>(request);
+    /// Submit the clone. `E::end_io` gets the source back when the clone
+    /// completes; dropping it there ends the source if it was the last
+    /// part (see [`Request::end_when_last`], [`IncomingBio`]).
+    pub fn submit<E: EndIo<Context = S>>(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: We take the source out of `this`, which is never used or
+        // dropped again.
+        let source = unsafe { core::ptr::read(&this.source) };
+        // SAFETY: By type invariant `bio` is an unsubmitted bio from `set`
+        // that we own. Its pages belong to the source, which the context
+        // keeps from ending until the clone completed.
+        unsafe { submit_raw::<E>(this.set, this.bio.as_ptr(), source) };
     }
+}
 
+impl<T: Operations + 'static> ClonedBio<'_, ARef<Request<T>>> {
     /// Submit the clone with a context of the driver's, which keeps the
     /// clone's request from ending (for example a driver structure that
     /// holds the request until work after the I/O is done). Fails with
@@ -626,14 +846,14 @@ impl<T: Operations + 'static> ClonedBio<'_, T> {
     where
         E::Context: RequestContext<T>,
     {
-        if !core::ptr::eq(context.request(), &*self.request) {
+        if !core::ptr::eq(context.request(), &*self.source) {
             return Err(EINVAL);
         }
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: We take the request out of `this`, which is never used or
         // dropped again. Dropping it cannot end the request: `context`
         // holds it too (`RequestContext`).
-        drop(unsafe { core::ptr::read(&this.request) });
+        drop(unsafe { core::ptr::read(&this.source) });
         // SAFETY: By type invariant `bio` is an unsubmitted bio from `set`
         // that we own. Its pages belong to the request, which the context
         // keeps from ending until the clone completed.
@@ -642,7 +862,7 @@ impl<T: Operations + 'static> ClonedBio<'_, T> {
     }
 }
 
-impl<T: Operations> Drop for ClonedBio<'_, T> {
+impl<S: CloneSource> Drop for ClonedBio<'_, S> {
     fn drop(&mut self) {
         // SAFETY: By type invariant we own the unsubmitted clone.
         unsafe { bindings::bio_put(self.bio.as_ptr()) };
