@@ -10,7 +10,7 @@
 # guest CPU cost of each layer more than any disk.
 #
 #   scripts/bench.sh [TARGET...]   TARGET: raw pvdisk passthru dm-thin
-#                                  dm-snap cache snap (default: all)
+#                                  dm-snap cache snap paired (default: all)
 # Environment: BENCH_RUNTIME (seconds per timed job, default 10),
 #              BENCH_SIZE_MB (region per job in MiB, default 512),
 #              BENCH_ROUNDS (rounds, default 3);
@@ -72,11 +72,21 @@
 #     clone, a constant number of syncs; start-up included), timed in
 #     all and per clone, then BENCH_CLONES_ON of them powered on through
 #     configfs, timed.
+# `paired`: the in-place jobs (rand-read, rand-write, seq-read,
+# seq-overwrite) interleaved in short slices, so that the host's drift,
+# which moves a 10 s job by tens of percent from one minute to the next,
+# cancels: the raw device (vdc, written once), a VDI on vdb (written
+# once), the pass-through of vdc and device-mapper's linear target over
+# vdc (the kernel's own bio remapping, the floor of any stacking driver
+# in this VM) take turns, BENCH_PAIRED_SLICE s each (default 3), for
+# BENCH_PAIRED_REPS repetitions (default 7), in an order that rotates
+# from one repetition to the next. Each ratio is to the raw slice of the
+# same repetition; the table gives their median and range.
 # `pvdisk check` runs on every store after its job.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
-targets=${*:-raw pvdisk passthru dm-thin dm-snap cache snap}
+targets=${*:-raw pvdisk passthru dm-thin dm-snap cache snap paired}
 runtime=${BENCH_RUNTIME:-10}
 size_mb=${BENCH_SIZE_MB:-512}
 rounds=${BENCH_ROUNDS:-3}
@@ -86,6 +96,8 @@ snap_rates=${BENCH_SNAP_RATES:-1 10 100}
 snap_thin_rates=${BENCH_SNAP_THIN_RATES:-1 10}
 snap_clones=${BENCH_CLONES:-1000}
 snap_on=${BENCH_CLONES_ON:-16}
+paired_slice=${BENCH_PAIRED_SLICE:-3}
+paired_reps=${BENCH_PAIRED_REPS:-7}
 
 # The kernel without debug checkers (scripts/kernel-bench.config), unless
 # told otherwise (PVDISK_KERNEL_VARIANT= for the test kernel itself).
@@ -110,6 +122,8 @@ SNAP_RATES="$snap_rates"
 SNAP_THIN_RATES="$snap_thin_rates"
 SNAP_CLONES=$snap_clones
 SNAP_ON=$snap_on
+PAIRED_SLICE=$paired_slice
+PAIRED_REPS=$paired_reps
 GUEST
 cat <<'GUEST'
 FIO="fio --direct=1 --group_reporting --output-format=terse --terse-version=3"
@@ -235,6 +249,64 @@ thin_down() {
 	*out_of_data_space*) echo "bench: dm-thin pool out of data space (the figures above are not valid)" ;;
 	esac
 	dmsetup remove bthin; dmsetup remove bpool; dmsetup mknodes
+}
+# paired_slice TARGET JOB REP DEV: one slice of JOB on DEV, a PAIRED line
+paired_slice() {
+	local rw bs
+	case $2 in
+	rand-read) rw=randread bs=4k ;;
+	rand-write) rw=randwrite bs=4k ;;
+	seq-read) rw=read bs=1M ;;
+	seq-overwrite) rw=write bs=1M ;;
+	esac
+	$FIO --name="$2" --filename="$4" --size="${SIZE_MB}M" --ioengine=libaio --iodepth=32 \
+		--time_based --runtime="$PAIRED_SLICE" --rw=$rw --bs=$bs 2>/dev/null | tail -n 1 |
+		awk -F';' -v r="$3" -v t="$1" -v n="$2" '
+			NF > 50 { printf "PAIRED %s %s %s %.0f\n", r, t, n, $8 + $49; ok = 1 }
+			END { if (!ok) printf "PAIRED %s %s %s fail\n", r, t, n }'
+}
+# paired_run TARGET JOB REP: set TARGET up over its device, run the slice,
+# take it down again (the pass-through and dm-linear both open vdc
+# exclusively)
+paired_run() {
+	case $1 in
+	raw) paired_slice raw "$2" "$3" /dev/vdc ;;
+	pvdisk) paired_slice pvdisk "$2" "$3" "/dev/$(cat $C/paired/name)" ;;
+	passthru)
+		mkdir -p $C/pt && echo /dev/vdc > $C/pt/backing && echo 1 > $C/pt/power &&
+			paired_slice passthru "$2" "$3" "/dev/$(cat $C/pt/name)"
+		echo 0 > $C/pt/power ;;
+	dm-linear)
+		dmsetup create blinear --table "0 $((SIZE_MB * 2048)) linear /dev/vdc 0" &&
+			dmsetup mknodes && paired_slice dm-linear "$2" "$3" /dev/mapper/blinear
+		dmsetup remove blinear; dmsetup mknodes ;;
+	esac
+}
+paired() {
+	local rep=0 job i t order
+	modprobe dm_mod 2>/dev/null
+	modprobe pvdisk || { echo "bench: paired: no pvdisk module"; return; }
+	pvdisk format /dev/vdb --extent-size 64M --force >/dev/null &&
+		pvdisk create /dev/vdb paired --size "${SIZE_MB}M" >/dev/null &&
+		vdi_on paired paired || { echo "bench: paired: pvdisk setup failed"; return; }
+	for dev in /dev/vdc "/dev/$(cat $C/paired/name)"; do
+		$FIO --name=fill --filename="$dev" --ioengine=libaio --iodepth=32 --rw=write \
+			--bs=1M --size="${SIZE_MB}M" >/dev/null 2>&1
+	done
+	order="raw pvdisk passthru dm-linear"
+	while [ $rep -lt "$PAIRED_REPS" ]; do
+		rep=$((rep + 1))
+		for job in rand-read rand-write seq-read seq-overwrite; do
+			for t in $order; do
+				paired_run "$t" "$job" "$rep"
+			done
+		done
+		# Rotate: each target runs first, second, ... in turn.
+		order="${order#* } ${order%% *}"
+	done
+	vdi_off paired; rmdir $C/paired; rmdir $C/pt 2>/dev/null
+	pv_check
+	rmmod pvdisk
 }
 sectors=$(( $(blockdev --getsize64 /dev/vdb) / 512 ))
 round=0
@@ -402,6 +474,9 @@ for t in $TARGETS; do
 			snap_load dm-thin "$rate" /dev/mapper/bthin $DTCK bpool bthin 0 1
 			thin_down
 		done ;;
+	paired)
+		[ $round = 1 ] || continue
+		paired ;;
 	*) echo "bench: unknown target $t" ;;
 	esac
 done
@@ -484,6 +559,35 @@ awk '$1 == "BENCH" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $6; r[$2] = 1; j[$4] =
 			m = n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 			printf "  %-16s %6.2fx  (%.2f-%.2f)\n", k, m, v[1], v[n]
 		}
+	}' "$out"
+fi
+if grep -q '^PAIRED ' "$out"; then
+echo
+echo "paired, in place: targets take turns in ${paired_slice}s slices, $paired_reps repetitions;" \
+	"each ratio to the raw slice (vdc) of the same repetition: median (lowest-highest)"
+awk '
+	$1 == "PAIRED" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $5; rep[$2] = 1
+		if (!(($3, $4) in seen)) { seen[$3, $4] = 1; keys[++n] = $3 SUBSEP $4 } }
+	$1 == "PAIRED" && $5 !~ /^[0-9.]+$/ { failed++ }
+	END {
+		printf "  %-10s %-14s %10s %8s %12s\n", "target", "job", "IOPS", "vs raw", "range"
+		for (i = 1; i <= n; i++) {
+			split(keys[i], kv, SUBSEP); t = kv[1]; j = kv[2]; m = 0; c = 0
+			for (r in rep) {
+				if (!((r, t, j) in io)) continue
+				w[++c] = io[r, t, j]
+				if (t != "raw" && io[r, "raw", j] > 0) v[++m] = io[r, t, j] / io[r, "raw", j]
+			}
+			for (a = 2; a <= c; a++)
+				for (b = a; b > 1 && w[b - 1] > w[b]; b--) { x = w[b]; w[b] = w[b - 1]; w[b - 1] = x }
+			for (a = 2; a <= m; a++)
+				for (b = a; b > 1 && v[b - 1] > v[b]; b--) { x = v[b]; v[b] = v[b - 1]; v[b - 1] = x }
+			mi = c % 2 ? w[(c + 1) / 2] : (w[c / 2] + w[c / 2 + 1]) / 2
+			if (m == 0) { printf "  %-10s %-14s %10.0f %8s\n", t, j, mi, "-"; continue }
+			mv = m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+			printf "  %-10s %-14s %10.0f %8.2f %12s\n", t, j, mi, mv, sprintf("%.2f-%.2f", v[1], v[m])
+		}
+		if (failed) printf "  (%d slices failed)\n", failed
 	}' "$out"
 fi
 echo
