@@ -72,16 +72,23 @@
 #     clone, a constant number of syncs; start-up included), timed in
 #     all and per clone, then BENCH_CLONES_ON of them powered on through
 #     configfs, timed.
-# `paired`: the in-place jobs (rand-read, rand-write, seq-read,
-# seq-overwrite) interleaved in short slices, so that the host's drift,
+# `paired`: jobs interleaved in short slices, so that the host's drift,
 # which moves a 10 s job by tens of percent from one minute to the next,
-# cancels: the raw device (vdc, written once), a VDI on vdb (written
-# once), the pass-through of vdc and device-mapper's linear target over
-# vdc (the kernel's own bio remapping, the floor of any stacking driver
-# in this VM) take turns, BENCH_PAIRED_SLICE s each (default 3), for
-# BENCH_PAIRED_REPS repetitions (default 7), in an order that rotates
-# from one repetition to the next. Each ratio is to the raw slice of the
-# same repetition; the table gives their median and range.
+# cancels. The targets are set up once: the raw disk (vdc), a VDI on vdb,
+# the pass-through of vdc, device-mapper's linear target over vdc (the
+# kernel's own bio remapping, the floor of any stacking driver in this
+# VM) and a dm-thin volume (metadata vda, data vdc, 64 KiB blocks); the
+# last three are set up and removed around each of their slices, as each
+# opens vdc exclusively. The in-place jobs (rand-read, rand-write,
+# seq-read, seq-overwrite) run over a region written once at setup; the
+# first-write jobs (first-rand-write; fsync-write at queue depth 1, an
+# fsync after each write) each slice into a 128 MiB region never written
+# before (not on the pass-through or dm-linear, where a first write is
+# any write). Every target runs each job for BENCH_PAIRED_SLICE s
+# (default 3), BENCH_PAIRED_REPS times (default 7), in an order that
+# rotates from one repetition to the next; each ratio is to the raw slice
+# (or dm-thin's) of the same repetition, and the table gives their
+# median and range.
 # `pvdisk check` runs on every store after its job.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -250,60 +257,106 @@ thin_down() {
 	esac
 	dmsetup remove bthin; dmsetup remove bpool; dmsetup mknodes
 }
-# paired_slice TARGET JOB REP DEV: one slice of JOB on DEV, a PAIRED line
+# The paired target's jobs: in place (on the region written at setup),
+# then first writes (each slice into a region of FRESH_MB never written,
+# at FRESH_AT MiB and on).
+PAIRED_JOBS="rand-read rand-write seq-read seq-overwrite first-rand-write fsync-write"
+FRESH_MB=128
+# paired_slice TARGET JOB REP DEV FRESH: one slice of JOB on DEV (FRESH:
+# the MiB offset of the fresh region of a first-write job), a PAIRED line
 paired_slice() {
-	local rw bs
+	local args
 	case $2 in
-	rand-read) rw=randread bs=4k ;;
-	rand-write) rw=randwrite bs=4k ;;
-	seq-read) rw=read bs=1M ;;
-	seq-overwrite) rw=write bs=1M ;;
+	rand-read) args="--rw=randread --bs=4k" ;;
+	rand-write) args="--rw=randwrite --bs=4k" ;;
+	seq-read) args="--rw=read --bs=1M" ;;
+	seq-overwrite) args="--rw=write --bs=1M" ;;
+	first-rand-write) args="--rw=randwrite --bs=4k --offset=${5}M" ;;
+	fsync-write) args="--rw=randwrite --bs=4k --offset=${5}M --ioengine=psync --iodepth=1 --fsync=1" ;;
 	esac
-	$FIO --name="$2" --filename="$4" --size="${SIZE_MB}M" --ioengine=libaio --iodepth=32 \
-		--time_based --runtime="$PAIRED_SLICE" --rw=$rw --bs=$bs 2>/dev/null | tail -n 1 |
+	case $2 in
+	first-*|fsync-*) args="$args --size=${FRESH_MB}M" ;;
+	*) args="$args --size=${SIZE_MB}M" ;;
+	esac
+	# shellcheck disable=SC2086
+	$FIO --name="$2" --filename="$4" --ioengine=libaio --iodepth=32 \
+		--time_based --runtime="$PAIRED_SLICE" $args 2>/dev/null | tail -n 1 |
 		awk -F';' -v r="$3" -v t="$1" -v n="$2" '
 			NF > 50 { printf "PAIRED %s %s %s %.0f\n", r, t, n, $8 + $49; ok = 1 }
 			END { if (!ok) printf "PAIRED %s %s %s fail\n", r, t, n }'
 }
-# paired_run TARGET JOB REP: set TARGET up over its device, run the slice,
-# take it down again (the pass-through and dm-linear both open vdc
-# exclusively)
+# thin_pair_up, thin_pair_down: the paired dm-thin pool (metadata vda,
+# data vdc, 64 KiB blocks as the dm-thin target) and its volume bpthin,
+# which keep their mappings from one slice to the next
+thin_pair_pool() {
+	dmsetup create bppool --table "0 $(blockdev --getsz /dev/vdc) thin-pool /dev/vda /dev/vdc 128 0"
+}
+thin_pair_up() {
+	thin_pair_pool &&
+		dmsetup create bpthin --table "0 $((PAIRED_THIN_MB * 2048)) thin /dev/mapper/bppool 0" &&
+		dmsetup mknodes
+}
+thin_pair_down() { dmsetup remove bpthin; dmsetup remove bppool; dmsetup mknodes; }
+# paired_run TARGET JOB REP FRESH: set TARGET up over its device, run the
+# slice, take it down again (the pass-through, dm-linear and dm-thin
+# each open vdc exclusively)
 paired_run() {
 	case $1 in
-	raw) paired_slice raw "$2" "$3" /dev/vdc ;;
-	pvdisk) paired_slice pvdisk "$2" "$3" "/dev/$(cat $C/paired/name)" ;;
+	raw) paired_slice raw "$2" "$3" /dev/vdc $(($4 + RAW_FRESH_AT)) ;;
+	pvdisk) paired_slice pvdisk "$2" "$3" "/dev/$(cat $C/paired/name)" "$4" ;;
 	passthru)
 		mkdir -p $C/pt && echo /dev/vdc > $C/pt/backing && echo 1 > $C/pt/power &&
-			paired_slice passthru "$2" "$3" "/dev/$(cat $C/pt/name)"
+			paired_slice passthru "$2" "$3" "/dev/$(cat $C/pt/name)" "$4"
 		echo 0 > $C/pt/power ;;
 	dm-linear)
 		dmsetup create blinear --table "0 $((SIZE_MB * 2048)) linear /dev/vdc 0" &&
-			dmsetup mknodes && paired_slice dm-linear "$2" "$3" /dev/mapper/blinear
+			dmsetup mknodes && paired_slice dm-linear "$2" "$3" /dev/mapper/blinear "$4"
 		dmsetup remove blinear; dmsetup mknodes ;;
+	dm-thin)
+		thin_pair_up && paired_slice dm-thin "$2" "$3" /dev/mapper/bpthin "$4"
+		thin_pair_down ;;
 	esac
 }
 paired() {
-	local rep=0 job i t order
+	local rep=0 job t order fresh=$SIZE_MB
+	# The VDI and the thin volume hold the in-place region and every
+	# fresh region; the raw disk's fresh regions start beyond what the
+	# thin pool allocates on vdc.
+	PAIRED_THIN_MB=$((SIZE_MB + 2 * PAIRED_REPS * FRESH_MB))
+	RAW_FRESH_AT=$PAIRED_THIN_MB
 	modprobe dm_mod 2>/dev/null
+	modprobe dm_thin_pool 2>/dev/null
 	modprobe pvdisk || { echo "bench: paired: no pvdisk module"; return; }
 	pvdisk format /dev/vdb --extent-size 64M --force >/dev/null &&
-		pvdisk create /dev/vdb paired --size "${SIZE_MB}M" >/dev/null &&
+		pvdisk create /dev/vdb paired --size "${PAIRED_THIN_MB}M" >/dev/null &&
 		vdi_on paired paired || { echo "bench: paired: pvdisk setup failed"; return; }
-	for dev in /dev/vdc "/dev/$(cat $C/paired/name)"; do
+	dd if=/dev/zero of=/dev/vda bs=4k count=1 2>/dev/null
+	thin_pair_pool && dmsetup message bppool 0 "create_thin 0" && dmsetup remove bppool &&
+		thin_pair_up || { echo "bench: paired: dm-thin setup failed"; return; }
+	for dev in /dev/mapper/bpthin /dev/vdc "/dev/$(cat $C/paired/name)"; do
 		$FIO --name=fill --filename="$dev" --ioengine=libaio --iodepth=32 --rw=write \
 			--bs=1M --size="${SIZE_MB}M" >/dev/null 2>&1
 	done
-	order="raw pvdisk passthru dm-linear"
+	thin_pair_down
+	order="raw pvdisk passthru dm-linear dm-thin"
 	while [ $rep -lt "$PAIRED_REPS" ]; do
 		rep=$((rep + 1))
-		for job in rand-read rand-write seq-read seq-overwrite; do
+		for job in $PAIRED_JOBS; do
 			for t in $order; do
-				paired_run "$t" "$job" "$rep"
+				case $t/$job in
+				passthru/first-*|passthru/fsync-*|dm-linear/first-*|dm-linear/fsync-*) continue ;;
+				esac
+				paired_run "$t" "$job" "$rep" "$fresh"
 			done
+			case $job in first-*|fsync-*) fresh=$((fresh + FRESH_MB)) ;; esac
 		done
 		# Rotate: each target runs first, second, ... in turn.
 		order="${order#* } ${order%% *}"
 	done
+	thin_pair_up && case $(dmsetup status bppool) in
+	*out_of_data_space*) echo "bench: paired: dm-thin pool out of data space" ;;
+	esac
+	thin_pair_down
 	vdi_off paired; rmdir $C/paired; rmdir $C/pt 2>/dev/null
 	pv_check
 	rmmod pvdisk
@@ -486,7 +539,7 @@ GUEST
 
 out=$(mktemp)
 trap 'rm -f "$buildlog" "$out"' EXIT
-"$here/vm.sh" --quiet --timeout 10800 --disk-size 4G -- "$guest" | tee "$out"
+"$here/vm.sh" --quiet --timeout 10800 --disk-size 8G -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
 
 if grep -q '^BENCH ' "$out"; then
@@ -563,29 +616,35 @@ awk '$1 == "BENCH" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $6; r[$2] = 1; j[$4] =
 fi
 if grep -q '^PAIRED ' "$out"; then
 echo
-echo "paired, in place: targets take turns in ${paired_slice}s slices, $paired_reps repetitions;" \
-	"each ratio to the raw slice (vdc) of the same repetition: median (lowest-highest)"
+echo "paired: targets take turns in ${paired_slice}s slices, $paired_reps repetitions; each" \
+	"ratio to the raw (dm-thin) slice of the same repetition: median (lowest-highest)"
 awk '
+	# "median (lowest-highest)" of v[1..m], sorted in place
+	function mr(m,    a, b, x, md) {
+		for (a = 2; a <= m; a++)
+			for (b = a; b > 1 && v[b - 1] > v[b]; b--) { x = v[b]; v[b] = v[b - 1]; v[b - 1] = x }
+		md = m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+		return sprintf("%5.2f %-11s", md, sprintf("(%.2f-%.2f)", v[1], v[m]))
+	}
+	# ratios of target t to target u on job j over the repetitions
+	function ratios(t, u, j,    r, m) {
+		m = 0
+		for (r in rep)
+			if (((r, t, j) in io) && io[r, u, j] > 0) v[++m] = io[r, t, j] / io[r, u, j]
+		return m ? mr(m) : sprintf("%5s %-11s", "-", "")
+	}
 	$1 == "PAIRED" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $5; rep[$2] = 1
 		if (!(($3, $4) in seen)) { seen[$3, $4] = 1; keys[++n] = $3 SUBSEP $4 } }
 	$1 == "PAIRED" && $5 !~ /^[0-9.]+$/ { failed++ }
 	END {
-		printf "  %-10s %-14s %10s %8s %12s\n", "target", "job", "IOPS", "vs raw", "range"
+		printf "  %-10s %-17s %8s   %-17s   %-17s\n", "target", "job", "IOPS", "vs raw", "vs dm-thin"
 		for (i = 1; i <= n; i++) {
-			split(keys[i], kv, SUBSEP); t = kv[1]; j = kv[2]; m = 0; c = 0
-			for (r in rep) {
-				if (!((r, t, j) in io)) continue
-				w[++c] = io[r, t, j]
-				if (t != "raw" && io[r, "raw", j] > 0) v[++m] = io[r, t, j] / io[r, "raw", j]
-			}
-			for (a = 2; a <= c; a++)
-				for (b = a; b > 1 && w[b - 1] > w[b]; b--) { x = w[b]; w[b] = w[b - 1]; w[b - 1] = x }
-			for (a = 2; a <= m; a++)
-				for (b = a; b > 1 && v[b - 1] > v[b]; b--) { x = v[b]; v[b] = v[b - 1]; v[b - 1] = x }
-			mi = c % 2 ? w[(c + 1) / 2] : (w[c / 2] + w[c / 2 + 1]) / 2
-			if (m == 0) { printf "  %-10s %-14s %10.0f %8s\n", t, j, mi, "-"; continue }
-			mv = m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
-			printf "  %-10s %-14s %10.0f %8.2f %12s\n", t, j, mi, mv, sprintf("%.2f-%.2f", v[1], v[m])
+			split(keys[i], kv, SUBSEP); t = kv[1]; j = kv[2]; c = 0
+			for (r in rep) if ((r, t, j) in io) v[++c] = io[r, t, j]
+			split(mr(c), med, " ")
+			printf "  %-10s %-17s %8.0f   %s   %s\n", t, j, med[1],
+				t == "raw" ? sprintf("%5s %-11s", "-", "") : ratios(t, "raw", j),
+				t == "pvdisk" ? ratios(t, "dm-thin", j) : ""
 		}
 		if (failed) printf "  (%d slices failed)\n", failed
 	}' "$out"
