@@ -289,7 +289,8 @@ paired_slice() {
 # data vdc, 64 KiB blocks as the dm-thin target) and its volume bpthin,
 # which keep their mappings from one slice to the next
 thin_pair_pool() {
-	dmsetup create bppool --table "0 $(blockdev --getsz /dev/vdc) thin-pool /dev/vda /dev/vdc 128 0"
+	dmsetup create bppool --table "0 $(blockdev --getsz /dev/vdc) thin-pool /dev/vda /dev/vdc 128 0" &&
+		dmsetup mknodes
 }
 thin_pair_up() {
 	thin_pair_pool &&
