@@ -110,8 +110,7 @@ impl Operations for DiskOps {
         rq: ARef<Request<Self>>,
         _is_last: bool,
     ) -> Result {
-        if backend.bios().target_is_dead() {
-            warn_ratelimited!("backing device is gone; failing I/O\n");
+        if backing_gone(backend.bios()) {
             return Err(EIO);
         }
         // queue_rq may run inside the flush of the caller's plug: the
@@ -141,8 +140,7 @@ impl Operations for DiskOps {
 /// A raw disk's bio goes down as one clone, `REQ_PREFLUSH` and `REQ_FUA`
 /// included, so the backing device sees exactly the flushes it was sent.
 fn pass_bio_through(backend: &Backend, bios: &BioSet, bio: IncomingBio) {
-    if bios.target_is_dead() {
-        warn_ratelimited!("backing device is gone; failing I/O\n");
+    if backing_gone(bios) {
         return bio.end(Err(EIO));
     }
     // First without waiting; then (or after an injected failure) waiting
@@ -187,13 +185,7 @@ impl EndIo for EndRequest {
     type Context = ARef<Request<DiskOps>>;
 
     fn end_io(rq: ARef<Request<DiskOps>>, status: Result) {
-        if let Err(e) = status {
-            warn_ratelimited!(
-                "backing I/O error at sector {}: {}\n",
-                rq.sector(),
-                errname(e)
-            );
-        }
+        report_backing_error(rq.sector(), status);
         Request::end_when_last(rq, status);
     }
 }
@@ -205,13 +197,24 @@ impl EndIo for EndBio {
     type Context = IncomingBio;
 
     fn end_io(bio: IncomingBio, status: Result) {
-        if let Err(e) = status {
-            warn_ratelimited!(
-                "backing I/O error at sector {}: {}\n",
-                bio.sector(),
-                errname(e)
-            );
-        }
+        report_backing_error(bio.sector(), status);
         bio.end(status);
+    }
+}
+
+/// True, with a line in the log, if the backing device went away: I/O
+/// fails with `EIO` from then on.
+fn backing_gone(bios: &BioSet) -> bool {
+    let gone = bios.target_is_dead();
+    if gone {
+        warn_ratelimited!("backing device is gone; failing I/O\n");
+    }
+    gone
+}
+
+/// Logs a failed backing bio of the I/O at `sector` of the disk.
+fn report_backing_error(sector: u64, status: Result) {
+    if let Err(e) = status {
+        warn_ratelimited!("backing I/O error at sector {}: {}\n", sector, errname(e));
     }
 }
