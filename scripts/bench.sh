@@ -540,7 +540,12 @@ GUEST
 
 out=$(mktemp)
 trap 'rm -f "$buildlog" "$out"' EXIT
-"$here/vm.sh" --quiet --timeout 10800 --disk-size 8G -- "$guest" | tee "$out"
+# vdb holds the paired VDI, vdc the thin pool's data and then the raw
+# disk's fresh regions: each twice the in-place region and 2 x 128 MiB a
+# repetition, at least 8 GiB (sparse files: only what is written counts).
+disk_mb=$(( (size_mb + 2 * paired_reps * 128) * 2 + 256 ))
+[ "$disk_mb" -ge 8192 ] || disk_mb=8192
+"$here/vm.sh" --quiet --timeout 10800 --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
 
 if grep -q '^BENCH ' "$out"; then
