@@ -176,9 +176,10 @@ t_power_off_io() {
 		--bs=4k --iodepth=32 --time_based --runtime=8 \
 		--output-format=terse >/dev/null 2>&1 &
 	local pid=$! err i=0 r0
-	# Once fio's I/O has begun (more reads completed than the partition
-	# scan's, /sys/block/*/stat): starting fio takes seconds in the VM.
-	reads() { awk '{ print $1 }' "/sys/block/${dev#/dev/}/stat"; }
+	# Once fio's I/O has begun (more reads completed on the backing
+	# device, /sys/block/*/stat: a bio-based disk keeps no statistics of
+	# its own): starting fio takes seconds in the VM.
+	reads() { awk '{ print $1 }' "/sys/block/${PVDISK_DISK#/dev/}/stat"; }
 	r0=$(reads)
 	while [ "$(reads)" = "$r0" ] && [ $i -lt 100 ]; do
 		sleep 0.3

@@ -61,9 +61,9 @@ t_rounds() {
 		n=$((n + 1))
 	done
 	echo "$ROUNDS rounds; copy-on-write blocks $(stat_of fs cow_blocks)," \
-		"writes started in queue_rq $(stat_of fs cow_queue_rq)"
+		"writes started at submission $(stat_of fs cow_at_submit)"
 	# The path under test was taken.
-	[ "$(stat_of fs cow_queue_rq)" -gt 0 ] ||
+	[ "$(stat_of fs cow_at_submit)" -gt 0 ] ||
 		{ echo "no copy-on-write started in queue_rq"; return 1; }
 }
 step "$ROUNDS rounds of mke2fs, copy a tree, remount, compare" t_rounds

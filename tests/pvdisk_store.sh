@@ -80,7 +80,7 @@ step "model: 3 VDIs, 16 threads, 1500 writes/discards/reads, verified" t_model_r
 t_stats() {
 	local k v
 	for k in cache_hits cache_misses cache_evictions cached_nodes dirty_nodes \
-		cow_blocks cow_queue_rq commits reserve_free; do
+		cow_blocks cow_at_submit commits reserve_free; do
 		v=$(stat_of m1 $k)
 		case "$v" in
 		''|*[!0-9]*) echo "stats: $k is '$v'"; return 1 ;;

@@ -318,7 +318,7 @@ impl DiskConfig {
         let cache = vdi.cache_stats();
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
-             dirty_nodes {}\ncow_blocks {}\ncow_queue_rq {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n\
+             dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n\
              meta_writes {}\n",
             cache.hits,
             cache.misses,
@@ -329,7 +329,7 @@ impl DiskConfig {
                 .cow_blocks
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.counters
-                .cow_queue_rq
+                .cow_at_submit
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.counters
                 .commits

@@ -7,14 +7,14 @@ use kernel::{
     block::{
         bdev::BdevFile,
         bio::BioSet,
-        mq::{gen_disk::GenDisk, gen_disk::GenDiskBuilder, TagSet},
+        mq::gen_disk::{GenDisk, GenDiskBuilder},
     },
     prelude::*,
     sync::Arc,
 };
 
 use crate::io::{Backend, DiskOps, Target};
-use crate::vdi::{Vdi, QUEUE_DEPTH};
+use crate::vdi::Vdi;
 
 /// The block size pvdisk exposes: the store's block size.
 const BLOCK_SIZE: u32 = 4096;
@@ -94,14 +94,8 @@ impl Disk {
                 Target::Vdi(vdi)
             }
         };
-        let bio_based = matches!(target, Target::Raw(_));
         let backend = Arc::new(Backend::new(target), GFP_KERNEL)?;
-        let gendisk = if bio_based {
-            builder.build_bio_based(format_args!("pvdisk{}", index), backend.clone())?
-        } else {
-            let tagset = Arc::pin_init(TagSet::new_stacking(1, QUEUE_DEPTH, 1), GFP_KERNEL)?;
-            builder.build(format_args!("pvdisk{}", index), tagset, backend.clone())?
-        };
+        let gendisk = builder.build_bio_based(format_args!("pvdisk{}", index), backend.clone())?;
         Ok(Self {
             gendisk,
             backend,

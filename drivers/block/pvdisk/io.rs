@@ -2,27 +2,27 @@
 
 //! The I/O path: what a disk is given becomes bios on the backing device.
 //!
-//! A disk is either a VDI of a store ([`crate::vdi`]: a blk-mq disk, whose
-//! reads and in-place writes are mapped here and everything else goes to
-//! the disk's worker) or, when no `vdi` is set, a pass-through of the raw
-//! device: a bio-based disk, which clones each bio it is given once, flags
-//! and all, as device-mapper's linear target does. The pass-through is the
-//! baseline the benchmark measures the two front ends against.
+//! Every disk is bio-based. A disk is either a VDI of a store
+//! ([`crate::vdi`]: reads and in-place writes are mapped here, copy-on-write
+//! writes whose path is cached start here, and everything else goes to the
+//! disk's worker) or, when no `vdi` is set, a pass-through of the raw
+//! device, which clones each bio it is given once, flags and all, as
+//! device-mapper's linear target does. The pass-through is the baseline
+//! the benchmark measures the VDI against.
 //!
-//! The bios of a request are cloned all at once (same pages and flags, so
-//! FUA travels down) before any is submitted, so a request is either
-//! wholly in flight or, when bios run out, requeued untouched. Each clone
-//! holds a reference on the request; whichever completes last ends the
-//! request with the first error any clone saw. Nothing here takes a lock
-//! but a VDI's map spinlock, briefly; `queue_rq` may sleep (the tag set is
-//! blocking) only because submitting to the backing device may wait for
-//! its tags, never for metadata.
+//! The clones of a bio are allocated all at once before any is submitted,
+//! so a bio is either wholly in flight or, when clones run out without
+//! waiting, handed to the worker untouched (a VDI) or cloned again waiting
+//! for the set's reserve (the pass-through). Each clone holds a share of
+//! the bio; whichever completes last ends it with the first error any
+//! clone saw. Nothing here takes a lock but a VDI's map spinlock, briefly,
+//! and nothing here waits for metadata.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{
     alloc::flags::{GFP_NOIO, GFP_NOWAIT},
     block::{
-        bio::{without_plug, BioSet, Clones, EndIo, IncomingBio, RequestClones},
+        bio::{BioSet, Clones, EndIo, IncomingBio},
         mq::{gen_disk::OpenMode, Operations, Request},
     },
     prelude::*,
@@ -34,7 +34,7 @@ use kernel::{
 use crate::ratelimit::{errname, warn_ratelimited};
 use crate::vdi::{
     fast::{is_fua, map_read, map_write_in_place, op_of, Mapped, Op},
-    Vdi,
+    Io, Vdi,
 };
 
 /// What a disk sends its I/O to.
@@ -48,8 +48,9 @@ pub(crate) enum Target {
 /// The queue data of a powered disk.
 pub(crate) struct Backend {
     pub(crate) target: Target,
-    /// Fault injection for tests: this many of the next requests pretend
-    /// to run out of bios after cloning, and are requeued.
+    /// Fault injection for tests: this many of the next bios pretend to
+    /// run out of clones after cloning without waiting, and take the slow
+    /// way (the worker, or waiting for the set's reserve).
     fail_allocations: AtomicU32,
 }
 
@@ -61,14 +62,7 @@ impl Backend {
         }
     }
 
-    fn bios(&self) -> &BioSet {
-        match &self.target {
-            Target::Raw(bios) => bios,
-            Target::Vdi(vdi) => &vdi.store.bios,
-        }
-    }
-
-    /// Make the next `count` requests fail to allocate, as if out of bios.
+    /// Make the next `count` bios fail to allocate, as if out of clones.
     pub(crate) fn inject_allocation_failures(&self, count: u32) {
         self.fail_allocations.store(count, Ordering::Relaxed);
     }
@@ -84,20 +78,9 @@ impl Backend {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok()
     }
-
-    /// Submits `clones`, unless an injected failure asks for a requeue.
-    fn submit(&self, clones: RequestClones<'_, DiskOps>) -> Result {
-        if self.injected_allocation_failure() {
-            return Err(ENOMEM);
-        }
-        for clone in clones {
-            clone.submit::<EndRequest>();
-        }
-        Ok(())
-    }
 }
 
-/// The blk-mq operations of a pvdisk disk.
+/// The operations of a pvdisk disk (bio-based).
 pub(crate) struct DiskOps;
 
 #[vtable]
@@ -105,28 +88,19 @@ impl Operations for DiskOps {
     const OWNER: &'static ThisModule = &crate::THIS_MODULE;
     type QueueData = Arc<Backend>;
 
+    /// Bio-based disks get no requests.
     fn queue_rq(
-        backend: ArcBorrow<'_, Backend>,
-        rq: ARef<Request<Self>>,
+        _backend: ArcBorrow<'_, Backend>,
+        _rq: ARef<Request<Self>>,
         _is_last: bool,
     ) -> Result {
-        if backing_gone(backend.bios()) {
-            return Err(EIO);
-        }
-        // queue_rq may run inside the flush of the caller's plug: the
-        // backing device's requests must not join that plug.
-        without_plug(|| match &backend.target {
-            // Raw disks are bio-based: no requests.
-            Target::Raw(_) => Err(EIO),
-            Target::Vdi(vdi) => map_or_hand_over(&backend, vdi, rq),
-        })
+        Err(EIO)
     }
 
     fn submit_bio(backend: ArcBorrow<'_, Backend>, bio: IncomingBio) {
         match &backend.target {
             Target::Raw(bios) => pass_bio_through(&backend, bios, bio),
-            // VDI disks are blk-mq disks: no bios.
-            Target::Vdi(_) => bio.end(Err(EIO)),
+            Target::Vdi(vdi) => map_or_hand_over(&backend, vdi, bio),
         }
     }
 
@@ -158,40 +132,40 @@ fn pass_bio_through(backend: &Backend, bios: &BioSet, bio: IncomingBio) {
 }
 
 /// A VDI disk: reads and in-place writes whose path is cached go down at
-/// once; the rest goes to the disk's worker.
-fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, rq: ARef<Request<DiskOps>>) -> Result {
-    let mapped = match op_of(&rq) {
-        Op::Read => map_read(vdi, &rq, GFP_NOWAIT)?,
+/// once, and so do copy-on-write writes that can start without sleeping;
+/// the rest goes to the disk's worker.
+fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, io: Io) {
+    if backing_gone(&vdi.store.bios) {
+        return io.end(Err(EIO));
+    }
+    let mapped = match op_of(&io) {
+        Op::Read => map_read(vdi, &io, GFP_NOWAIT),
         // A broken disk's worker refuses writes.
-        Op::Write if !vdi.read_only && !is_fua(&rq) && !vdi.is_broken() => {
-            map_write_in_place(vdi, &rq, GFP_NOWAIT)?
+        Op::Write if !vdi.read_only && !is_fua(&io) && !vdi.is_broken() => {
+            map_write_in_place(vdi, &io, GFP_NOWAIT)
         }
-        _ => return vdi.hand_over(rq),
+        _ => return vdi.hand_over(io),
     };
     match mapped {
-        Mapped::Ready(clones) => backend.submit(clones),
-        Mapped::NotInPlace => match vdi.start_write_now(rq)? {
-            None => Ok(()),
-            Some(rq) => vdi.hand_over(rq),
-        },
-        _ => vdi.hand_over(rq),
+        Ok(Mapped::Ready(clones)) if !backend.injected_allocation_failure() => {
+            for clone in clones {
+                clone.submit::<EndBio>();
+            }
+        }
+        Ok(Mapped::NotInPlace) => {
+            if let Some(io) = vdi.start_write_now(io) {
+                vdi.hand_over(io);
+            }
+        }
+        // A broken tree; out of memory is for the worker to retry.
+        Err(e) if e != ENOMEM => io.end(Err(e)),
+        // Not cached, being provisioned, or no clones without waiting.
+        _ => vdi.hand_over(io),
     }
 }
 
-/// Completion of one backing bio of a request.
-pub(crate) struct EndRequest;
-
-impl EndIo for EndRequest {
-    type Context = ARef<Request<DiskOps>>;
-
-    fn end_io(rq: ARef<Request<DiskOps>>, status: Result) {
-        report_backing_error(rq.sector(), status);
-        Request::end_when_last(rq, status);
-    }
-}
-
-/// Completion of the clone of a raw disk's bio.
-struct EndBio;
+/// Completion of a clone of a disk's bio.
+pub(crate) struct EndBio;
 
 impl EndIo for EndBio {
     type Context = IncomingBio;

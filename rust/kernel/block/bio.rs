@@ -30,6 +30,7 @@ use crate::{
     },
     init::{self, PinInit},
     page::{Page, PAGE_SIZE},
+    sync::Arc,
     types::{ARef, ForeignOwnable, Opaque},
 };
 use core::{
@@ -102,6 +103,11 @@ pub struct IncomingBio {
 // SAFETY: A share may end the bio from any thread: `bio_endio` is callable
 // from any context, and the counts it owns are atomic.
 unsafe impl Send for IncomingBio {}
+
+// SAFETY: Through a shared reference a share only reads fields the block
+// layer does not change while the bio is in the driver's hands, and records
+// an error atomically ([`IncomingBio::fail`]).
+unsafe impl Sync for IncomingBio {}
 
 impl IncomingBio {
     /// The first share of `bio`.
@@ -249,6 +255,10 @@ unsafe impl CloneSource for IncomingBio {
     fn strip_flags(&self) -> u32 {
         0
     }
+
+    fn same_io(&self, other: &Self) -> bool {
+        self.bio == other.bio
+    }
 }
 
 /// What to do when a submitted bio completes.
@@ -334,7 +344,8 @@ impl BioSet {
                     set.cast(),
                     pool_size,
                     0,
-                    bindings::BIOSET_NEED_BVECS as crate::ffi::c_int,
+                    (bindings::BIOSET_NEED_BVECS | bindings::BIOSET_NEED_RESCUER)
+                        as crate::ffi::c_int,
                 )
             });
             if ret.is_err() {
@@ -553,6 +564,9 @@ pub unsafe trait CloneSource: Clone + ForeignOwnable + Send {
 
     /// The `REQ_*` flags its clones must not carry.
     fn strip_flags(&self) -> u32;
+
+    /// True when `self` and `other` are shares of the same I/O.
+    fn same_io(&self, other: &Self) -> bool;
 }
 
 // SAFETY: An `ARef` keeps the request from ending, and a started request's
@@ -580,6 +594,10 @@ unsafe impl<T: Operations + 'static> CloneSource for ARef<Request<T>> {
             bindings::REQ_PREFLUSH | bindings::REQ_FUA
         }
     }
+
+    fn same_io(&self, other: &Self) -> bool {
+        core::ptr::eq::<Request<T>>(&**self, &**other)
+    }
 }
 
 /// Clones of the bios of an I/O the driver received (see [`CloneSource`]),
@@ -606,6 +624,8 @@ pub struct Clones<'a, S: CloneSource> {
     last: *mut bindings::bio,
     set: &'a BioSet,
     source: S,
+    /// The `REQ_*` flags cleared on each clone.
+    strip: u32,
 }
 
 /// Clones of the bios of a blk-mq request.
@@ -634,7 +654,15 @@ impl<'a, S: CloneSource> Clones<'a, S> {
             last: core::ptr::null_mut(),
             set,
             source: source.clone(),
+            strip: source.strip_flags(),
         }
+    }
+
+    /// Clear `flags` too on the clones added from now on: a driver that
+    /// handles `REQ_PREFLUSH` or `REQ_FUA` itself (before or after the data
+    /// goes down) does not pass them on.
+    pub fn strip_also(&mut self, flags: u32) {
+        self.strip |= flags;
     }
 
     /// Clone the source's data at `offset..offset + sectors` (in sectors
@@ -700,10 +728,10 @@ impl<'a, S: CloneSource> Clones<'a, S> {
         })
     }
 
-    /// A clone of `bio` for the set's device, without the source's
-    /// [`CloneSource::strip_flags`], owned by the caller.
+    /// A clone of `bio` for the set's device, without the flags to strip,
+    /// owned by the caller.
     fn clone_bio(&self, bio: &Bio, gfp: Flags) -> Result<*mut bindings::bio> {
-        let strip = self.source.strip_flags();
+        let strip = self.strip;
         // SAFETY: All pointers are valid; the call returns a new bio or null.
         let clone = unsafe {
             bindings::bio_alloc_clone(
@@ -772,28 +800,55 @@ impl<S: CloneSource> Drop for Clones<'_, S> {
     }
 }
 
-/// A completion context for a bio that shares a request's pages: while a
-/// value of the type exists, the request cannot end.
+/// A completion context for a clone that shares the pages of an I/O the
+/// driver received (see [`CloneSource`]): while a value of the type exists,
+/// the I/O cannot end.
 ///
 /// # Safety
 ///
-/// While a value of the implementing type exists, the request that
-/// [`RequestContext::request`] returns does not end: the value holds an
-/// [`ARef`] to it, which it neither drops nor replaces before the value
-/// itself is dropped, and `request` always returns that request.
-pub unsafe trait RequestContext<T: Operations>: ForeignOwnable + Send {
-    /// The request kept from ending.
-    fn request(&self) -> &Request<T>;
+/// While a value of the implementing type exists, the I/O that
+/// [`SourceContext::source`] returns a share of does not end: the value
+/// holds that share, which it neither drops nor replaces before the value
+/// itself is dropped, and `source` always returns it.
+pub unsafe trait SourceContext<S: CloneSource>: ForeignOwnable + Send {
+    /// The share that keeps the I/O from ending.
+    fn source(&self) -> &S;
 }
 
 // SAFETY: Every `ARef` to a request is a share of its completion: the
 // request ends only when the last one is dropped.
-unsafe impl<T: Operations> RequestContext<T> for ARef<Request<T>>
-where
-    ARef<Request<T>>: ForeignOwnable + Send,
-{
-    fn request(&self) -> &Request<T> {
+unsafe impl<T: Operations + 'static> SourceContext<ARef<Request<T>>> for ARef<Request<T>> {
+    fn source(&self) -> &ARef<Request<T>> {
         self
+    }
+}
+
+// SAFETY: Every `IncomingBio` is a share of the bio's completion: the bio
+// ends only when the last one is dropped.
+unsafe impl SourceContext<IncomingBio> for IncomingBio {
+    fn source(&self) -> &IncomingBio {
+        self
+    }
+}
+
+/// A structure of the driver's that holds a share of an I/O it received
+/// for as long as it lives, so that an [`Arc`] of it can be the completion
+/// context of the I/O's clones ([`ClonedBio::submit_with`]).
+///
+/// # Safety
+///
+/// A value holds the share [`HoldsSource::source`] returns from its
+/// creation until it is dropped, never replaces it, and `source` always
+/// returns it.
+pub unsafe trait HoldsSource<S: CloneSource> {
+    /// The share that keeps the I/O from ending.
+    fn source(&self) -> &S;
+}
+
+// SAFETY: The `Arc` keeps its value, and so the value's share, alive.
+unsafe impl<S: CloneSource, T: HoldsSource<S> + Send + Sync + 'static> SourceContext<S> for Arc<T> {
+    fn source(&self) -> &S {
+        T::source(self)
     }
 }
 
@@ -837,25 +892,25 @@ impl<S: CloneSource> ClonedBio<'_, S> {
     }
 }
 
-impl<T: Operations + 'static> ClonedBio<'_, ARef<Request<T>>> {
+impl<S: CloneSource> ClonedBio<'_, S> {
     /// Submit the clone with a context of the driver's, which keeps the
-    /// clone's request from ending (for example a driver structure that
-    /// holds the request until work after the I/O is done). Fails with
-    /// `EINVAL`, dropping the clone, if the context holds another request.
+    /// clone's source from ending (for example a driver structure that
+    /// holds the request or bio until work after the I/O is done). Fails
+    /// with `EINVAL`, dropping the clone, if the context holds another I/O.
     pub fn submit_with<E: EndIo>(self, context: E::Context) -> Result
     where
-        E::Context: RequestContext<T>,
+        E::Context: SourceContext<S>,
     {
-        if !core::ptr::eq(context.request(), &*self.source) {
+        if !context.source().same_io(&self.source) {
             return Err(EINVAL);
         }
         let this = core::mem::ManuallyDrop::new(self);
-        // SAFETY: We take the request out of `this`, which is never used or
-        // dropped again. Dropping it cannot end the request: `context`
-        // holds it too (`RequestContext`).
+        // SAFETY: We take the share out of `this`, which is never used or
+        // dropped again. Dropping it cannot end the I/O: `context` holds
+        // it too (`SourceContext`).
         drop(unsafe { core::ptr::read(&this.source) });
         // SAFETY: By type invariant `bio` is an unsubmitted bio from `set`
-        // that we own. Its pages belong to the request, which the context
+        // that we own. Its pages belong to the source, which the context
         // keeps from ending until the clone completed.
         unsafe { submit_raw::<E>(this.set, this.bio.as_ptr(), context) };
         Ok(())

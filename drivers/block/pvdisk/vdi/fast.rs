@@ -1,20 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Mapping a request to bios on the store: reads (sparse runs zero-filled,
-//! one bio per physically contiguous run) and in-place writes. `queue_rq`
-//! calls this without sleeping; the worker calls it again after reading
-//! what was missing.
+//! Mapping a bio to bios on the store: reads (sparse runs zero-filled,
+//! one bio per physically contiguous run) and in-place writes. The disk's
+//! `submit_bio` calls this without sleeping; the worker calls it again
+//! after reading what was missing.
 
 use kernel::{
     alloc::{flags::GFP_NOWAIT, Flags},
     bindings,
-    block::{bio::RequestClones, mq::Request},
+    block::bio::Clones,
     prelude::*,
-    types::ARef,
 };
 
-use super::{Range, Vdi};
-use crate::io::DiskOps;
+use super::{Io, Range, Vdi};
 use crate::map::{self, Extent, MapError, Target as SegmentTarget, WritePlan};
 use crate::ratelimit::warn_ratelimited;
 use crate::store::meta::SECTORS_PER_BLOCK;
@@ -22,22 +20,23 @@ use crate::store::meta::SECTORS_PER_BLOCK;
 /// Runs mapped per turn of the map lock.
 const RUNS_PER_LOCK: usize = 16;
 
-/// What a request is, for a VDI disk.
+/// What a bio is, for a VDI disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
     Read,
     Write,
+    /// `REQ_PREFLUSH`: a commit first, then the data if there is any.
     Flush,
     /// Discard and write-zeroes: both unmap.
     Unmap,
     Unsupported,
 }
 
-pub(crate) fn op_of(rq: &Request<DiskOps>) -> Op {
-    if rq.is_flush() {
+pub(crate) fn op_of(io: &Io) -> Op {
+    if io.opf() & bindings::REQ_PREFLUSH != 0 {
         return Op::Flush;
     }
-    match rq.op() {
+    match io.op() {
         bindings::req_op_REQ_OP_READ => Op::Read,
         bindings::req_op_REQ_OP_WRITE => Op::Write,
         bindings::req_op_REQ_OP_DISCARD | bindings::req_op_REQ_OP_WRITE_ZEROES => Op::Unmap,
@@ -46,25 +45,35 @@ pub(crate) fn op_of(rq: &Request<DiskOps>) -> Op {
 }
 
 /// True for a write that must be durable when it completes.
-pub(crate) fn is_fua(rq: &Request<DiskOps>) -> bool {
-    rq.opf() & bindings::REQ_FUA != 0
+pub(crate) fn is_fua(io: &Io) -> bool {
+    io.opf() & bindings::REQ_FUA != 0
 }
 
-/// The logical blocks a request covers.
-pub(crate) fn blocks_of(rq: &Request<DiskOps>) -> (u64, u64) {
+/// The logical blocks a bio covers.
+pub(crate) fn blocks_of(io: &Io) -> (u64, u64) {
     (
-        rq.sector() / SECTORS_PER_BLOCK,
-        u64::from(rq.bytes()) / 4096,
+        io.sector() / SECTORS_PER_BLOCK,
+        u64::from(io.bytes()) / 4096,
     )
 }
 
-/// The outcome of mapping a request.
+/// No clones yet of `io`'s data, for the store's device. They carry neither
+/// `REQ_PREFLUSH` nor `REQ_FUA`: a VDI's flush is a commit, which the
+/// worker makes before the data of a `REQ_PREFLUSH` bio and after that of
+/// a `REQ_FUA` one.
+pub(crate) fn clones_of<'a>(vdi: &'a Vdi, io: &Io) -> Clones<'a, Io> {
+    let mut clones = Clones::empty(&vdi.store.bios, io);
+    clones.strip_also(bindings::REQ_PREFLUSH | bindings::REQ_FUA);
+    clones
+}
+
+/// The outcome of mapping a bio.
 pub(crate) enum Mapped<'a> {
-    /// Every bio is built: submit them.
-    Ready(RequestClones<'a, DiskOps>),
+    /// Every clone is built: submit them.
+    Ready(Clones<'a, Io>),
     /// A node is not cached: read it, then map again.
     Miss { block: u64, level: u32 },
-    /// A range of the request is being provisioned: wait for it.
+    /// A range of the bio is being provisioned: wait for it.
     Wait,
     /// A write that is not wholly in place: copy-on-write.
     NotInPlace,
@@ -72,12 +81,12 @@ pub(crate) enum Mapped<'a> {
 
 /// The outcome of planning a write.
 pub(crate) enum Planned {
-    /// Every span is planned; if any is not in place, the request's range
+    /// Every span is planned; if any is not in place, the bio's range
     /// is now being provisioned.
     Plans(KVec<WritePlan>),
     /// A node is not cached: read it, then plan again.
     Miss { block: u64, level: u32 },
-    /// A range of the request is being provisioned: wait for it.
+    /// A range of the bio is being provisioned: wait for it.
     Wait,
 }
 
@@ -88,14 +97,10 @@ fn broken(vdi: &Vdi, lba: u64, e: MapError) -> Error {
 }
 
 /// Maps a read: one clone per contiguous run, zeros for sparse runs.
-pub(crate) fn map_read<'a>(
-    vdi: &'a Vdi,
-    rq: &ARef<Request<DiskOps>>,
-    gfp: Flags,
-) -> Result<Mapped<'a>> {
-    let (lba, count) = blocks_of(rq);
+pub(crate) fn map_read<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'a>> {
+    let (lba, count) = blocks_of(io);
     let end = lba + count;
-    let mut clones = RequestClones::empty(&vdi.store.bios, rq);
+    let mut clones = clones_of(vdi, io);
     let mut runs = [Extent {
         lba: 0,
         count: 0,
@@ -140,14 +145,10 @@ pub(crate) fn map_read<'a>(
 }
 
 /// Maps a write whose every block is written in place.
-pub(crate) fn map_write_in_place<'a>(
-    vdi: &'a Vdi,
-    rq: &ARef<Request<DiskOps>>,
-    gfp: Flags,
-) -> Result<Mapped<'a>> {
-    let (lba, count) = blocks_of(rq);
+pub(crate) fn map_write_in_place<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'a>> {
+    let (lba, count) = blocks_of(io);
     let end = lba + count;
-    let mut clones = RequestClones::empty(&vdi.store.bios, rq);
+    let mut clones = clones_of(vdi, io);
     let mut cur = lba;
     while cur < end {
         let plan = {
@@ -173,12 +174,8 @@ pub(crate) fn map_write_in_place<'a>(
 /// map lock, and marks its range as being provisioned if any span is not
 /// in place. `plans` (empty) grows without sleeping: give it room for
 /// `count + 1` plans where allocating under the lock must not happen.
-pub(crate) fn plan_write(
-    vdi: &Vdi,
-    rq: &ARef<Request<DiskOps>>,
-    mut plans: KVec<WritePlan>,
-) -> Result<Planned> {
-    let (lba, count) = blocks_of(rq);
+pub(crate) fn plan_write(vdi: &Vdi, io: &Io, mut plans: KVec<WritePlan>) -> Result<Planned> {
+    let (lba, count) = blocks_of(io);
     let end = lba + count;
     let mut state = vdi.map.lock();
     if state.provisioning(lba, count) {
@@ -206,7 +203,7 @@ pub(crate) fn plan_write(
 /// `lba`: each segment in place, or to its fresh blocks in the run that
 /// starts at `first_data`.
 pub(crate) fn add_plan(
-    clones: &mut RequestClones<'_, DiskOps>,
+    clones: &mut Clones<'_, Io>,
     lba: u64,
     plan: &WritePlan,
     first_data: u64,

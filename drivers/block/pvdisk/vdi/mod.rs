@@ -4,10 +4,12 @@
 //! tree, through the map layer and the node cache, and the worker that does
 //! everything that may sleep.
 //!
-//! The request path ([`fast`]) maps reads and in-place writes under the
-//! map lock and submits them at once. Everything else goes to the disk's
-//! worker ([`worker`]): requests whose path is not cached, copy-on-write
-//! writes, FUA writes, flushes and unmaps, and the commits ([`commit`]).
+//! The disk is bio-based. Its submission path ([`fast`]) maps reads and
+//! in-place writes under the map lock and submits them at once, and starts
+//! copy-on-write writes whose path is cached. Everything else goes to the
+//! disk's worker ([`worker`]): bios whose path is not cached, the other
+//! copy-on-write writes, FUA writes, flushes and unmaps, and the commits
+//! ([`commit`]). [`slots`] bounds what the worker holds.
 //! Only the holder of the worker lock changes the tree below its root,
 //! so a commit sees nodes that nothing changes under it; a snapshot only
 //! replaces the root, under the map lock ([`snapshot`]).
@@ -17,23 +19,22 @@ mod cache;
 mod commit;
 pub(crate) mod fast;
 mod manage;
+mod slots;
 mod snapshot;
 mod worker;
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     alloc::flags::GFP_KERNEL,
-    block::mq::Request,
+    block::bio::IncomingBio,
     fmt, new_mutex, new_spinlock,
     prelude::*,
     str::CString,
     sync::{Arc, Mutex, SpinLock},
-    types::ARef,
     workqueue::{impl_has_work, new_work, Work, WorkItem},
 };
 
 use crate::format::{extent::ExtentKind, vdi::VDI_NAME_LEN};
-use crate::io::DiskOps;
 use crate::map::Tree;
 use crate::ratelimit::errname;
 use crate::ring::Ring;
@@ -41,13 +42,21 @@ use crate::store::{LogHead, Store, Stores};
 use crate::workers::Workers;
 pub(crate) use cache::CacheStats;
 use cache::NodeCache;
+use slots::{Slot, Slots};
 use snapshot::Unlogged;
 use worker::{WorkerState, WriteOp};
 
-/// Requests in flight per disk (the tag set's depth).
-pub(crate) const QUEUE_DEPTH: u32 = 128;
-/// Room in the worker's queues: every request, plus blk-mq's flush request.
-pub(crate) const RING_SIZE: usize = 2 * QUEUE_DEPTH as usize;
+/// What a VDI disk is given: a bio (the disk is bio-based).
+pub(crate) type Io = IncomingBio;
+
+/// Bios the worker holds at most, per disk: the size of its tables.
+pub(crate) const RING_SIZE: usize = 256;
+
+/// A bio in the worker's hands, with the slot that bounds them.
+pub(crate) struct Handed {
+    pub(crate) io: Io,
+    pub(crate) slot: Slot,
+}
 
 /// Node cache size bounds, in MiB (`cache_mb`).
 pub(crate) const CACHE_MB_MIN: u32 = 1;
@@ -71,8 +80,8 @@ impl Range {
 pub(crate) struct MapState {
     pub(crate) tree: Tree,
     pub(crate) cache: NodeCache,
-    /// Copy-on-write writes in flight; `None` is a free slot (there is one
-    /// per request).
+    /// Copy-on-write writes in flight; `None` is a free entry (there is
+    /// one per [`Slot`]).
     provisioning: KVec<Option<Range>>,
     /// Slots of `provisioning` in use: most requests find none and skip
     /// the scan.
@@ -132,14 +141,14 @@ impl MapState {
 
 /// The worker's input.
 struct Inbox {
-    /// Requests handed over by `queue_rq` (or requeued after waiting).
-    requests: Ring<ARef<Request<DiskOps>>>,
-    /// Requests waiting for a range being provisioned.
-    waiting: Ring<ARef<Request<DiskOps>>>,
+    /// Bios handed over at submission (or again after waiting).
+    requests: Ring<Handed>,
+    /// Bios waiting for a range being provisioned.
+    waiting: Ring<Handed>,
     /// A commit is due (ticker, cache pressure, lazy snapshots).
     commit: bool,
-    /// Writes with data bios in flight; `None` is a free slot (there is
-    /// one per request).
+    /// Writes with data bios in flight; `None` is a free entry (there is
+    /// one per [`Slot`]).
     ops: KVec<Option<Arc<WriteOp>>>,
 }
 
@@ -179,9 +188,9 @@ impl Inbox {
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) cow_blocks: AtomicU64,
-    /// Copy-on-write writes started in `queue_rq` (the rest start in the
+    /// Copy-on-write writes started at submission (the rest start in the
     /// worker).
-    pub(crate) cow_queue_rq: AtomicU64,
+    pub(crate) cow_at_submit: AtomicU64,
     pub(crate) commits: AtomicU64,
     pub(crate) freed_blocks: AtomicU64,
 }
@@ -217,6 +226,8 @@ pub(crate) struct Vdi {
     worker: Mutex<WorkerState>,
     #[pin]
     work: Work<Vdi>,
+    /// Bounds the bios the worker holds.
+    slots: Arc<Slots>,
     pub(crate) counters: Counters,
     /// A metadata write failed: no more writes are acknowledged.
     pub(crate) broken: AtomicBool,
@@ -297,6 +308,7 @@ impl Vdi {
             count: target.record.snap_count,
         })?;
         let unlogged = Unlogged::new(target.record.snap_count)?;
+        let slots = Slots::new(RING_SIZE)?;
         let (slot, read_only) = (target.slot, target.read_only());
         store.records.lock().attach(store, &target)?;
         let vdi = Arc::pin_init(
@@ -324,6 +336,7 @@ impl Vdi {
                 inbox <- new_spinlock!(inbox, "pvdisk::Vdi::inbox"),
                 worker <- new_mutex!(worker, "pvdisk::Vdi::worker"),
                 work <- new_work!("pvdisk::Vdi::work"),
+                slots,
                 counters: Counters::default(),
                 broken: AtomicBool::new(false),
                 finished_writes: AtomicU64::new(0),
@@ -412,13 +425,26 @@ impl Vdi {
         let _ = self.workers.io.enqueue(self.clone());
     }
 
-    /// Hands `rq` to the worker. `ENOMEM` (requeue) if the inbox is full,
-    /// which cannot happen with one slot per request.
-    pub(crate) fn hand_over(self: &Arc<Self>, rq: ARef<Request<DiskOps>>) -> Result {
-        if self.inbox.lock().requests.push(rq).is_err() {
-            return Err(ENOMEM);
+    /// Hands `io` to the worker, first waiting for a slot if the worker
+    /// holds as many bios as it has room for. Sleeps: from the disk's
+    /// `submit_bio` only.
+    pub(crate) fn hand_over(self: &Arc<Self>, io: Io) {
+        let slot = self.slots.take();
+        self.hand_over_with(Handed { io, slot });
+    }
+
+    /// Hands `handed` to the worker.
+    pub(crate) fn hand_over_with(self: &Arc<Self>, handed: Handed) {
+        if let Err(handed) = self.inbox.lock().requests.push(handed) {
+            // Cannot happen: the ring has room for every slot.
+            handed.io.end(Err(EIO));
+            return;
         }
         self.kick();
-        Ok(())
+    }
+
+    /// A slot if one is free, for a write started at submission.
+    pub(crate) fn try_slot(&self) -> Option<Slot> {
+        self.slots.try_take()
     }
 }

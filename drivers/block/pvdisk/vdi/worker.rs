@@ -14,22 +14,19 @@
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use kernel::{
     alloc::flags::{GFP_KERNEL, GFP_NOIO, GFP_NOWAIT},
-    block::{
-        bio::{EndIo, RequestClones, RequestContext},
-        mq::Request,
-    },
+    block::bio::{Clones, EndIo, HoldsSource},
     prelude::*,
     sync::{Arc, UniqueArc},
-    types::ARef,
 };
 
 use super::apply::{apply_change, Spares};
 use super::cache::{Spare, State};
 use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op, Planned};
+use super::slots::Slot;
 use super::snapshot::SnapLog;
-use super::{MapState, Vdi, RING_SIZE};
+use super::{Handed, Io, MapState, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
-use crate::io::{DiskOps, EndRequest};
+use crate::io::EndBio;
 use crate::map::{self, Change, MapError, Update, WritePlan};
 use crate::ratelimit::{errname, warn_ratelimited};
 use crate::ring::Ring;
@@ -77,16 +74,17 @@ impl WorkerState {
     }
 }
 
-/// Ends `rq` with `status`.
-fn end(rq: ARef<Request<DiskOps>>, status: Result) {
-    Request::end_when_last(rq, status);
+/// Ends the worker's share of a bio with `status`, and gives its slot
+/// back.
+fn end(handed: Handed, status: Result) {
+    handed.io.end(status);
 }
 
-/// Submits every clone for the plain completion (ends the request when the
+/// Submits every clone for the plain completion (ends the bio when the
 /// last one completes).
-fn submit_all(clones: RequestClones<'_, DiskOps>) {
+fn submit_all(clones: Clones<'_, Io>) {
     for clone in clones {
-        clone.submit::<EndRequest>();
+        clone.submit::<EndBio>();
     }
 }
 
@@ -104,7 +102,7 @@ impl Alloc {
         flags: GFP_NOIO,
         reserve_only: false,
     };
-    /// `queue_rq`: never sleeps.
+    /// Submission (`submit_bio`): never sleeps.
     const NOW: Self = Self {
         flags: GFP_NOWAIT,
         reserve_only: true,
@@ -112,12 +110,14 @@ impl Alloc {
 }
 
 /// A copy-on-write (or FUA) write, from its data bios to the end of its
-/// request: its plans, and the blocks allocated for them. The inbox
-/// tracks it; when its data bios completed, the worker links its blocks.
+/// bio: its plans, and the blocks allocated for them. The inbox tracks it;
+/// when its data bios completed, the worker links its blocks.
 pub(crate) struct WriteOp {
-    // `vdi` is declared (so dropped) before `rq`: see `part_done`.
+    // `vdi` is declared (so dropped) before `io`: see `part_done`.
     vdi: Arc<Vdi>,
-    rq: ARef<Request<DiskOps>>,
+    io: Io,
+    /// Its entry in the inbox's table of writes in flight.
+    _slot: Slot,
     lba: u64,
     plans: KVec<WritePlan>,
     /// First data block of each plan's fresh blocks (0: none).
@@ -134,11 +134,11 @@ pub(crate) struct WriteOp {
     done: AtomicBool,
 }
 
-// SAFETY: A `WriteOp` holds `rq` from its creation until it is dropped,
-// and never replaces it; `request` always returns it.
-unsafe impl RequestContext<DiskOps> for Arc<WriteOp> {
-    fn request(&self) -> &Request<DiskOps> {
-        &self.rq
+// SAFETY: A `WriteOp` holds `io` from its creation until it is dropped,
+// and never replaces it; `source` always returns it.
+unsafe impl HoldsSource<Io> for WriteOp {
+    fn source(&self) -> &Io {
+        &self.io
     }
 }
 
@@ -151,11 +151,11 @@ impl WriteOp {
             self.done.store(true, Ordering::Release);
             self.vdi.finished_writes.fetch_add(1, Ordering::AcqRel);
             // Kick before letting go: once `self` is dropped the worker may
-            // have ended the request, and the disk may be powered off.
+            // have ended the bio, and the disk may be powered off.
             self.vdi.kick();
         }
-        // If the worker already finished the op, this ends the request; the
-        // op drops its `vdi` before its `rq` (field order), so the disk
+        // If the worker already finished the op, this ends the bio; the op
+        // drops its `vdi` before its `io` (field order), so the disk
         // still holds the VDI then and this is never its last reference.
         drop(self);
     }
@@ -183,7 +183,7 @@ impl EndIo for WriteEnd {
 }
 
 impl Vdi {
-    /// The worker's run: requests handed over, then a commit if one is due.
+    /// The worker's run: bios handed over, then a commit if one is due.
     pub(super) fn run_worker(self: &Arc<Self>) {
         let mut ws = self.worker.lock();
         loop {
@@ -194,19 +194,19 @@ impl Vdi {
                 self.finish_write(&mut ws, op);
             }
             // A commit that is due (ticker, cache pressure, lazy
-            // snapshots) goes first, so that a steady stream of requests
-            // cannot postpone it.
-            let (commit, rq) = {
+            // snapshots) goes first, so that a steady stream of bios cannot
+            // postpone it.
+            let (commit, handed) = {
                 let mut inbox = self.inbox.lock();
                 let commit = core::mem::replace(&mut inbox.commit, false);
-                let rq = if commit { None } else { inbox.requests.pop() };
-                (commit, rq)
+                let handed = if commit { None } else { inbox.requests.pop() };
+                (commit, handed)
             };
             if commit {
                 // A failed commit marked the disk broken and said so.
                 let _ = self.commit(&mut ws);
-            } else if let Some(rq) = rq {
-                self.handle(&mut ws, rq);
+            } else if let Some(handed) = handed {
+                self.handle(&mut ws, handed);
             } else {
                 break;
             }
@@ -218,21 +218,28 @@ impl Vdi {
         }
     }
 
-    fn handle(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
-        match op_of(&rq) {
-            Op::Read => self.read(ws, rq),
-            Op::Flush => {
-                let status = self.commit(ws);
-                end(rq, status);
+    fn handle(self: &Arc<Self>, ws: &mut WorkerState, handed: Handed) {
+        let op = op_of(&handed.io);
+        if op == Op::Flush {
+            // What completed before the flush is durable before the data
+            // after it goes down (if the bio has any).
+            let status = self.commit(ws);
+            if status.is_err() || handed.io.bytes() == 0 {
+                return end(handed, status);
             }
-            Op::Write | Op::Unmap if self.read_only => {
+        }
+        match op {
+            Op::Read => self.read(ws, handed),
+            Op::Write | Op::Flush | Op::Unmap if self.read_only => {
                 warn_ratelimited!("{}: read-only snapshot: write refused\n", &*self.name);
-                end(rq, Err(EROFS));
+                end(handed, Err(EROFS));
             }
-            Op::Write | Op::Unmap if self.broken.load(Ordering::Relaxed) => end(rq, Err(EIO)),
-            Op::Write => self.write(ws, rq),
-            Op::Unmap => self.unmap(ws, rq),
-            Op::Unsupported => end(rq, Err(EINVAL)),
+            Op::Write | Op::Flush | Op::Unmap if self.broken.load(Ordering::Relaxed) => {
+                end(handed, Err(EIO))
+            }
+            Op::Write | Op::Flush => self.write(ws, handed),
+            Op::Unmap => self.unmap(ws, handed),
+            Op::Unsupported => end(handed, Err(EINVAL)),
         }
     }
 
@@ -255,24 +262,24 @@ impl Vdi {
         Ok(())
     }
 
-    /// Makes `rq` wait until no block of `lba..lba + count` is being
+    /// Makes `handed` wait until no block of `lba..lba + count` is being
     /// provisioned (or hands it back at once if none is any more).
-    fn park(self: &Arc<Self>, rq: ARef<Request<DiskOps>>) {
-        let (lba, count) = blocks_of(&rq);
+    fn park(self: &Arc<Self>, handed: Handed) {
+        let (lba, count) = blocks_of(&handed.io);
         let state = self.map.lock();
         let mut inbox = self.inbox.lock();
-        let rq = if state.provisioning(lba, count) {
-            match inbox.waiting.push(rq) {
+        let handed = if state.provisioning(lba, count) {
+            match inbox.waiting.push(handed) {
                 Ok(()) => return,
-                Err(rq) => rq,
+                Err(handed) => handed,
             }
         } else {
-            rq
+            handed
         };
-        if let Err(rq) = inbox.requests.push(rq) {
+        if let Err(handed) = inbox.requests.push(handed) {
             drop(inbox);
             drop(state);
-            end(rq, Err(EIO));
+            end(handed, Err(EIO));
             return;
         }
         drop(inbox);
@@ -280,34 +287,30 @@ impl Vdi {
         self.kick();
     }
 
-    fn read(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
+    fn read(self: &Arc<Self>, ws: &mut WorkerState, handed: Handed) {
         loop {
-            match map_read(self, &rq, GFP_NOIO) {
+            match map_read(self, &handed.io, GFP_NOIO) {
                 Ok(Mapped::Ready(clones)) => return submit_all(clones),
                 Ok(Mapped::Miss { block, level }) => {
                     if let Err(e) = self.load(ws, block, level) {
-                        return end(rq, Err(e));
+                        return end(handed, Err(e));
                     }
                 }
-                Ok(Mapped::Wait) => return self.park(rq),
-                Ok(Mapped::NotInPlace) => return end(rq, Err(EIO)),
-                Err(e) => return end(rq, Err(e)),
+                Ok(Mapped::Wait) => return self.park(handed),
+                Ok(Mapped::NotInPlace) => return end(handed, Err(EIO)),
+                Err(e) => return end(handed, Err(e)),
             }
         }
     }
 
     /// Plans every span of a write, reading missing nodes. `None` when the
-    /// range is being provisioned (park the request).
-    fn plan(
-        self: &Arc<Self>,
-        ws: &mut WorkerState,
-        rq: &ARef<Request<DiskOps>>,
-    ) -> Result<Option<KVec<WritePlan>>> {
-        let (_, count) = blocks_of(rq);
+    /// range is being provisioned (park the bio).
+    fn plan(self: &Arc<Self>, ws: &mut WorkerState, io: &Io) -> Result<Option<KVec<WritePlan>>> {
+        let (_, count) = blocks_of(io);
         loop {
             // Room for every plan: nothing is allocated under the lock.
             let plans = KVec::with_capacity(count as usize + 1, GFP_NOIO)?;
-            match fast::plan_write(self, rq, plans)? {
+            match fast::plan_write(self, io, plans)? {
                 Planned::Plans(plans) => return Ok(Some(plans)),
                 Planned::Wait => return Ok(None),
                 Planned::Miss { block, level } => self.load(ws, block, level)?,
@@ -315,54 +318,61 @@ impl Vdi {
         }
     }
 
-    fn write(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
-        let plans = match self.plan(ws, &rq) {
+    fn write(self: &Arc<Self>, ws: &mut WorkerState, handed: Handed) {
+        let plans = match self.plan(ws, &handed.io) {
             Ok(Some(plans)) => plans,
-            Ok(None) => return self.park(rq),
-            Err(e) => return end(rq, Err(e)),
+            Ok(None) => return self.park(handed),
+            Err(e) => return end(handed, Err(e)),
         };
         let provisioning = plans.iter().any(|p| !p.is_in_place());
-        if !provisioning && !is_fua(&rq) {
+        if !provisioning && !is_fua(&handed.io) {
             // Wholly in place: the plans say where; nothing to link.
-            let (lba, _) = blocks_of(&rq);
-            let mut clones = RequestClones::empty(&self.store.bios, &rq);
+            let (lba, _) = blocks_of(&handed.io);
+            let mut clones = fast::clones_of(self, &handed.io);
             for plan in plans.iter() {
                 if let Err(e) = fast::add_plan(&mut clones, lba, plan, 0, GFP_NOIO) {
-                    return end(rq, Err(e));
+                    return end(handed, Err(e));
                 }
             }
             return submit_all(clones);
         }
-        if let Err(e) = self.start_write(&rq, plans, provisioning, Alloc::WORKER) {
-            end(rq, Err(e));
+        let Handed { io, slot } = handed;
+        if let Err(e) = self.start_write(&io, slot, plans, provisioning, Alloc::WORKER) {
+            io.end(Err(e));
         }
     }
 
-    /// Starts a copy-on-write write from `queue_rq`, when its path is
-    /// cached and the reserve has its blocks: no sleeping, no I/O but the
-    /// data bios. Otherwise (or without memory) gives `rq` back, untouched,
-    /// for the worker.
-    pub(crate) fn start_write_now(
-        self: &Arc<Self>,
-        rq: ARef<Request<DiskOps>>,
-    ) -> Result<Option<ARef<Request<DiskOps>>>> {
-        let plans = match fast::plan_write(self, &rq, KVec::new())? {
-            Planned::Plans(plans) => plans,
-            Planned::Miss { .. } | Planned::Wait => return Ok(Some(rq)),
+    /// Starts a copy-on-write write at submission, when a slot is free, its
+    /// path is cached and the reserve has its blocks: no sleeping, no I/O
+    /// but the data bios. Otherwise (or without memory) gives `io` back,
+    /// untouched, for the worker; a broken tree ends it.
+    pub(crate) fn start_write_now(self: &Arc<Self>, io: Io) -> Option<Io> {
+        let Some(slot) = self.try_slot() else {
+            return Some(io);
+        };
+        let plans = match fast::plan_write(self, &io, KVec::new()) {
+            Ok(Planned::Plans(plans)) => plans,
+            Ok(Planned::Miss { .. } | Planned::Wait) => return Some(io),
+            // Only no memory for a plan is worth another try.
+            Err(e) if e == ENOMEM => return Some(io),
+            Err(e) => {
+                io.end(Err(e));
+                return None;
+            }
         };
         let provisioning = plans.iter().any(|p| !p.is_in_place());
-        match self.start_write(&rq, plans, provisioning, Alloc::NOW) {
+        match self.start_write(&io, slot, plans, provisioning, Alloc::NOW) {
             Ok(()) => {
-                self.counters.cow_queue_rq.fetch_add(1, Ordering::Relaxed);
+                self.counters.cow_at_submit.fetch_add(1, Ordering::Relaxed);
                 // The worker refills at the end of its run: wake it before
                 // the next write finds the reserve short.
                 if self.store.reserve_low() {
                     self.kick();
                 }
-                Ok(None)
+                None
             }
             // Everything was given back and the range ended.
-            Err(_) => Ok(Some(rq)),
+            Err(_) => Some(io),
         }
     }
 
@@ -370,37 +380,39 @@ impl Vdi {
     /// under a [`WriteOp`] that the worker finishes. On failure everything
     /// is given back and the range is no longer being provisioned.
     ///
-    /// The worker calls this with [`Alloc::WORKER`], `queue_rq` (through
+    /// The worker calls this with [`Alloc::WORKER`], submission (through
     /// [`Vdi::start_write_now`]) with [`Alloc::NOW`].
     fn start_write(
         self: &Arc<Self>,
-        rq: &ARef<Request<DiskOps>>,
+        io: &Io,
+        slot: Slot,
         plans: KVec<WritePlan>,
         provisioning: bool,
         how: Alloc,
     ) -> Result {
         let flags = how.flags;
-        let (lba, _) = blocks_of(rq);
+        let (lba, _) = blocks_of(io);
         // The op's memory first: failing later would strand its blocks.
-        let (slot, (data, nodes)) = UniqueArc::<WriteOp>::new_uninit(flags)
+        let (memory, (data, nodes)) = UniqueArc::<WriteOp>::new_uninit(flags)
             .map_err(Error::from)
-            .and_then(|slot| Ok((slot, self.allocate(&plans, how)?)))
+            .and_then(|memory| Ok((memory, self.allocate(&plans, how)?)))
             .inspect_err(|_| self.end_provisioning(lba, provisioning))?;
         let undo = |plans: &KVec<WritePlan>, data: &KVec<u64>, nodes: &KVec<u64>| {
             self.give_back(plans, data, nodes);
             self.end_provisioning(lba, provisioning);
         };
-        let clones = match self.clone_plans(rq, &plans, &data, flags) {
+        let clones = match self.clone_plans(io, &plans, &data, flags) {
             Ok(clones) => clones,
             Err(e) => {
                 undo(&plans, &data, &nodes);
                 return Err(e);
             }
         };
-        let op: Arc<WriteOp> = slot
+        let op: Arc<WriteOp> = memory
             .write(WriteOp {
                 vdi: self.clone(),
-                rq: rq.clone(),
+                io: io.clone(),
+                _slot: slot,
                 lba,
                 plans,
                 data,
@@ -412,7 +424,7 @@ impl Vdi {
             })
             .into();
         if let Err(op) = self.inbox.lock().track(op.clone()) {
-            // Cannot happen (a slot per request): never lose a request.
+            // Cannot happen (an entry per slot): never lose a bio.
             undo(&op.plans, &op.data, &op.nodes);
             return Err(EBUSY);
         }
@@ -479,13 +491,13 @@ impl Vdi {
     /// blocks.
     fn clone_plans<'a>(
         &'a self,
-        rq: &ARef<Request<DiskOps>>,
+        io: &Io,
         plans: &KVec<WritePlan>,
         data: &KVec<u64>,
         flags: kernel::alloc::Flags,
-    ) -> Result<RequestClones<'a, DiskOps>> {
-        let (lba, _) = blocks_of(rq);
-        let mut clones = RequestClones::empty(&self.store.bios, rq);
+    ) -> Result<Clones<'a, Io>> {
+        let (lba, _) = blocks_of(io);
+        let mut clones = fast::clones_of(self, io);
         for (plan, &first_data) in plans.iter().zip(data.iter()) {
             fast::add_plan(&mut clones, lba, plan, first_data, flags)?;
         }
@@ -493,7 +505,7 @@ impl Vdi {
     }
 
     /// The range of the write at `lba` is no longer being provisioned:
-    /// the requests that waited for it go again.
+    /// the bios that waited for it go again.
     fn end_provisioning(self: &Arc<Self>, lba: u64, provisioning: bool) {
         if !provisioning {
             return;
@@ -509,7 +521,7 @@ impl Vdi {
     }
 
     /// The end of a write whose data bios completed: link the fresh blocks
-    /// (copy-on-write), commit if it is FUA, end the request.
+    /// (copy-on-write), commit if it is FUA, end the bio.
     fn finish_write(self: &Arc<Self>, ws: &mut WorkerState, op: Arc<WriteOp>) {
         let error = op.error.load(Ordering::Acquire);
         let mut status = if error != 0 {
@@ -521,13 +533,13 @@ impl Vdi {
             self.link(ws, &op)
         };
         self.end_provisioning(op.lba, op.provisioning);
-        if status.is_ok() && is_fua(&op.rq) {
+        if status.is_ok() && is_fua(&op.io) {
             status = self.commit(ws);
         }
         if let Err(e) = status {
-            op.rq.fail(e);
+            op.io.fail(e);
         }
-        // Dropping the last reference to `op` ends the request.
+        // Dropping the last reference to `op` ends the bio.
     }
 
     /// Puts every plan's fresh blocks into the tree.
@@ -617,18 +629,18 @@ impl Vdi {
     }
 
     /// Discard and write-zeroes: unlink the range.
-    fn unmap(self: &Arc<Self>, ws: &mut WorkerState, rq: ARef<Request<DiskOps>>) {
-        let (lba, count) = blocks_of(&rq);
+    fn unmap(self: &Arc<Self>, ws: &mut WorkerState, handed: Handed) {
+        let (lba, count) = blocks_of(&handed.io);
         if self.map.lock().provisioning(lba, count) {
-            return self.park(rq);
+            return self.park(handed);
         }
         let status = self.unmap_range(ws, lba, lba + count);
-        let status = if status.is_ok() && is_fua(&rq) {
+        let status = if status.is_ok() && is_fua(&handed.io) {
             self.commit(ws)
         } else {
             status
         };
-        end(rq, status);
+        end(handed, status);
     }
 
     fn unmap_range(&self, ws: &mut WorkerState, lba: u64, end_lba: u64) -> Result {
