@@ -319,7 +319,7 @@ impl DiskConfig {
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
              dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n\
-             meta_writes {}\n",
+             meta_writes {}\nslot_waits {}\n",
             cache.hits,
             cache.misses,
             cache.evictions,
@@ -339,6 +339,7 @@ impl DiskConfig {
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.reserve_free(),
             crate::store::meta::meta_writes(),
+            vdi.slot_waits(),
         ))
     }
 }

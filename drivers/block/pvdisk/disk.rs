@@ -60,10 +60,11 @@ impl Disk {
                 if sectors == 0 || bdev.logical_block_size() > BLOCK_SIZE {
                     return Err(EINVAL);
                 }
-                // FUA only if the backing device does it. Without, the block
-                // layer emulates it here (write, then flush) instead of
-                // below: the same cost, but every backing flush is then one
-                // of ours. Discard and write-zeroes go down as they are.
+                // FUA as the backing device has it. A bio-based disk gets
+                // `REQ_FUA` either way (the block layer emulates FUA only
+                // for blk-mq disks): the clone carries it down, where the
+                // device does it or emulates it. Discard and write-zeroes
+                // go down as they are.
                 builder = builder
                     .capacity_sectors(sectors)
                     .fua(bdev.fua())

@@ -31,7 +31,9 @@ use kernel::{
     ThisModule,
 };
 
+use crate::format::block::BLOCK_SIZE;
 use crate::ratelimit::{errname, warn_ratelimited};
+use crate::store::meta::SECTORS_PER_BLOCK;
 use crate::vdi::{
     fast::{is_fua, map_read, map_write_in_place, op_of, Mapped, Op},
     Io, Vdi,
@@ -137,6 +139,16 @@ fn pass_bio_through(backend: &Backend, bios: &BioSet, bio: IncomingBio) {
 fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, io: Io) {
     if backing_gone(&vdi.store.bios) {
         return io.end(Err(EIO));
+    }
+    // The map works in whole blocks; the block layer checks a bio against
+    // the disk's logical block size only where its submitter asks it to.
+    if io.sector() % SECTORS_PER_BLOCK != 0 || io.bytes() as usize % BLOCK_SIZE != 0 {
+        warn_ratelimited!(
+            "{}: I/O not aligned to 4 KiB at sector {}\n",
+            &*vdi.name,
+            io.sector()
+        );
+        return io.end(Err(EINVAL));
     }
     let mapped = match op_of(&io) {
         Op::Read => map_read(vdi, &io, GFP_NOWAIT),

@@ -149,28 +149,28 @@ struct Inbox {
     commit: bool,
     /// Writes with data bios in flight; `None` is a free entry (there is
     /// one per [`Slot`]).
-    ops: KVec<Option<Arc<WriteOp>>>,
+    ops: KVec<Option<Tracked>>,
 }
 
 impl Inbox {
     /// Tracks `op` until its data completed.
-    fn track(&mut self, op: Arc<WriteOp>) -> Result<(), Arc<WriteOp>> {
+    fn track(&mut self, tracked: Tracked) -> Result<(), Tracked> {
         match self.ops.iter_mut().find(|s| s.is_none()) {
-            Some(slot) => {
-                *slot = Some(op);
+            Some(entry) => {
+                *entry = Some(tracked);
                 Ok(())
             }
-            None => Err(op),
+            None => Err(tracked),
         }
     }
 
     /// Moves the writes whose data completed into `done`.
-    fn take_done(&mut self, done: &mut Ring<Arc<WriteOp>>, finished: &AtomicU64) {
+    fn take_done(&mut self, done: &mut Ring<Tracked>, finished: &AtomicU64) {
         if finished.load(Ordering::Acquire) == 0 {
             return;
         }
         for slot in self.ops.iter_mut() {
-            if slot.as_ref().is_some_and(|op| op.is_done()) {
+            if slot.as_ref().is_some_and(|t| t.op.is_done()) {
                 if let Some(op) = slot.take() {
                     if let Err(op) = done.push(op) {
                         // No room left this round: next round.
@@ -182,6 +182,15 @@ impl Inbox {
             }
         }
     }
+}
+
+/// A write in flight and its slot. The slot is kept here, not in the
+/// [`WriteOp`], so that it is given back by the worker when it finished the
+/// write, never by the data bio's completion (which may drop the op last):
+/// the slots' lock is not taken with interrupts off.
+pub(crate) struct Tracked {
+    pub(crate) op: Arc<WriteOp>,
+    pub(crate) slot: Slot,
 }
 
 /// Counters shown in `stats` besides the cache's.
@@ -441,6 +450,11 @@ impl Vdi {
             return;
         }
         self.kick();
+    }
+
+    /// Times a submitter waited for the worker to give a slot back.
+    pub(crate) fn slot_waits(&self) -> u64 {
+        self.slots.waits()
     }
 
     /// A slot if one is free, for a write started at submission.

@@ -10,7 +10,12 @@
 //! the worker, or a copy-on-write write started at submission. A submitter
 //! that finds none waits for the worker to give one back. Reads and
 //! in-place writes whose path is cached take none.
+//!
+//! Slots are taken and given back in process context only (submitters and
+//! the worker; a write's slot is given back when the worker finished it,
+//! not by a bio completion), so their lock is a plain spinlock.
 
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_condvar, new_spinlock,
     prelude::*,
@@ -24,6 +29,8 @@ pub(crate) struct Slots {
     free: SpinLock<usize>,
     #[pin]
     freed: CondVar,
+    /// Times a submitter found no slot free and waited (`stats`).
+    waits: AtomicU64,
 }
 
 impl Slots {
@@ -33,6 +40,7 @@ impl Slots {
             pin_init!(Self {
                 free <- new_spinlock!(count, "pvdisk::Slots::free"),
                 freed <- new_condvar!("pvdisk::Slots::freed"),
+                waits: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )
@@ -42,6 +50,9 @@ impl Slots {
     /// submission only, never from the worker, which gives slots back.
     pub(crate) fn take(self: &Arc<Self>) -> Slot {
         let mut free = self.free.lock();
+        if *free == 0 {
+            self.waits.fetch_add(1, Ordering::Relaxed);
+        }
         while *free == 0 {
             self.freed.wait(&mut free);
         }
@@ -49,6 +60,11 @@ impl Slots {
         Slot {
             slots: self.clone(),
         }
+    }
+
+    /// Times a submitter waited for a slot.
+    pub(crate) fn waits(&self) -> u64 {
+        self.waits.load(Ordering::Relaxed)
     }
 
     /// A slot if one is free.

@@ -24,7 +24,7 @@ use super::cache::{Spare, State};
 use super::fast::{self, blocks_of, is_fua, map_read, op_of, Mapped, Op, Planned};
 use super::slots::Slot;
 use super::snapshot::SnapLog;
-use super::{Handed, Io, MapState, Vdi, RING_SIZE};
+use super::{Handed, Io, MapState, Tracked, Vdi, RING_SIZE};
 use crate::format::{extent::ExtentKind, radix::RadixNode};
 use crate::io::EndBio;
 use crate::map::{self, Change, MapError, Update, WritePlan};
@@ -44,7 +44,7 @@ pub(crate) struct WorkerState {
     /// durable, then hands them to the allocator.
     pub(super) unlinked: KVec<Run>,
     /// Writes whose data completed, taken from the inbox to finish.
-    done: Ring<Arc<WriteOp>>,
+    done: Ring<Tracked>,
     /// The snapshot log.
     pub(super) log: SnapLog,
     /// The disk detached: its worker runs no more.
@@ -116,8 +116,6 @@ pub(crate) struct WriteOp {
     // `vdi` is declared (so dropped) before `io`: see `part_done`.
     vdi: Arc<Vdi>,
     io: Io,
-    /// Its entry in the inbox's table of writes in flight.
-    _slot: Slot,
     lba: u64,
     plans: KVec<WritePlan>,
     /// First data block of each plan's fresh blocks (0: none).
@@ -190,8 +188,9 @@ impl Vdi {
             self.inbox
                 .lock()
                 .take_done(&mut ws.done, &self.finished_writes);
-            while let Some(op) = ws.done.pop() {
+            while let Some(Tracked { op, slot }) = ws.done.pop() {
                 self.finish_write(&mut ws, op);
+                drop(slot);
             }
             // A commit that is due (ticker, cache pressure, lazy
             // snapshots) goes first, so that a steady stream of bios cannot
@@ -412,7 +411,6 @@ impl Vdi {
             .write(WriteOp {
                 vdi: self.clone(),
                 io: io.clone(),
-                _slot: slot,
                 lba,
                 plans,
                 data,
@@ -423,8 +421,13 @@ impl Vdi {
                 done: AtomicBool::new(false),
             })
             .into();
-        if let Err(op) = self.inbox.lock().track(op.clone()) {
+        let tracked = Tracked {
+            op: op.clone(),
+            slot,
+        };
+        if let Err(tracked) = self.inbox.lock().track(tracked) {
             // Cannot happen (an entry per slot): never lose a bio.
+            drop(tracked);
             undo(&op.plans, &op.data, &op.nodes);
             return Err(EBUSY);
         }
