@@ -46,23 +46,29 @@ t_pressure() {
 step "scattered 4-8 KiB writes, reads, discards; fail_alloc 100; evictions; verified" t_pressure
 
 # Reads that miss the 1 MiB cache all go to the disk's worker, which reads
-# one node at a time: 512 in flight at once are more than the 256 bios the
-# worker holds, so submitters must wait for slots, and nothing may hang.
+# one node at a time: 1024 in flight at once, submitted 128 at a time, are
+# more than the 256 bios the worker holds, so submitters must wait for
+# slots, and nothing may hang. (A worker that keeps up for a whole try
+# gets two more tries before the test fails.)
 t_slots() {
-	local d w0 w1
+	local d w0 w1 try=0
 	expect_write_ok 0 "$D/power" && expect_write_ok 1 "$D/cache_mb" &&
 		expect_write_ok 1 "$D/power" || return 1
 	d=$(dev cache)
 	w0=$(stat_of cache slot_waits)
-	fio --name=slots --filename="$d" --ioengine=libaio --direct=1 --rw=randread \
-		--bs=4k --iodepth=512 --runtime=5 --time_based --output-format=terse \
-		>/dev/null || return 1
-	w1=$(stat_of cache slot_waits)
-	echo "submitters waited for a slot $((w1 - w0)) times"
+	w1=$w0
+	while [ "$w1" -eq "$w0" ] && [ $try -lt 3 ]; do
+		try=$((try + 1))
+		fio --name=slots --filename="$d" --ioengine=libaio --direct=1 --rw=randread \
+			--bs=4k --numjobs=2 --iodepth=512 --iodepth_batch_submit=128 \
+			--runtime=5 --time_based --output-format=terse >/dev/null || return 1
+		w1=$(stat_of cache slot_waits)
+	done
+	echo "submitters waited for a slot $((w1 - w0)) times in $try tries"
 	[ "$w1" -gt "$w0" ] || { echo "never waited: the test did not fill the worker"; return 1; }
 	"$M" verify --state /tmp/cache.state "$d"
 }
-step "512 reads in flight missing a 1 MiB cache: submitters wait for slots; verified" t_slots
+step "1024 reads in flight missing a 1 MiB cache: submitters wait for slots; verified" t_slots
 
 t_cycle() {
 	expect_write_ok 0 "$D/fail_alloc" && expect_write_ok 0 "$D/power" &&

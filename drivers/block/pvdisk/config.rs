@@ -318,7 +318,7 @@ impl DiskConfig {
         let cache = vdi.cache_stats();
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
-             dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncommits {}\nfreed_blocks {}\nreserve_free {}\n\
+             dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncommits {}\none_bio_commits {}\nfreed_blocks {}\nreserve_free {}\n\
              meta_writes {}\nslot_waits {}\n",
             cache.hits,
             cache.misses,
@@ -333,6 +333,9 @@ impl DiskConfig {
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.counters
                 .commits
+                .load(core::sync::atomic::Ordering::Relaxed),
+            vdi.counters
+                .one_bio_commits
                 .load(core::sync::atomic::Ordering::Relaxed),
             vdi.counters
                 .freed_blocks

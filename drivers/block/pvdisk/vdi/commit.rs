@@ -103,11 +103,15 @@ impl Vdi {
             let more = !state.unlogged.is_empty();
             (state.tree.root, state.root_changed, log, more)
         };
+        let record = root_changed || log.is_some();
+        let one_bio = match (record, &dirty[..]) {
+            (false, [block]) => Some(*block),
+            _ => None,
+        };
         let written = (|| -> Result {
             self.write_nodes(ws, &new, log.map(|(head, _)| head.block))?;
-            let record = root_changed || log.is_some();
-            if let (false, [block]) = (record, &dirty[..]) {
-                return self.write_node(ws, *block, Durability::FlushFua);
+            if let Some(block) = one_bio {
+                return self.write_node(ws, block, Durability::FlushFua);
             }
             if !record || !dirty.is_empty() {
                 self.store.bios.flush_sync()?;
@@ -133,11 +137,17 @@ impl Vdi {
         for &block in Iterator::chain(new.iter(), dirty.iter()) {
             state.cache.mark_clean(block);
         }
+        state.cache.settle();
         if state.tree.root == root {
             state.root_changed = false;
         }
         drop(state);
         self.counters.commits.fetch_add(1, Ordering::Relaxed);
+        if one_bio.is_some() {
+            self.counters
+                .one_bio_commits
+                .fetch_add(1, Ordering::Relaxed);
+        }
         if let Some((head, old)) = log {
             ws.log.head = head;
             // The block is the committed head now.

@@ -201,6 +201,8 @@ pub(crate) struct Counters {
     /// worker).
     pub(crate) cow_at_submit: AtomicU64,
     pub(crate) commits: AtomicU64,
+    /// Commits of one dirty node and no record, written as one bio.
+    pub(crate) one_bio_commits: AtomicU64,
     pub(crate) freed_blocks: AtomicU64,
 }
 
@@ -318,6 +320,7 @@ impl Vdi {
         })?;
         let unlogged = Unlogged::new(target.record.snap_count)?;
         let slots = Slots::new(RING_SIZE)?;
+        let cache = NodeCache::new(cache_mb)?;
         let (slot, read_only) = (target.slot, target.read_only());
         store.records.lock().attach(store, &target)?;
         let vdi = Arc::pin_init(
@@ -336,7 +339,7 @@ impl Vdi {
                 blocks: tree.blocks,
                 map <- new_spinlock!(MapState {
                     tree,
-                    cache: NodeCache::new(cache_mb),
+                    cache,
                     provisioning,
                     provisioning_count: 0,
                     root_changed: false,
