@@ -103,6 +103,10 @@ mkdir -p "$vmdir"
 # a journaling file system on pvdisk).
 guest_bins=(/usr/sbin/dmsetup /usr/sbin/pdata_tools /usr/sbin/blkdiscard
 	/usr/sbin/mke2fs)
+# PVDISK_VM_EXTRA_BINS: more host programs, space-separated (perf for
+# scripts/profile.sh); the tools disk is rebuilt when the list changes.
+# shellcheck disable=SC2206
+guest_bins+=(${PVDISK_VM_EXTRA_BINS:-})
 # fio: the static build of scripts/fio.sh if there is one (it starts in
 # a fraction of the time of Debian's, which loads about 60 libraries),
 # else Debian's.

@@ -616,12 +616,10 @@ unsafe impl<T: Operations + 'static> CloneSource for ARef<Request<T>> {
 ///
 /// # Invariants
 ///
-/// `head` is a list, linked through `bi_next`, of unsubmitted clones from
-/// `set` of bios of `source`, each with one reference owned by `self`;
-/// `last` is its last element, or null when it is empty.
+/// `list` holds unsubmitted clones from `set` of bios of `source`, each
+/// with one reference owned by `self`.
 pub struct Clones<'a, S: CloneSource> {
-    head: *mut bindings::bio,
-    last: *mut bindings::bio,
+    list: CloneList,
     set: &'a BioSet,
     source: S,
     /// The `REQ_*` flags cleared on each clone.
@@ -640,8 +638,8 @@ impl<'a, S: CloneSource> Clones<'a, S> {
     pub fn new(set: &'a BioSet, source: &S, gfp: Flags) -> Result<Self> {
         let mut clones = Self::empty(set, source);
         source.for_each_bio(|bio| {
-            let clone = clones.clone_bio(bio, gfp)?;
-            clones.push(clone);
+            let clone = clone_bio(clones.set, clones.strip, bio, gfp)?;
+            clones.list.push(clone);
             Ok(())
         })?;
         Ok(clones)
@@ -650,8 +648,10 @@ impl<'a, S: CloneSource> Clones<'a, S> {
     /// No clones yet; add them with [`Self::add_range`].
     pub fn empty(set: &'a BioSet, source: &S) -> Self {
         Self {
-            head: core::ptr::null_mut(),
-            last: core::ptr::null_mut(),
+            list: CloneList {
+                head: core::ptr::null_mut(),
+                last: core::ptr::null_mut(),
+            },
             set,
             source: source.clone(),
             strip: source.strip_flags(),
@@ -673,11 +673,10 @@ impl<'a, S: CloneSource> Clones<'a, S> {
     /// the source, and with `ENOMEM` if a clone cannot be allocated; the
     /// clones added before stay.
     pub fn add_range(&mut self, offset: u64, sectors: u64, target: u64, gfp: Flags) -> Result {
-        let source = self.source.clone();
-        self.for_each_part(&source, offset, sectors, gfp, |this, clone, done| {
+        self.for_each_part(offset, sectors, gfp, |list, clone, done| {
             // SAFETY: `clone` is an unsubmitted clone that we own.
             unsafe { (*clone).bi_iter.bi_sector = target + done };
-            this.push(clone);
+            list.push(clone);
         })
     }
 
@@ -685,8 +684,7 @@ impl<'a, S: CloneSource> Clones<'a, S> {
     /// from its start) with zeros: a read of a range that holds no data.
     /// Errors as [`Self::add_range`].
     pub fn zero_range(&mut self, offset: u64, sectors: u64, gfp: Flags) -> Result {
-        let source = self.source.clone();
-        self.for_each_part(&source, offset, sectors, gfp, |_, clone, _| {
+        self.for_each_part(offset, sectors, gfp, |_, clone, _| {
             // SAFETY: `clone` is an unsubmitted clone that we own; it covers
             // pages of the source (which `source` keeps), and its iterator
             // the part of them to zero. It is put right after.
@@ -702,13 +700,18 @@ impl<'a, S: CloneSource> Clones<'a, S> {
     /// number of sectors of the range before it. `f` owns the clone.
     fn for_each_part(
         &mut self,
-        source: &S,
         offset: u64,
         sectors: u64,
         gfp: Flags,
-        mut f: impl FnMut(&mut Self, *mut bindings::bio, u64),
+        mut f: impl FnMut(&mut CloneList, *mut bindings::bio, u64),
     ) -> Result {
         let end = offset.checked_add(sectors).ok_or(EINVAL)?;
+        let Self {
+            list,
+            set,
+            source,
+            strip,
+        } = self;
         if sectors == 0 || end > source.sectors() {
             return Err(EINVAL);
         }
@@ -717,43 +720,60 @@ impl<'a, S: CloneSource> Clones<'a, S> {
             let len = u64::from(bio.size() >> 9);
             let (lo, hi) = (start.max(offset), (start + len).min(end));
             if lo < hi {
-                let clone = self.clone_bio(bio, gfp)?;
-                // SAFETY: `clone` is an unsubmitted clone of `bio` that we
-                // own, and `lo - start + (hi - lo)` is within its `len`.
-                unsafe { bindings::bio_trim(clone, lo - start, hi - lo) };
-                f(self, clone, lo - offset);
+                let clone = clone_bio(set, *strip, bio, gfp)?;
+                if (lo, hi) != (start, start + len) {
+                    // SAFETY: `clone` is an unsubmitted clone of `bio` that
+                    // we own, and `lo - start + (hi - lo)` is within its
+                    // `len`.
+                    unsafe { bindings::bio_trim(clone, lo - start, hi - lo) };
+                }
+                f(list, clone, lo - offset);
             }
             start += len;
             Ok(())
         })
     }
+}
 
-    /// A clone of `bio` for the set's device, without the flags to strip,
-    /// owned by the caller.
-    fn clone_bio(&self, bio: &Bio, gfp: Flags) -> Result<*mut bindings::bio> {
-        let strip = self.strip;
-        // SAFETY: All pointers are valid; the call returns a new bio or null.
-        let clone = unsafe {
-            bindings::bio_alloc_clone(
-                self.set.target().as_ptr(),
-                bio.0.get(),
-                gfp.as_raw(),
-                self.set.as_ptr(),
-            )
-        };
-        if clone.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: `clone` is a new bio that we own.
-        unsafe {
-            (*clone).bi_opf &= !strip;
-            (*clone).bi_next = core::ptr::null_mut();
-        }
-        Ok(clone)
+/// A clone of `bio` for the device of `set`, without the flags `strip`,
+/// owned by the caller.
+fn clone_bio(set: &BioSet, strip: u32, bio: &Bio, gfp: Flags) -> Result<*mut bindings::bio> {
+    // SAFETY: All pointers are valid; the call returns a new bio or null.
+    let clone = unsafe {
+        bindings::bio_alloc_clone(
+            set.target().as_ptr(),
+            bio.0.get(),
+            gfp.as_raw(),
+            set.as_ptr(),
+        )
+    };
+    if clone.is_null() {
+        return Err(ENOMEM);
     }
+    // SAFETY: `clone` is a new bio that we own.
+    unsafe {
+        (*clone).bi_opf &= !strip;
+        (*clone).bi_next = core::ptr::null_mut();
+    }
+    Ok(clone)
+}
 
-    /// Append `clone`, an unsubmitted clone from `set` of a bio of the
-    /// source, whose reference the caller hands over, to the list.
+/// The unsubmitted clones of a [`Clones`], linked through `bi_next`.
+///
+/// # Invariants
+///
+/// `head` is a list, linked through `bi_next`, of unsubmitted clones, each
+/// with one reference owned by the list's [`Clones`]; `last` is its last
+/// element, or null when it is empty.
+struct CloneList {
+    head: *mut bindings::bio,
+    last: *mut bindings::bio,
+}
+
+impl CloneList {
+    /// Append `clone`, an unsubmitted clone from the set of the list's
+    /// [`Clones`] of a bio of its source, whose reference the caller hands
+    /// over.
     fn push(&mut self, clone: *mut bindings::bio) {
         if self.last.is_null() {
             self.head = clone;
@@ -770,15 +790,15 @@ impl<'a, S: CloneSource> Iterator for Clones<'a, S> {
     type Item = ClonedBio<'a, S>;
 
     fn next(&mut self) -> Option<ClonedBio<'a, S>> {
-        let bio = NonNull::new(self.head)?;
+        let bio = NonNull::new(self.list.head)?;
         // SAFETY: By type invariant `bio` is a clone we own; unlinking it
         // moves its reference to the `ClonedBio`.
         unsafe {
-            self.head = (*bio.as_ptr()).bi_next;
+            self.list.head = (*bio.as_ptr()).bi_next;
             (*bio.as_ptr()).bi_next = core::ptr::null_mut();
         }
-        if self.head.is_null() {
-            self.last = core::ptr::null_mut();
+        if self.list.head.is_null() {
+            self.list.last = core::ptr::null_mut();
         }
         Some(ClonedBio {
             bio,
@@ -790,10 +810,10 @@ impl<'a, S: CloneSource> Iterator for Clones<'a, S> {
 
 impl<S: CloneSource> Drop for Clones<'_, S> {
     fn drop(&mut self) {
-        while let Some(bio) = NonNull::new(self.head) {
+        while let Some(bio) = NonNull::new(self.list.head) {
             // SAFETY: By type invariant we own the unsubmitted clone.
             unsafe {
-                self.head = (*bio.as_ptr()).bi_next;
+                self.list.head = (*bio.as_ptr()).bi_next;
                 bindings::bio_put(bio.as_ptr());
             }
         }

@@ -18,7 +18,7 @@ use crate::ratelimit::warn_ratelimited;
 use crate::store::meta::SECTORS_PER_BLOCK;
 
 /// Runs mapped per turn of the map lock.
-const RUNS_PER_LOCK: usize = 16;
+const RUNS_PER_LOCK: usize = 4;
 
 /// What a bio is, for a VDI disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
