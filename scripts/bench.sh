@@ -358,6 +358,7 @@ paired() {
 	*out_of_data_space*) echo "bench: paired: dm-thin pool out of data space" ;;
 	esac
 	thin_pair_down
+	awk '{ print "PAIREDSTAT", $1, $2 }' $C/paired/stats
 	vdi_off paired; rmdir $C/paired; rmdir $C/pt 2>/dev/null
 	pv_check
 	rmmod pvdisk
@@ -654,6 +655,9 @@ awk '
 		}
 		if (failed) printf "  (%d slices failed)\n", failed
 	}' "$out"
+awk '$1 == "PAIREDSTAT" && $2 ~ /^(commits|one_bio_commits|cow_blocks|cow_at_submit|slot_waits)$/ {
+		line = line sprintf("%s%s %s", line ? ", " : "", $2, $3) }
+	END { if (line) print "  pvdisk, the whole run: " line }' "$out"
 fi
 echo
 awk '$1 == "METAW" { printf "pvdisk metadata blocks written by %s MiB of first writes (round %s): %s (%.0f per GiB)\n", $3, $2, $4, $4 * 1024 / $3 }' "$out"
