@@ -84,7 +84,13 @@
 # first-write jobs (first-rand-write; fsync-write at queue depth 1, an
 # fsync after each write) each slice into a 128 MiB region never written
 # before (not on the pass-through or dm-linear, where a first write is
-# any write). Every target runs each job for BENCH_PAIRED_SLICE s
+# any write). snap-rand-write runs 4k random writes right after a
+# snapshot, on a second VDI (pvdisk: PVDISK_IOC_SNAPSHOT through
+# tests/pvdisk_checkpoint) and a second thin volume (dm-thin:
+# tests/dm_thin_checkpoint), each with its region written at setup, so
+# that every write copies (pvdisk a path, dm-thin a 64 KiB block) and the
+# in-place jobs stay in place; the raw disk runs rand-write for it.
+# Every target runs each job for BENCH_PAIRED_SLICE s
 # (default 3), BENCH_PAIRED_REPS times (default 7), in an order that
 # rotates from one repetition to the next; each ratio is to the raw slice
 # (or dm-thin's) of the same repetition, and the table gives their
@@ -260,7 +266,7 @@ thin_down() {
 # The paired target's jobs: in place (on the region written at setup),
 # then first writes (each slice into a region of FRESH_MB never written,
 # at FRESH_AT MiB and on).
-PAIRED_JOBS="rand-read rand-write seq-read seq-overwrite first-rand-write fsync-write"
+PAIRED_JOBS="rand-read rand-write seq-read seq-overwrite first-rand-write fsync-write snap-rand-write"
 FRESH_MB=128
 # paired_slice TARGET JOB REP DEV FRESH: one slice of JOB on DEV (FRESH:
 # the MiB offset of the fresh region of a first-write job), a PAIRED line
@@ -268,7 +274,7 @@ paired_slice() {
 	local args
 	case $2 in
 	rand-read) args="--rw=randread --bs=4k" ;;
-	rand-write) args="--rw=randwrite --bs=4k" ;;
+	rand-write|snap-rand-write) args="--rw=randwrite --bs=4k" ;;
 	seq-read) args="--rw=read --bs=1M" ;;
 	seq-overwrite) args="--rw=write --bs=1M" ;;
 	first-rand-write) args="--rw=randwrite --bs=4k --offset=${5}M" ;;
@@ -298,10 +304,37 @@ thin_pair_up() {
 		dmsetup mknodes
 }
 thin_pair_down() { dmsetup remove bpthin; dmsetup remove bppool; dmsetup mknodes; }
+# thin_snap_up, thin_snap_down: the pool with the snapshot job's volume
+# (thin id 1) instead
+thin_snap_up() {
+	thin_pair_pool &&
+		dmsetup create bpsnap --table "0 $((SIZE_MB * 2048)) thin /dev/mapper/bppool 1" &&
+		dmsetup mknodes
+}
+thin_snap_down() { dmsetup remove bpsnap; dmsetup remove bppool; dmsetup mknodes; }
+# paired_snap_run TARGET REP: a snapshot (not timed), then the
+# snap-rand-write slice on the snapshot job's VDI or thin volume (their
+# snapshots take thin ids 2, 3, ...)
+paired_snap_run() {
+	local d
+	case $1 in
+	pvdisk)
+		d=/dev/$(cat $C/psnap/name)
+		/tests/pvdisk_checkpoint -q -n 1 "$d" >/dev/null &&
+			paired_slice pvdisk snap-rand-write "$2" "$d" 0 ;;
+	dm-thin)
+		thin_snap_up && /tests/dm_thin_checkpoint bppool bpsnap 1 $(($2 + 1)) -n 1 -q >/dev/null &&
+			paired_slice dm-thin snap-rand-write "$2" /dev/mapper/bpsnap 0
+		thin_snap_down ;;
+	esac
+}
 # paired_run TARGET JOB REP FRESH: set TARGET up over its device, run the
 # slice, take it down again (the pass-through, dm-linear and dm-thin
 # each open vdc exclusively)
 paired_run() {
+	case $1/$2 in
+	pvdisk/snap-*|dm-thin/snap-*) paired_snap_run "$1" "$3"; return ;;
+	esac
 	case $1 in
 	raw) paired_slice raw "$2" "$3" /dev/vdc $(($4 + RAW_FRESH_AT)) ;;
 	pvdisk) paired_slice pvdisk "$2" "$3" "/dev/$(cat $C/paired/name)" "$4" ;;
@@ -318,25 +351,36 @@ paired_run() {
 		thin_pair_down ;;
 	esac
 }
+# paired_fill DEV: write the in-place region once
+paired_fill() {
+	$FIO --name=fill --filename="$1" --ioengine=libaio --iodepth=32 --rw=write \
+		--bs=1M --size="${SIZE_MB}M" >/dev/null 2>&1
+}
 paired() {
 	local rep=0 job t order fresh=$SIZE_MB
 	# The VDI and the thin volume hold the in-place region and every
 	# fresh region; the raw disk's fresh regions start beyond what the
 	# thin pool allocates on vdc.
 	PAIRED_THIN_MB=$((SIZE_MB + 2 * PAIRED_REPS * FRESH_MB))
-	RAW_FRESH_AT=$PAIRED_THIN_MB
+	# ... and beyond the snapshot job's volume: its region, copied at
+	# most once a repetition.
+	RAW_FRESH_AT=$((PAIRED_THIN_MB + (PAIRED_REPS + 1) * SIZE_MB))
 	modprobe dm_mod 2>/dev/null
 	modprobe dm_thin_pool 2>/dev/null
 	modprobe pvdisk || { echo "bench: paired: no pvdisk module"; return; }
 	pvdisk format /dev/vdb --extent-size 64M --force >/dev/null &&
 		pvdisk create /dev/vdb paired --size "${PAIRED_THIN_MB}M" >/dev/null &&
-		vdi_on paired paired || { echo "bench: paired: pvdisk setup failed"; return; }
+		vdi_on paired paired && pvdisk create /dev/vdb psnap --size "${SIZE_MB}M" >/dev/null &&
+		vdi_on psnap psnap || { echo "bench: paired: pvdisk setup failed"; return; }
 	dd if=/dev/zero of=/dev/vda bs=4k count=1 2>/dev/null
-	thin_pair_pool && dmsetup message bppool 0 "create_thin 0" && dmsetup remove bppool &&
-		thin_pair_up || { echo "bench: paired: dm-thin setup failed"; return; }
-	for dev in /dev/mapper/bpthin /dev/vdc "/dev/$(cat $C/paired/name)"; do
-		$FIO --name=fill --filename="$dev" --ioengine=libaio --iodepth=32 --rw=write \
-			--bs=1M --size="${SIZE_MB}M" >/dev/null 2>&1
+	thin_pair_pool && dmsetup message bppool 0 "create_thin 0" &&
+		dmsetup message bppool 0 "create_thin 1" && dmsetup remove bppool &&
+		thin_snap_up || { echo "bench: paired: dm-thin setup failed"; return; }
+	paired_fill /dev/mapper/bpsnap
+	thin_snap_down
+	thin_pair_up || { echo "bench: paired: dm-thin setup failed"; return; }
+	for dev in /dev/mapper/bpthin /dev/vdc "/dev/$(cat $C/paired/name)" "/dev/$(cat $C/psnap/name)"; do
+		paired_fill "$dev"
 	done
 	thin_pair_down
 	order="raw pvdisk passthru dm-linear dm-thin"
@@ -345,7 +389,8 @@ paired() {
 		for job in $PAIRED_JOBS; do
 			for t in $order; do
 				case $t/$job in
-				passthru/first-*|passthru/fsync-*|dm-linear/first-*|dm-linear/fsync-*) continue ;;
+				passthru/first-*|passthru/fsync-*|passthru/snap-*) continue ;;
+				dm-linear/first-*|dm-linear/fsync-*|dm-linear/snap-*) continue ;;
 				esac
 				paired_run "$t" "$job" "$rep" "$fresh"
 			done
@@ -359,7 +404,7 @@ paired() {
 	esac
 	thin_pair_down
 	awk '{ print "PAIREDSTAT", $1, $2 }' $C/paired/stats
-	vdi_off paired; rmdir $C/paired; rmdir $C/pt 2>/dev/null
+	vdi_off paired; rmdir $C/paired; vdi_off psnap; rmdir $C/psnap; rmdir $C/pt 2>/dev/null
 	pv_check
 	rmmod pvdisk
 }
@@ -541,10 +586,11 @@ GUEST
 
 out=$(mktemp)
 trap 'rm -f "$buildlog" "$out"' EXIT
-# vdb holds the paired VDI, vdc the thin pool's data and then the raw
+# vdb holds the paired VDIs, vdc the thin pool's data and then the raw
 # disk's fresh regions: each twice the in-place region and 2 x 128 MiB a
+# repetition, plus the snapshot job's region once and copied once a
 # repetition, at least 8 GiB (sparse files: only what is written counts).
-disk_mb=$(( (size_mb + 2 * paired_reps * 128) * 2 + 256 ))
+disk_mb=$(( (size_mb + 2 * paired_reps * 128) * 2 + (paired_reps + 1) * size_mb + 256 ))
 [ "$disk_mb" -ge 8192 ] || disk_mb=8192
 "$here/vm.sh" --quiet --timeout 10800 --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
@@ -655,7 +701,7 @@ awk '
 		}
 		if (failed) printf "  (%d slices failed)\n", failed
 	}' "$out"
-awk '$1 == "PAIREDSTAT" && $2 ~ /^(commits|one_bio_commits|cow_blocks|cow_at_submit|slot_waits)$/ {
+awk '$1 == "PAIREDSTAT" && $2 ~ /^(commits|one_bio_commits|cow_blocks|cow_at_submit|cow_held|slot_waits)$/ {
 		line = line sprintf("%s%s %s", line ? ", " : "", $2, $3) }
 	END { if (line) print "  pvdisk, the whole run: " line }' "$out"
 fi

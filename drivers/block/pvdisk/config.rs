@@ -316,30 +316,24 @@ impl DiskConfig {
     /// The `stats` text of a powered VDI disk.
     fn stats_text(vdi: &Vdi) -> Result<CString> {
         let cache = vdi.cache_stats();
+        let count =
+            |c: &core::sync::atomic::AtomicU64| c.load(core::sync::atomic::Ordering::Relaxed);
+        let counters = &vdi.counters;
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
-             dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncommits {}\none_bio_commits {}\nfreed_blocks {}\nreserve_free {}\n\
-             meta_writes {}\nslot_waits {}\n",
+             dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncow_held {}\ncommits {}\n\
+             one_bio_commits {}\nfreed_blocks {}\nreserve_free {}\nmeta_writes {}\nslot_waits {}\n",
             cache.hits,
             cache.misses,
             cache.evictions,
             cache.nodes,
             cache.dirty,
-            vdi.counters
-                .cow_blocks
-                .load(core::sync::atomic::Ordering::Relaxed),
-            vdi.counters
-                .cow_at_submit
-                .load(core::sync::atomic::Ordering::Relaxed),
-            vdi.counters
-                .commits
-                .load(core::sync::atomic::Ordering::Relaxed),
-            vdi.counters
-                .one_bio_commits
-                .load(core::sync::atomic::Ordering::Relaxed),
-            vdi.counters
-                .freed_blocks
-                .load(core::sync::atomic::Ordering::Relaxed),
+            count(&counters.cow_blocks),
+            count(&counters.cow_at_submit),
+            count(&counters.cow_held),
+            count(&counters.commits),
+            count(&counters.one_bio_commits),
+            count(&counters.freed_blocks),
             vdi.reserve_free(),
             crate::store::meta::meta_writes(),
             vdi.slot_waits(),

@@ -34,6 +34,7 @@ use crate::{
     types::{ARef, ForeignOwnable, Opaque},
 };
 use core::{
+    mem::MaybeUninit,
     ptr::{addr_of_mut, NonNull},
     sync::atomic::{AtomicUsize, Ordering},
 };
@@ -942,6 +943,23 @@ impl<S: CloneSource> Drop for ClonedBio<'_, S> {
         // SAFETY: By type invariant we own the unsubmitted clone.
         unsafe { bindings::bio_put(self.bio.as_ptr()) };
     }
+}
+
+/// Runs `f` under a block plug of the running task: the bios `f` submits
+/// are held, merged where they are contiguous on their device, and sent
+/// down together when `f` returns (or earlier, if `f` sleeps or the plug
+/// fills). Under a plug the task already has, `f` runs under that one.
+pub fn with_plug<R>(f: impl FnOnce() -> R) -> R {
+    let mut plug = MaybeUninit::<bindings::blk_plug>::uninit();
+    // SAFETY: `plug` stays in this frame until `blk_finish_plug` below has
+    // taken it off the task. `blk_start_plug` initialises it and sets it as
+    // the task's plug, or leaves it untouched when the task has one; then
+    // `blk_finish_plug` sees it is not the task's plug and does nothing.
+    unsafe { bindings::blk_start_plug(plug.as_mut_ptr()) };
+    let result = f();
+    // SAFETY: The same task and frame as `blk_start_plug` above.
+    unsafe { bindings::blk_finish_plug(plug.as_mut_ptr()) };
+    result
 }
 
 /// Runs `f` with the running task's block plug set aside, so that bios `f`

@@ -23,7 +23,7 @@ mod slots;
 mod snapshot;
 mod worker;
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     alloc::flags::GFP_KERNEL,
     block::bio::IncomingBio,
@@ -150,6 +150,9 @@ struct Inbox {
     /// Writes with data bios in flight; `None` is a free entry (there is
     /// one per [`Slot`]).
     ops: KVec<Option<Tracked>>,
+    /// Copy-on-write writes started at submission whose data bios wait
+    /// for the worker to send them down together (each is also in `ops`).
+    held: Ring<Arc<WriteOp>>,
 }
 
 impl Inbox {
@@ -203,6 +206,9 @@ pub(crate) struct Counters {
     pub(crate) commits: AtomicU64,
     /// Commits of one dirty node and no record, written as one bio.
     pub(crate) one_bio_commits: AtomicU64,
+    /// Copy-on-write writes whose data bios the worker sent down together
+    /// with others, rather than their submitter at once.
+    pub(crate) cow_held: AtomicU64,
     pub(crate) freed_blocks: AtomicU64,
 }
 
@@ -245,6 +251,9 @@ pub(crate) struct Vdi {
     /// Tracked writes whose data completed and that the worker has not
     /// taken yet: it scans the inbox only when there are some.
     finished_writes: AtomicU64,
+    /// Writes whose data bios are on the store's device: while there are
+    /// any, copy-on-write writes started at submission are held.
+    writes_in_flight: AtomicU32,
 }
 
 impl_has_work! {
@@ -313,6 +322,7 @@ impl Vdi {
             requests: Ring::new(RING_SIZE, GFP_KERNEL)?,
             waiting: Ring::new(RING_SIZE, GFP_KERNEL)?,
             commit: false,
+            held: Ring::new(RING_SIZE, GFP_KERNEL)?,
         };
         let worker = WorkerState::new(LogHead {
             block: target.record.snaplog,
@@ -352,6 +362,7 @@ impl Vdi {
                 counters: Counters::default(),
                 broken: AtomicBool::new(false),
                 finished_writes: AtomicU64::new(0),
+                writes_in_flight: AtomicU32::new(0),
             }),
             GFP_KERNEL,
         );

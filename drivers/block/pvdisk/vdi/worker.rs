@@ -14,7 +14,7 @@
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use kernel::{
     alloc::flags::{GFP_KERNEL, GFP_NOIO, GFP_NOWAIT},
-    block::bio::{Clones, EndIo, HoldsSource},
+    block::bio::{with_plug, Clones, EndIo, HoldsSource},
     prelude::*,
     sync::{Arc, UniqueArc},
 };
@@ -49,6 +49,8 @@ pub(crate) struct WorkerState {
     pub(super) log: SnapLog,
     /// The disk detached: its worker runs no more.
     pub(super) gone: bool,
+    /// Room to sort the held writes, one entry per slot.
+    sending: KVec<Option<Arc<WriteOp>>>,
 }
 
 impl WorkerState {
@@ -60,6 +62,7 @@ impl WorkerState {
             done: Ring::new(RING_SIZE, GFP_KERNEL)?,
             log: SnapLog::new(log)?,
             gone: false,
+            sending: KVec::from_elem(None, RING_SIZE, GFP_KERNEL)?,
         })
     }
 
@@ -148,6 +151,8 @@ impl WriteOp {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.done.store(true, Ordering::Release);
             self.vdi.finished_writes.fetch_add(1, Ordering::AcqRel);
+            // Before the kick: the worker it wakes sends the held writes.
+            self.vdi.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
             // Kick before letting go: once `self` is dropped the worker may
             // have ended the bio, and the disk may be powered off.
             self.vdi.kick();
@@ -161,6 +166,19 @@ impl WriteOp {
     pub(super) fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
     }
+
+    /// Records `e` as the write's error, unless it has one.
+    fn fail(&self, e: Error) {
+        let _ = self
+            .error
+            .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    /// The first fresh data block, by which held writes are sent in
+    /// order (0 if none: in place).
+    fn first_data(&self) -> u64 {
+        self.data.iter().copied().find(|&d| d != 0).unwrap_or(0)
+    }
 }
 
 /// Completion of a data bio of a [`WriteOp`]: interrupt context, so it only
@@ -172,9 +190,7 @@ impl EndIo for WriteEnd {
 
     fn end_io(op: Arc<WriteOp>, status: Result) {
         if let Err(e) = status {
-            let _ = op
-                .error
-                .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Relaxed);
+            op.fail(e);
         }
         op.part_done();
     }
@@ -184,6 +200,7 @@ impl Vdi {
     /// The worker's run: bios handed over, then a commit if one is due.
     pub(super) fn run_worker(self: &Arc<Self>) {
         let mut ws = self.worker.lock();
+        self.send_held(&mut ws);
         loop {
             self.inbox
                 .lock()
@@ -400,11 +417,18 @@ impl Vdi {
             self.give_back(plans, data, nodes);
             self.end_provisioning(lba, provisioning);
         };
-        let clones = match self.clone_plans(io, &plans, &data, flags) {
-            Ok(clones) => clones,
-            Err(e) => {
-                undo(&plans, &data, &nodes);
-                return Err(e);
+        // Data bios on the device already: this write's go down with the
+        // others that arrive meanwhile, when one of those completes.
+        let hold = how.reserve_only && self.writes_in_flight.load(Ordering::Acquire) > 0;
+        let clones = if hold {
+            None
+        } else {
+            match self.clone_plans(io, &plans, &data, flags) {
+                Ok(clones) => Some(clones),
+                Err(e) => {
+                    undo(&plans, &data, &nodes);
+                    return Err(e);
+                }
             }
         };
         let op: Arc<WriteOp> = memory
@@ -431,20 +455,79 @@ impl Vdi {
             undo(&op.plans, &op.data, &op.nodes);
             return Err(EBUSY);
         }
+        match clones {
+            Some(clones) => self.submit_op(op, clones),
+            None => self.hold(op),
+        }
+        Ok(())
+    }
+
+    /// Submits the data bios of `op`, then lets go of its submission
+    /// share.
+    fn submit_op(&self, op: Arc<WriteOp>, clones: Clones<'_, Io>) {
+        self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
         for clone in clones {
             op.in_flight.fetch_add(1, Ordering::AcqRel);
             if clone.submit_with::<WriteEnd>(op.clone()).is_err() {
                 op.in_flight.fetch_sub(1, Ordering::AcqRel);
-                let _ = op.error.compare_exchange(
-                    0,
-                    EIO.to_errno(),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+                op.fail(EIO);
             }
         }
         op.part_done();
-        Ok(())
+    }
+
+    /// Leaves `op`'s data bios to the worker. A write in flight wakes the
+    /// worker when it completes; with none left, wake it now.
+    fn hold(self: &Arc<Self>, op: Arc<WriteOp>) {
+        let pushed = self.inbox.lock().held.push(op);
+        match pushed {
+            Ok(()) => {
+                self.counters.cow_held.fetch_add(1, Ordering::Relaxed);
+                if self.writes_in_flight.load(Ordering::Acquire) == 0 {
+                    self.kick();
+                }
+            }
+            // Cannot happen (room for every slot): send it now.
+            Err(op) => self.send(op, GFP_NOWAIT),
+        }
+    }
+
+    /// Builds and submits the data bios of a held write.
+    fn send(&self, op: Arc<WriteOp>, flags: kernel::alloc::Flags) {
+        match self.clone_plans(&op.io, &op.plans, &op.data, flags) {
+            Ok(clones) => self.submit_op(op, clones),
+            Err(e) => {
+                // Its blocks are given back when the worker finishes it.
+                op.fail(e);
+                self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
+                op.part_done();
+            }
+        }
+    }
+
+    /// Sends the held writes down together, in the order of their blocks,
+    /// under one plug: the block layer merges the neighbours into one
+    /// request to the device.
+    fn send_held(self: &Arc<Self>, ws: &mut WorkerState) {
+        let sending = &mut ws.sending;
+        let mut count = 0;
+        {
+            let mut inbox = self.inbox.lock();
+            for entry in sending.iter_mut() {
+                let Some(op) = inbox.held.pop() else { break };
+                *entry = Some(op);
+                count += 1;
+            }
+        }
+        let Some(batch) = sending.get_mut(..count) else {
+            return;
+        };
+        batch.sort_unstable_by_key(|op| op.as_ref().map_or(u64::MAX, |op| op.first_data()));
+        with_plug(|| {
+            for op in batch.iter_mut().filter_map(Option::take) {
+                self.send(op, GFP_NOIO);
+            }
+        });
     }
 
     /// Allocates the fresh data blocks of each plan (one consecutive run
