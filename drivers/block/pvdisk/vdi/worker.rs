@@ -35,6 +35,13 @@ use crate::store::{
     LogHead, Run,
 };
 
+/// Writes whose data is on the device from which on a copy-on-write write
+/// started at submission is held for the worker to send with others
+/// (`cow_held`). Below it writes go down at once, so that a few writes in
+/// flight (a guest's file system) overlap as they did and never wait for
+/// one another; at a deep queue the held ones merge.
+const HOLD_AFTER: u32 = 4;
+
 /// What only the holder of the worker lock uses.
 pub(crate) struct WorkerState {
     pub(super) buf: MetaBuf,
@@ -417,9 +424,10 @@ impl Vdi {
             self.give_back(plans, data, nodes);
             self.end_provisioning(lba, provisioning);
         };
-        // Data bios on the device already: this write's go down with the
-        // others that arrive meanwhile, when one of those completes.
-        let hold = how.reserve_only && self.writes_in_flight.load(Ordering::Acquire) > 0;
+        // Enough writes on the device already: this one's data goes down
+        // with the others that arrive meanwhile, when one of those
+        // completes.
+        let hold = how.reserve_only && self.writes_in_flight.load(Ordering::Acquire) >= HOLD_AFTER;
         let clones = if hold {
             None
         } else {
