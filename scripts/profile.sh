@@ -1,11 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Where a VDI disk's in-place I/O spends its time: perf in the guest, on
-# the bench kernel, sampling every CPU while fio runs one job on a fully
-# written VDI, then on the raw disk, so that the two profiles compare.
+# Where a VDI disk's I/O spends its time: perf in the guest, on the bench
+# kernel, sampling every CPU while fio runs one job on a fully written VDI
+# (first-rand-write: a fresh one), then on the raw disk, so that the two
+# profiles compare.
 #
 #   scripts/profile.sh [JOB]    JOB: rand-read (default), rand-write,
-#                               seq-read, seq-overwrite
+#                               seq-read, seq-overwrite, first-rand-write
 #
 # Needs the host's perf (Debian: linux-perf), copied into the guest. The
 # guest has no hardware counters under TCG: perf samples the cpu-clock.
@@ -19,6 +20,7 @@ rand-read) args="--rw=randread --bs=4k" ;;
 rand-write) args="--rw=randwrite --bs=4k" ;;
 seq-read) args="--rw=read --bs=1M" ;;
 seq-overwrite) args="--rw=write --bs=1M" ;;
+first-rand-write) args="--rw=randwrite --bs=4k" ;;
 *) echo "profile: unknown job $job" >&2; exit 2 ;;
 esac
 perf=$(command -v perf || true)
@@ -29,6 +31,7 @@ export PVDISK_KERNEL_VARIANT=${PVDISK_KERNEL_VARIANT-bench}
 export PVDISK_VM_EXTRA_BINS="$perf"
 guest=$(cat <<GUEST
 ARGS="$args"
+JOB=$job
 PERF=$perf
 GUEST
 cat <<'GUEST'
@@ -44,7 +47,9 @@ pvdisk create /dev/vdb prof --size 512M >/dev/null
 mkdir $C/prof && echo /dev/vdb > $C/prof/backing && echo prof > $C/prof/vdi &&
 	echo 1 > $C/prof/power
 pv=/dev/$(cat $C/prof/name)
-for dev in $pv /dev/vdc; do
+# First writes go to a VDI never written.
+[ "$JOB" = first-rand-write ] && fill=/dev/vdc || fill="$pv /dev/vdc"
+for dev in $fill; do
 	$FIO --name=fill --filename=$dev --rw=write --bs=1M >/dev/null
 done
 for dev in $pv /dev/vdc; do
@@ -52,6 +57,9 @@ for dev in $pv /dev/vdc; do
 	$PERF record -q -a -g -o /tmp/perf.data -- \
 		$FIO --name=job --filename=$dev $ARGS --runtime=10 --time_based \
 		--output-format=terse --terse-version=3 | awk -F';' '{ print "IOPS", $8 + $49 }'
+	# The VDI's stats, and the store device's I/O counts (writes merged:
+	# the sixth figure, Documentation/admin-guide/iostats.rst)
+	[ "$dev" != "$pv" ] || { sed 's/^/STAT /' $C/prof/stats; echo "STAT vdb" $(cat /sys/block/vdb/stat); }
 	# The bench kernel has no kallsyms: the host names the addresses.
 	$PERF report -i /tmp/perf.data --stdio --no-children --sort sym \
 		-g none 2>/dev/null | grep -v '^#' | grep -v '^$' | sed 's/^/PROFILE /'

@@ -11,7 +11,7 @@
 #    (read-only, writes refused) and the 8 clones powered together; each
 #    clone reads its own writes and the golden data elsewhere, the
 #    snapshot never changes;
-#  - held writes: random first writes at queue depth 32 are held and sent
+#  - held writes: random first writes at queue depth 64 are held and sent
 #    down together (cow_held), and read back, also after a power cycle;
 #  - no stale data: a VDI filled, deleted, gc'd; a new VDI reads zeros.
 #
@@ -121,17 +121,18 @@ step "model: pvdisk check clean, no leaks" check_clean "$S"
 
 # ---- held copy-on-write writes ----------------------------------------------
 
-# A copy-on-write write that arrives while other writes' data is on the
-# device is held; the worker sends the held ones down together, in block
-# order, and the block layer merges neighbours. fio's 4 KiB random first
-# writes at queue depth 32 must be held (cow_held) and read back (crc32c),
-# also after a power cycle.
+# A copy-on-write write that arrives while four or more writes' data is
+# on the device is held; the worker sends the held ones down together, in
+# block order, and the block layer merges neighbours. fio's 4 KiB random
+# first writes, 64 in flight and submitted 32 at a time (so that many
+# arrive while four or more are on the device), must be held (cow_held)
+# and read back (crc32c), also after a power cycle.
 held_fio() {
 	local f=$1
 	shift
 	fio --name=held --filename="$f" --ioengine=libaio --direct=1 --rw=randwrite \
-		--bs=4k --iodepth=32 --size=16M --verify=crc32c --verify_fatal=1 \
-		--output-format=terse "$@" >/tmp/held.out 2>&1 ||
+		--bs=4k --iodepth=64 --iodepth_batch_submit=32 --size=4M --verify=crc32c \
+		--verify_fatal=1 --output-format=terse "$@" >/tmp/held.out 2>&1 ||
 		{ cat /tmp/held.out; return 1; }
 }
 
@@ -144,7 +145,7 @@ t_held() {
 	[ "$held" -gt 0 ] || { echo "none held: no write arrived while others were in flight"; return 1; }
 	power h 0 && power h 1 && held_fio "$(dev h)" --verify_only=1 && power h 0
 }
-step "held writes: 4 KiB random first writes at depth 32 held, verified, also after a power cycle" t_held
+step "held writes: 4 KiB random first writes at depth 64 held, verified, also after a power cycle" t_held
 step "held writes: pvdisk check clean, no leaks" check_clean "$S"
 
 # ---- clones ----------------------------------------------------------------

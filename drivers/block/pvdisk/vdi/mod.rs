@@ -21,6 +21,7 @@ pub(crate) mod fast;
 mod manage;
 mod slots;
 mod snapshot;
+mod table;
 mod worker;
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -44,6 +45,7 @@ pub(crate) use cache::CacheStats;
 use cache::NodeCache;
 use slots::{Slot, Slots};
 use snapshot::Unlogged;
+use table::Table;
 use worker::{WorkerState, WriteOp};
 
 /// What a VDI disk is given: a bio (the disk is bio-based).
@@ -80,12 +82,9 @@ impl Range {
 pub(crate) struct MapState {
     pub(crate) tree: Tree,
     pub(crate) cache: NodeCache,
-    /// Copy-on-write writes in flight; `None` is a free entry (there is
-    /// one per [`Slot`]).
-    provisioning: KVec<Option<Range>>,
-    /// Slots of `provisioning` in use: most requests find none and skip
-    /// the scan.
-    provisioning_count: usize,
+    /// Copy-on-write writes in flight (room for one per [`Slot`]); most
+    /// requests find none and skip the scan.
+    provisioning: Table<Range>,
     /// The root changed: the commit rewrites the VDI record.
     pub(crate) root_changed: bool,
     /// Snapshots taken and not yet in the log.
@@ -96,34 +95,15 @@ impl MapState {
     /// True when a copy-on-write of a block of `lba..lba + count` is in
     /// flight: the request waits for it.
     pub(crate) fn provisioning(&self, lba: u64, count: u64) -> bool {
-        self.provisioning_count != 0
-            && self
-                .provisioning
-                .iter()
-                .flatten()
-                .any(|r| r.overlaps(lba, count))
+        self.provisioning.len() != 0 && self.provisioning.iter().any(|r| r.overlaps(lba, count))
     }
 
     fn start_provisioning(&mut self, range: Range) -> Result {
-        let slot = self
-            .provisioning
-            .iter_mut()
-            .find(|s| s.is_none())
-            .ok_or(EBUSY)?;
-        *slot = Some(range);
-        self.provisioning_count += 1;
-        Ok(())
+        self.provisioning.insert(range).map_err(|_| EBUSY)
     }
 
     fn end_provisioning(&mut self, lba: u64) {
-        if let Some(slot) = self
-            .provisioning
-            .iter_mut()
-            .find(|s| s.is_some_and(|r| r.lba == lba))
-        {
-            *slot = None;
-            self.provisioning_count -= 1;
-        }
+        self.provisioning.remove_first(|r| r.lba == lba);
     }
 
     /// Evicts what the budget asks for, and says whether the new and dirty
@@ -147,9 +127,8 @@ struct Inbox {
     waiting: Ring<Handed>,
     /// A commit is due (ticker, cache pressure, lazy snapshots).
     commit: bool,
-    /// Writes with data bios in flight; `None` is a free entry (there is
-    /// one per [`Slot`]).
-    ops: KVec<Option<Tracked>>,
+    /// Writes with data bios in flight (room for one per [`Slot`]).
+    ops: Table<Tracked>,
     /// Copy-on-write writes started at submission whose data bios wait
     /// for the worker to send them down together (each is also in `ops`).
     held: Ring<Arc<WriteOp>>,
@@ -158,32 +137,23 @@ struct Inbox {
 impl Inbox {
     /// Tracks `op` until its data completed.
     fn track(&mut self, tracked: Tracked) -> Result<(), Tracked> {
-        match self.ops.iter_mut().find(|s| s.is_none()) {
-            Some(entry) => {
-                *entry = Some(tracked);
-                Ok(())
-            }
-            None => Err(tracked),
-        }
+        self.ops.insert(tracked)
     }
 
-    /// Moves the writes whose data completed into `done`.
+    /// Moves the writes whose data completed into `done` (those that do
+    /// not fit wait for the next round).
     fn take_done(&mut self, done: &mut Ring<Tracked>, finished: &AtomicU64) {
         if finished.load(Ordering::Acquire) == 0 {
             return;
         }
-        for slot in self.ops.iter_mut() {
-            if slot.as_ref().is_some_and(|t| t.op.is_done()) {
-                if let Some(op) = slot.take() {
-                    if let Err(op) = done.push(op) {
-                        // No room left this round: next round.
-                        *slot = Some(op);
-                        return;
-                    }
-                    finished.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-        }
+        self.ops.drain_where(
+            |t| t.op.is_done(),
+            |t| {
+                done.push(t)?;
+                finished.fetch_sub(1, Ordering::AcqRel);
+                Ok(())
+            },
+        );
     }
 }
 
@@ -309,14 +279,8 @@ impl Vdi {
             Some(n) => CString::try_from_fmt(fmt!("{}@{}", target.record.name(), n))?,
             None => CString::try_from_fmt(fmt!("{}", target.record.name()))?,
         };
-        let mut provisioning = KVec::with_capacity(RING_SIZE, GFP_KERNEL)?;
-        for _ in 0..RING_SIZE {
-            provisioning.push(None, GFP_KERNEL)?;
-        }
-        let mut ops = KVec::with_capacity(RING_SIZE, GFP_KERNEL)?;
-        for _ in 0..RING_SIZE {
-            ops.push(None, GFP_KERNEL)?;
-        }
+        let provisioning = Table::new(RING_SIZE, GFP_KERNEL)?;
+        let ops = Table::new(RING_SIZE, GFP_KERNEL)?;
         let inbox = Inbox {
             ops,
             requests: Ring::new(RING_SIZE, GFP_KERNEL)?,
@@ -351,7 +315,6 @@ impl Vdi {
                     tree,
                     cache,
                     provisioning,
-                    provisioning_count: 0,
                     root_changed: false,
                     unlogged,
                 }, "pvdisk::Vdi::map"),
