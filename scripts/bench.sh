@@ -83,8 +83,8 @@
 # seq-read, seq-overwrite) run over a region written once at setup; the
 # first-write jobs (first-rand-write; fsync-write at queue depth 1, an
 # fsync after each write) each slice into a 128 MiB region never written
-# before (not on the pass-through or dm-linear, where a first write is
-# any write). snap-rand-write runs 4k random writes right after a
+# before, first-seq-write (1 MiB) into a 512 MiB one, written once (not
+# on the pass-through or dm-linear, where a first write is any write). snap-rand-write runs 4k random writes right after a
 # snapshot, on a second VDI (pvdisk: PVDISK_IOC_SNAPSHOT through
 # tests/pvdisk_checkpoint) and a second thin volume (dm-thin:
 # tests/dm_thin_checkpoint), each with its region written at setup, so
@@ -265,9 +265,13 @@ thin_down() {
 }
 # The paired target's jobs: in place (on the region written at setup),
 # then first writes (each slice into a region of FRESH_MB never written,
-# at FRESH_AT MiB and on).
-PAIRED_JOBS="rand-read rand-write seq-read seq-overwrite first-rand-write fsync-write snap-rand-write"
+# at FRESH_AT MiB and on; first-seq-write into one of FRESH_SEQ_MB).
+PAIRED_JOBS="rand-read rand-write seq-read seq-overwrite first-rand-write first-seq-write fsync-write snap-rand-write"
 FRESH_MB=128
+# A fresh region for 1 MiB writes: written once, not wrapped around (that
+# would overwrite), so a slice ends when its region is full or at
+# PAIRED_SLICE s; at the raw disk's 2-4 GB/s in this VM that is 0.15-0.25 s.
+FRESH_SEQ_MB=512
 # paired_slice TARGET JOB REP DEV FRESH: one slice of JOB on DEV (FRESH:
 # the MiB offset of the fresh region of a first-write job), a PAIRED line
 paired_slice() {
@@ -278,15 +282,17 @@ paired_slice() {
 	seq-read) args="--rw=read --bs=1M" ;;
 	seq-overwrite) args="--rw=write --bs=1M" ;;
 	first-rand-write) args="--rw=randwrite --bs=4k --offset=${5}M" ;;
+	first-seq-write) args="--rw=write --bs=1M --offset=${5}M --size=${FRESH_SEQ_MB}M" ;;
 	fsync-write) args="--rw=randwrite --bs=4k --offset=${5}M --ioengine=psync --iodepth=1 --fsync=1" ;;
 	esac
 	case $2 in
-	first-*|fsync-*) args="$args --size=${FRESH_MB}M" ;;
-	*) args="$args --size=${SIZE_MB}M" ;;
+	first-seq-*) ;;
+	first-*|fsync-*) args="$args --size=${FRESH_MB}M --time_based" ;;
+	*) args="$args --size=${SIZE_MB}M --time_based" ;;
 	esac
 	# shellcheck disable=SC2086
 	$FIO --name="$2" --filename="$4" --ioengine=libaio --iodepth=32 \
-		--time_based --runtime="$PAIRED_SLICE" $args 2>/dev/null | tail -n 1 |
+		--runtime="$PAIRED_SLICE" $args 2>/dev/null | tail -n 1 |
 		awk -F';' -v r="$3" -v t="$1" -v n="$2" '
 			NF > 50 { printf "PAIRED %s %s %s %.0f\n", r, t, n, $8 + $49; ok = 1 }
 			END { if (!ok) printf "PAIRED %s %s %s fail\n", r, t, n }'
@@ -361,7 +367,7 @@ paired() {
 	# The VDI and the thin volume hold the in-place region and every
 	# fresh region; the raw disk's fresh regions start beyond what the
 	# thin pool allocates on vdc.
-	PAIRED_THIN_MB=$((SIZE_MB + 2 * PAIRED_REPS * FRESH_MB))
+	PAIRED_THIN_MB=$((SIZE_MB + PAIRED_REPS * (2 * FRESH_MB + FRESH_SEQ_MB)))
 	# ... and beyond the snapshot job's volume: its region, copied at
 	# most once a repetition.
 	RAW_FRESH_AT=$((PAIRED_THIN_MB + (PAIRED_REPS + 1) * SIZE_MB))
@@ -394,7 +400,10 @@ paired() {
 				esac
 				paired_run "$t" "$job" "$rep" "$fresh"
 			done
-			case $job in first-*|fsync-*) fresh=$((fresh + FRESH_MB)) ;; esac
+			case $job in
+			first-seq-*) fresh=$((fresh + FRESH_SEQ_MB)) ;;
+			first-*|fsync-*) fresh=$((fresh + FRESH_MB)) ;;
+			esac
 		done
 		# Rotate: each target runs first, second, ... in turn.
 		order="${order#* } ${order%% *}"
@@ -587,10 +596,11 @@ GUEST
 out=$(mktemp)
 trap 'rm -f "$buildlog" "$out"' EXIT
 # vdb holds the paired VDIs, vdc the thin pool's data and then the raw
-# disk's fresh regions: each twice the in-place region and 2 x 128 MiB a
-# repetition, plus the snapshot job's region once and copied once a
-# repetition, at least 8 GiB (sparse files: only what is written counts).
-disk_mb=$(( (size_mb + 2 * paired_reps * 128) * 2 + (paired_reps + 1) * size_mb + 256 ))
+# disk's fresh regions: each twice the in-place region and 2 x 128 MiB +
+# 512 MiB a repetition, plus the snapshot job's region once and copied
+# once a repetition, at least 8 GiB (sparse files: only what is written
+# counts).
+disk_mb=$(( (size_mb + paired_reps * (2 * 128 + 512)) * 2 + (paired_reps + 1) * size_mb + 256 ))
 [ "$disk_mb" -ge 8192 ] || disk_mb=8192
 "$here/vm.sh" --quiet --timeout 10800 --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
