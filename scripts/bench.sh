@@ -90,6 +90,7 @@
 # tests/dm_thin_checkpoint), each with its region written at setup, so
 # that every write copies (pvdisk a path, dm-thin a 64 KiB block) and the
 # in-place jobs stay in place; the raw disk runs rand-write for it.
+# BENCH_PAIRED_JOBS picks some of the jobs (default all, in that order).
 # Every target runs each job for BENCH_PAIRED_SLICE s
 # (default 3), BENCH_PAIRED_REPS times (default 7), in an order that
 # rotates from one repetition to the next; each ratio is to the raw slice
@@ -111,6 +112,7 @@ snap_clones=${BENCH_CLONES:-1000}
 snap_on=${BENCH_CLONES_ON:-16}
 paired_slice=${BENCH_PAIRED_SLICE:-3}
 paired_reps=${BENCH_PAIRED_REPS:-7}
+paired_jobs=${BENCH_PAIRED_JOBS:-rand-read rand-write seq-read seq-overwrite first-rand-write first-seq-write fsync-write snap-rand-write}
 
 # The kernel without debug checkers (scripts/kernel-bench.config), unless
 # told otherwise (PVDISK_KERNEL_VARIANT= for the test kernel itself).
@@ -137,6 +139,7 @@ SNAP_CLONES=$snap_clones
 SNAP_ON=$snap_on
 PAIRED_SLICE=$paired_slice
 PAIRED_REPS=$paired_reps
+PAIRED_JOBS="$paired_jobs"
 GUEST
 cat <<'GUEST'
 FIO="fio --direct=1 --group_reporting --output-format=terse --terse-version=3"
@@ -265,8 +268,8 @@ thin_down() {
 }
 # The paired target's jobs: in place (on the region written at setup),
 # then first writes (each slice into a region of FRESH_MB never written,
-# at FRESH_AT MiB and on; first-seq-write into one of FRESH_SEQ_MB).
-PAIRED_JOBS="rand-read rand-write seq-read seq-overwrite first-rand-write first-seq-write fsync-write snap-rand-write"
+# at FRESH_AT MiB and on; first-seq-write into one of FRESH_SEQ_MB):
+# PAIRED_JOBS, from BENCH_PAIRED_JOBS.
 FRESH_MB=128
 # A fresh region for 1 MiB writes: written once, not wrapped around (that
 # would overwrite), so a slice ends when its region is full or at

@@ -139,7 +139,7 @@ held_fio() {
 }
 
 t_held() {
-	local d held=0 try=0 i=0
+	local d held=0 try=0 i=0 reads
 	pvdisk create "$S" h --size 16M && d=$(store_new h h) || return 1
 	while [ "$held" -eq 0 ] && [ $try -lt 3 ]; do
 		held_fio "$d" --offset=$((try * 4))M || return 1
@@ -150,13 +150,18 @@ t_held() {
 		"held $held, in $try runs"
 	[ "$held" -gt 0 ] || { echo "none held: no write arrived while others were in flight"; return 1; }
 	power h 0 && power h 1 || return 1
+	# The verifying reads, 32 submitted at a time, find the store's device
+	# busy: the worker maps and submits most of them (worker_reads).
 	while [ $i -lt $try ]; do
 		held_fio "$(dev h)" --offset=$((i * 4))M --verify_only=1 || return 1
 		i=$((i + 1))
 	done
+	reads=$(stat_of h worker_reads)
+	echo "reads handed to the worker: $reads"
+	[ "$reads" -gt 0 ] || { echo "no read went to the worker at depth 64"; return 1; }
 	power h 0
 }
-step "held writes: 4 KiB random first writes at depth 64 held, verified, also after a power cycle" t_held
+step "held writes: 4 KiB random first writes at depth 64 held, verified, also after a power cycle (reads by the worker)" t_held
 step "held writes: pvdisk check clean, no leaks" check_clean "$S"
 
 # ---- clones ----------------------------------------------------------------

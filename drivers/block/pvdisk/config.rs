@@ -322,7 +322,8 @@ impl DiskConfig {
         CString::try_from_fmt(fmt!(
             "cache_hits {}\ncache_misses {}\ncache_evictions {}\ncached_nodes {}\n\
              dirty_nodes {}\ncow_blocks {}\ncow_at_submit {}\ncow_held {}\ncommits {}\n\
-             one_bio_commits {}\nfreed_blocks {}\nreserve_free {}\nmeta_writes {}\nslot_waits {}\n",
+             one_bio_commits {}\nfreed_blocks {}\nreserve_free {}\nmeta_writes {}\nslot_waits {}\n\
+             worker_reads {}\n",
             cache.hits,
             cache.misses,
             cache.evictions,
@@ -337,6 +338,7 @@ impl DiskConfig {
             vdi.reserve_free(),
             crate::store::meta::meta_writes(),
             vdi.slot_waits(),
+            count(&counters.worker_reads),
         ))
     }
 }

@@ -4,7 +4,9 @@
 //!
 //! Workers run on a queue of the driver's own with a rescuer
 //! (`WQ_MEM_RECLAIM`): they complete I/O that memory reclaim may be
-//! waiting for. The ticker, which asks every attached VDI with
+//! waiting for. The queue is unbound (`WQ_UNBOUND`): a worker kicked by a
+//! submitter runs where the scheduler finds room, typically an idle CPU,
+//! not behind the submitter on its own (see `Vdi::device_busy`). The ticker, which asks every attached VDI with
 //! uncommitted changes to commit once a second, runs on a second queue,
 //! so that flushing the workers' queue never waits for it. Both queues
 //! belong to the module and are drained when it unloads, so no work of
@@ -37,7 +39,7 @@ pub(crate) struct Workers {
 
 impl Workers {
     pub(crate) fn new() -> Result<Arc<Self>> {
-        let io = OwnedQueue::new(c_str!("pvdisk"), flags::MEM_RECLAIM, 0)?;
+        let io = OwnedQueue::new(c_str!("pvdisk"), flags::MEM_RECLAIM | flags::UNBOUND, 0)?;
         let tick = OwnedQueue::new(c_str!("pvdisk_tick"), 0, 1)?;
         let this = Arc::pin_init(
             pin_init!(Self {

@@ -366,6 +366,13 @@ impl BioSet {
         self.target.bdev()
     }
 
+    /// Bios from the set submitted and not yet completed: how busy the
+    /// target is with the driver's I/O. A snapshot, racing submissions and
+    /// completions.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Whether the target device went away (see [`BdevFile::is_dead`]).
     pub fn target_is_dead(&self) -> bool {
         self.target.is_dead()

@@ -60,6 +60,17 @@ pub(crate) struct Handed {
     pub(crate) slot: Slot,
 }
 
+/// Bios of the store in flight on its device from which on reads are
+/// mapped and submitted by the worker rather than by their submitter.
+///
+/// Under a deep queue the submitter's CPU is the limit: in the bench VM
+/// the doorbell of the device (`vp_notify`) costs it more than half of
+/// each read, and the other CPU sits idle. The worker runs on an unbound
+/// queue, so it takes that work to where there is room, and submits what
+/// gathered under one plug. Below this depth a read goes down at once:
+/// waking the worker would only add a context switch to its latency.
+const OFFLOAD_AFTER: usize = 4;
+
 /// Node cache size bounds, in MiB (`cache_mb`).
 pub(crate) const CACHE_MB_MIN: u32 = 1;
 pub(crate) const CACHE_MB_MAX: u32 = 4096;
@@ -179,6 +190,9 @@ pub(crate) struct Counters {
     /// Copy-on-write writes whose data bios the worker sent down together
     /// with others, rather than their submitter at once.
     pub(crate) cow_held: AtomicU64,
+    /// Reads handed to the worker at submission because the store's
+    /// device was busy ([`Vdi::device_busy`]).
+    pub(crate) worker_reads: AtomicU64,
     pub(crate) freed_blocks: AtomicU64,
 }
 
@@ -417,6 +431,20 @@ impl Vdi {
     pub(crate) fn hand_over(self: &Arc<Self>, io: Io) {
         let slot = self.slots.take();
         self.hand_over_with(Handed { io, slot });
+    }
+
+    /// True when the store's device has [`OFFLOAD_AFTER`] or more of the
+    /// store's bios in flight (this disk's or another's): a read is then
+    /// mapped by the worker.
+    pub(crate) fn device_busy(&self) -> bool {
+        self.store.bios.in_flight() >= OFFLOAD_AFTER
+    }
+
+    /// Hands a read to the worker because the device is busy. Sleeps (see
+    /// [`Vdi::hand_over`]).
+    pub(crate) fn hand_over_read(self: &Arc<Self>, io: Io) {
+        self.counters.worker_reads.fetch_add(1, Ordering::Relaxed);
+        self.hand_over(io);
     }
 
     /// Hands `handed` to the worker.

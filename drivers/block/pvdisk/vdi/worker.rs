@@ -208,12 +208,22 @@ impl Vdi {
     pub(super) fn run_worker(self: &Arc<Self>) {
         let mut ws = self.worker.lock();
         self.send_held(&mut ws);
+        with_plug(|| self.run_inbox(&mut ws));
+        if !self.read_only && !self.is_broken() {
+            // Ahead of need, so that a write rarely waits for a reserve
+            // chunk; running out shows as ENOSPC on the writes themselves.
+            let _ = self.store.refill();
+        }
+    }
+
+    fn run_inbox(self: &Arc<Self>, ws: &mut WorkerState) {
+        let ws = &mut *ws;
         loop {
             self.inbox
                 .lock()
                 .take_done(&mut ws.done, &self.finished_writes);
             while let Some(Tracked { op, slot }) = ws.done.pop() {
-                self.finish_write(&mut ws, op);
+                self.finish_write(ws, op);
                 drop(slot);
             }
             // A commit that is due (ticker, cache pressure, lazy
@@ -227,17 +237,12 @@ impl Vdi {
             };
             if commit {
                 // A failed commit marked the disk broken and said so.
-                let _ = self.commit(&mut ws);
+                let _ = self.commit(ws);
             } else if let Some(handed) = handed {
-                self.handle(&mut ws, handed);
+                self.handle(ws, handed);
             } else {
                 break;
             }
-        }
-        if !self.read_only && !self.is_broken() {
-            // Ahead of need, so that a write rarely waits for a reserve
-            // chunk; running out shows as ENOSPC on the writes themselves.
-            let _ = self.store.refill();
         }
     }
 
