@@ -714,7 +714,7 @@ awk '
 		}
 		if (failed) printf "  (%d slices failed)\n", failed
 	}' "$out"
-awk '$1 == "PAIREDSTAT" && $2 ~ /^(commits|one_bio_commits|cow_blocks|cow_at_submit|cow_held|slot_waits)$/ {
+awk '$1 == "PAIREDSTAT" && $2 ~ /^(commits|one_bio_commits|cow_blocks|cow_at_submit|cow_held|slot_waits|worker_reads)$/ {
 		line = line sprintf("%s%s %s", line ? ", " : "", $2, $3) }
 	END { if (line) print "  pvdisk, the whole run: " line }' "$out"
 fi
