@@ -84,8 +84,9 @@
 # first-write jobs (first-rand-write; fsync-write at queue depth 1, an
 # fsync after each write) each slice into a 128 MiB region never written
 # before, first-seq-write (1 MiB) into a 512 MiB one, written once (not
-# on the pass-through or dm-linear, where a first write is any write). snap-rand-write runs 4k random writes right after a
-# snapshot, on a second VDI (pvdisk: PVDISK_IOC_SNAPSHOT through
+# on the pass-through or dm-linear, where a first write is any write).
+# snap-rand-write runs 4k random writes right after a snapshot, on a
+# second VDI (pvdisk: PVDISK_IOC_SNAPSHOT through
 # tests/pvdisk_checkpoint) and a second thin volume (dm-thin:
 # tests/dm_thin_checkpoint), each with its region written at setup, so
 # that every write copies (pvdisk a path, dm-thin a 64 KiB block) and the
@@ -113,6 +114,12 @@ snap_on=${BENCH_CLONES_ON:-16}
 paired_slice=${BENCH_PAIRED_SLICE:-3}
 paired_reps=${BENCH_PAIRED_REPS:-7}
 paired_jobs=${BENCH_PAIRED_JOBS:-rand-read rand-write seq-read seq-overwrite first-rand-write first-seq-write fsync-write snap-rand-write}
+# The paired first-write jobs' fresh regions, in MiB: one per slice of
+# first-rand-write and fsync-write; one per slice of first-seq-write,
+# written once, not wrapped around (that would overwrite), so its slice
+# ends when the region is full or at the slice's time.
+paired_fresh_mb=128
+paired_fresh_seq_mb=512
 
 # The kernel without debug checkers (scripts/kernel-bench.config), unless
 # told otherwise (PVDISK_KERNEL_VARIANT= for the test kernel itself).
@@ -140,6 +147,8 @@ SNAP_ON=$snap_on
 PAIRED_SLICE=$paired_slice
 PAIRED_REPS=$paired_reps
 PAIRED_JOBS="$paired_jobs"
+FRESH_MB=$paired_fresh_mb
+FRESH_SEQ_MB=$paired_fresh_seq_mb
 GUEST
 cat <<'GUEST'
 FIO="fio --direct=1 --group_reporting --output-format=terse --terse-version=3"
@@ -270,11 +279,6 @@ thin_down() {
 # then first writes (each slice into a region of FRESH_MB never written,
 # at FRESH_AT MiB and on; first-seq-write into one of FRESH_SEQ_MB):
 # PAIRED_JOBS, from BENCH_PAIRED_JOBS.
-FRESH_MB=128
-# A fresh region for 1 MiB writes: written once, not wrapped around (that
-# would overwrite), so a slice ends when its region is full or at
-# PAIRED_SLICE s; at the raw disk's 2-4 GB/s in this VM that is 0.15-0.25 s.
-FRESH_SEQ_MB=512
 # paired_slice TARGET JOB REP DEV FRESH: one slice of JOB on DEV (FRESH:
 # the MiB offset of the fresh region of a first-write job), a PAIRED line
 paired_slice() {
@@ -599,11 +603,12 @@ GUEST
 out=$(mktemp)
 trap 'rm -f "$buildlog" "$out"' EXIT
 # vdb holds the paired VDIs, vdc the thin pool's data and then the raw
-# disk's fresh regions: each twice the in-place region and 2 x 128 MiB +
-# 512 MiB a repetition, plus the snapshot job's region once and copied
+# disk's fresh regions: each twice the in-place region and the fresh
+# regions of a repetition, plus the snapshot job's region once and copied
 # once a repetition, at least 8 GiB (sparse files: only what is written
 # counts).
-disk_mb=$(( (size_mb + paired_reps * (2 * 128 + 512)) * 2 + (paired_reps + 1) * size_mb + 256 ))
+disk_mb=$(( (size_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)) * 2 +
+	(paired_reps + 1) * size_mb + 256 ))
 [ "$disk_mb" -ge 8192 ] || disk_mb=8192
 "$here/vm.sh" --quiet --timeout 10800 --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}

@@ -216,8 +216,9 @@ impl Vdi {
         }
     }
 
+    /// Finishes the writes whose data completed and handles what was
+    /// handed over, until nothing is left; a due commit goes first.
     fn run_inbox(self: &Arc<Self>, ws: &mut WorkerState) {
-        let ws = &mut *ws;
         loop {
             self.inbox
                 .lock()
