@@ -55,6 +55,7 @@ impl Bio {
     ///
     /// `ptr` must point to a valid `struct bio` that stays valid and
     /// unchanged for `'a`.
+    #[inline]
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::bio) -> &'a Self {
         // SAFETY: `Bio` is a transparent wrapper of `struct bio`, and the
         // caller guarantees validity for `'a`.
@@ -62,18 +63,21 @@ impl Bio {
     }
 
     /// The sector (512-byte unit) the bio starts at.
+    #[inline]
     pub fn sector(&self) -> u64 {
         // SAFETY: By type invariant, the bio is valid and stable.
         unsafe { (*self.0.get()).bi_iter.bi_sector }
     }
 
     /// The number of bytes the bio transfers.
+    #[inline]
     pub fn size(&self) -> u32 {
         // SAFETY: By type invariant, the bio is valid and stable.
         unsafe { (*self.0.get()).bi_iter.bi_size }
     }
 
     /// The operation and flags of the bio (`REQ_OP_*` | `REQ_*`).
+    #[inline]
     pub fn opf(&self) -> u32 {
         // SAFETY: By type invariant, the bio is valid and stable.
         unsafe { (*self.0.get()).bi_opf }
@@ -135,11 +139,13 @@ impl IncomingBio {
     /// # Safety
     ///
     /// `bio` is a valid bio submitted to a disk that is not freed.
+    #[inline]
     unsafe fn queue_of(bio: *mut bindings::bio) -> *mut bindings::request_queue {
         // SAFETY: By the safety requirements.
         unsafe { (*(*(*bio).bi_bdev).bd_disk).queue }
     }
 
+    #[inline]
     fn bio(&self) -> &Bio {
         // SAFETY: By type invariant the bio has not ended; the block layer
         // and the driver only read it meanwhile.
@@ -147,21 +153,25 @@ impl IncomingBio {
     }
 
     /// The sector (512-byte unit) the bio starts at.
+    #[inline]
     pub fn sector(&self) -> u64 {
         self.bio().sector()
     }
 
     /// The number of bytes the bio transfers; zero for an empty flush.
+    #[inline]
     pub fn bytes(&self) -> u32 {
         self.bio().size()
     }
 
     /// The operation and flags of the bio (`REQ_OP_*` | `REQ_*`).
+    #[inline]
     pub fn opf(&self) -> u32 {
         self.bio().opf()
     }
 
     /// The operation of the bio (`REQ_OP_*`).
+    #[inline]
     pub fn op(&self) -> u32 {
         self.opf() & ((1 << bindings::REQ_OP_BITS) - 1)
     }
@@ -181,6 +191,7 @@ impl IncomingBio {
     }
 
     /// Drop this share, recording `status` if it is an error.
+    #[inline]
     pub fn end(self, status: Result) {
         if let Err(e) = status {
             self.fail(e);
@@ -189,6 +200,7 @@ impl IncomingBio {
 }
 
 impl Clone for IncomingBio {
+    #[inline]
     fn clone(&self) -> Self {
         // SAFETY: By type invariant the bio has not ended and its queue
         // usage is held by `self`, so both counts may be taken again.
@@ -202,6 +214,7 @@ impl Clone for IncomingBio {
 }
 
 impl Drop for IncomingBio {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: By type invariant the bio has not ended, and the queue
         // usage we hold keeps the disk.
@@ -220,17 +233,20 @@ impl Drop for IncomingBio {
 impl ForeignOwnable for IncomingBio {
     type Borrowed<'a> = &'a Bio;
 
+    #[inline]
     fn into_foreign(self) -> *const crate::ffi::c_void {
         let this = core::mem::ManuallyDrop::new(self);
         this.bio.as_ptr().cast_const().cast()
     }
 
+    #[inline]
     unsafe fn borrow<'a>(ptr: *const crate::ffi::c_void) -> &'a Bio {
         // SAFETY: By the safety requirements `ptr` came from `into_foreign`,
         // whose share keeps the bio from ending.
         unsafe { Bio::from_raw(ptr.cast_mut().cast()) }
     }
 
+    #[inline]
     unsafe fn from_foreign(ptr: *const crate::ffi::c_void) -> Self {
         // SAFETY: By the safety requirements `ptr` came from `into_foreign`
         // on a share whose counts we now take back.
@@ -369,11 +385,13 @@ impl BioSet {
     /// Bios from the set submitted and not yet completed: how busy the
     /// target is with the driver's I/O. A snapshot, racing submissions and
     /// completions.
+    #[inline]
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Whether the target device went away (see [`BdevFile::is_dead`]).
+    #[inline]
     pub fn target_is_dead(&self) -> bool {
         self.target.is_dead()
     }
