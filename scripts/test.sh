@@ -133,23 +133,24 @@ fi
 # Under TCG a VM keeps about one core busy, whatever its vCPUs. Two
 # one-CPU VMs side by side, booted together, each with a share of the
 # programs, keep both cores of the CI machine busy: the whole run took
-# 931 s instead of 1221-1428 s with one two-CPU VM (Documentation/
-# testing.rst, "Two VMs side by side").
+# 831-931 s instead of 1221-1428 s with one two-CPU VM, and 476 s with
+# KASAN's inline checks (Documentation/testing.rst, "Two VMs side by
+# side").
 #
 # How long each program takes in such a VM (seconds, from the "# Ns" of
 # its TAP line), to balance the groups; a program not listed counts 60.
 # "killed" is the killed-machine rounds, which run after the VM of the
-# group they join.
+# group they join. (One-CPU VMs, KASAN inline, 2026-11-29.)
 declare -A test_secs=(
-	[blk_env.sh]=53 [pvdisk_smoke.sh]=8 [pvdisk_data.sh]=143
-	[pvdisk_flush.sh]=44 [pvdisk_badinput.sh]=27 [pvdisk_errors.sh]=54
-	[pvdisk_reload.sh]=27 [pvdisk_tool.sh]=35 [pvdisk_teardown.sh]=33
-	[pvdisk_store_model.sh]=23 [pvdisk_store.sh]=128
-	[pvdisk_store_cache.sh]=72 [pvdisk_store_admin.sh]=104
-	[pvdisk_crash_replay.sh]=42 [pvdisk_snapshot.sh]=48
-	[pvdisk_snapshot_stress.sh]=53 [pvdisk_tool_online.sh]=17
-	[pvdisk_faults.sh]=147 [pvdisk_guest.sh]=18 [pvdisk_manage.sh]=101
-	[pvdisk_live_manage.sh]=36 [pvdisk_fs.sh]=22 [killed]=170
+	[blk_env.sh]=15 [pvdisk_smoke.sh]=2 [pvdisk_data.sh]=57
+	[pvdisk_flush.sh]=22 [pvdisk_badinput.sh]=23 [pvdisk_errors.sh]=31
+	[pvdisk_reload.sh]=21 [pvdisk_tool.sh]=32 [pvdisk_teardown.sh]=25
+	[pvdisk_store_model.sh]=19 [pvdisk_store.sh]=79
+	[pvdisk_store_cache.sh]=62 [pvdisk_store_admin.sh]=67
+	[pvdisk_crash_replay.sh]=30 [pvdisk_snapshot.sh]=26
+	[pvdisk_snapshot_stress.sh]=28 [pvdisk_tool_online.sh]=9
+	[pvdisk_faults.sh]=70 [pvdisk_guest.sh]=11 [pvdisk_manage.sh]=54
+	[pvdisk_live_manage.sh]=21 [pvdisk_fs.sh]=10 [killed]=124
 )
 # PVDISK_TEST_VMS: how many VMs (default 2). PVDISK_TEST_SMP: vCPUs of
 # each (default 1). With two-CPU VMs two were no faster than one on the

@@ -9,6 +9,18 @@ FIO="fio --output-format=terse --terse-version=3 --ioengine=libaio --direct=1"
 
 ktap_header
 
+# The run's promise is "no KASAN or lockdep report": worth something only
+# if both are on.
+t_debug() {
+	local log
+	log=$(dmesg)
+	echo "$log" | grep -q "KernelAddressSanitizer initialized" ||
+		{ echo "no KASAN in this kernel"; return 1; }
+	echo "$log" | grep -q "Lock dependency validator" ||
+		{ echo "no lockdep in this kernel"; return 1; }
+}
+ktap_check "the kernel runs KASAN and lockdep" t_debug
+
 t_disks() {
 	local d
 	for d in "$PVDISK_DISK" "$PVDISK_DISK2"; do
