@@ -217,9 +217,10 @@ vm_timings=()
 tmpdir=$(mktemp -d)
 trap 'rm -rf "$tmpdir"' EXIT
 # Each VM writes its output to a file of its own and, when it is done, its
-# exit status and time to "<log>.done". The output is shown one VM after
-# the other, each as it comes (the first VM's live, the next one's from
-# the start once the first is done), so the TAP of a VM stays together.
+# exit status and time to "<log>.done" (mark_done). The output is shown
+# one VM after the other, each as it comes (the first VM's live, the next
+# one's from the start once the first is done), so the TAP of a VM stays
+# together.
 follow() {
 	local log=$1 off=0 size fin
 	while :; do
@@ -234,6 +235,13 @@ follow() {
 		sleep 1
 	done
 }
+# mark_done LOG RC START: the run whose output is LOG ended with status
+# RC, having started at START (date +%s); "LOG.done" appears whole, as
+# follow() expects.
+mark_done() {
+	echo "$2 $(( $(date +%s) - $3 ))" >"$1.tmp"
+	mv "$1.tmp" "$1.done"
+}
 # The killed machines' output, and when they are done their exit status
 # and time in "<log>.done".
 killed_log=$tmpdir/killed.log
@@ -242,8 +250,7 @@ run_killed() {
 	local start rc=0
 	start=$(date +%s)
 	"$here/killed.sh" --rounds "$killed_rounds" >"$killed_log" 2>&1 </dev/null || rc=$?
-	echo "$rc $(( $(date +%s) - start ))" >"$killed_log.tmp"
-	mv "$killed_log.tmp" "$killed_log.done"
+	mark_done "$killed_log" "$rc" "$start"
 }
 run_vms() {
 	local g rc=0 vrc secs
@@ -259,8 +266,7 @@ run_vms() {
 				"$here/vm.sh" --smp "$smp" --label "vm$((g + 1))" \
 					--timeout "$vm_timeout" -- \
 					/tests/run_kselftest.sh ${group[g]} || vrc=$?
-				echo "$vrc $(( $(date +%s) - start ))" >"${vmlog[g]}.tmp"
-				mv "${vmlog[g]}.tmp" "${vmlog[g]}.done"
+				mark_done "${vmlog[g]}" "$vrc" "$start"
 			fi
 			[ "$g" != "$killed_group" ] || run_killed
 		) >"${vmlog[g]}" 2>&1 </dev/null &
