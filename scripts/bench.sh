@@ -13,7 +13,8 @@
 #                                  dm-snap cache snap paired (default: all)
 # Environment: BENCH_RUNTIME (seconds per timed job, default 10),
 #              BENCH_SIZE_MB (region per job in MiB, default 512),
-#              BENCH_ROUNDS (rounds, default 3);
+#              BENCH_ROUNDS (rounds, default 3),
+#              BENCH_SMP (the VM's CPUs, default 2);
 #   for snap:  BENCH_SNAP_MB (its region in MiB, default 256),
 #              BENCH_SNAP_IDLE (idle snapshots, default 100),
 #              BENCH_SNAP_RATES (pvdisk's snapshots per second under
@@ -92,6 +93,13 @@
 # that every write copies (pvdisk a path, dm-thin a 64 KiB block) and the
 # in-place jobs stay in place; the raw disk runs rand-write for it.
 # BENCH_PAIRED_JOBS picks some of the jobs (default all, in that order).
+# BENCH_PAIRED_ALT="ATTR=VALUE ..." adds a target pvdisk-alt: the same
+# VDIs with those configfs attributes (e.g. read_offload=0) set for its
+# slices only and put back after, first writes into regions of its own;
+# its last column is its ratio to pvdisk's slice of the repetition, an
+# A/B of one setting within one run. BENCH_PAIRED_TARGETS picks the
+# targets (default raw pvdisk passthru dm-linear dm-thin; keep raw, the
+# ratios' base).
 # Every target runs each job for BENCH_PAIRED_SLICE s
 # (default 3), BENCH_PAIRED_REPS times (default 7), in an order that
 # rotates from one repetition to the next; each ratio is to the raw slice
@@ -103,6 +111,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 targets=${*:-raw pvdisk passthru dm-thin dm-snap cache snap paired}
 runtime=${BENCH_RUNTIME:-10}
+smp=${BENCH_SMP:-2}
 size_mb=${BENCH_SIZE_MB:-512}
 rounds=${BENCH_ROUNDS:-3}
 snap_mb=${BENCH_SNAP_MB:-256}
@@ -114,6 +123,8 @@ snap_on=${BENCH_CLONES_ON:-16}
 paired_slice=${BENCH_PAIRED_SLICE:-3}
 paired_reps=${BENCH_PAIRED_REPS:-7}
 paired_jobs=${BENCH_PAIRED_JOBS:-rand-read rand-write seq-read seq-overwrite first-rand-write first-seq-write fsync-write snap-rand-write}
+paired_alt=${BENCH_PAIRED_ALT:-}
+paired_targets=${BENCH_PAIRED_TARGETS:-raw pvdisk passthru dm-linear dm-thin}
 # The paired first-write jobs' fresh regions, in MiB: one per slice of
 # first-rand-write and fsync-write; one per slice of first-seq-write,
 # written once, not wrapped around (that would overwrite), so its slice
@@ -147,6 +158,8 @@ SNAP_ON=$snap_on
 PAIRED_SLICE=$paired_slice
 PAIRED_REPS=$paired_reps
 PAIRED_JOBS="$paired_jobs"
+PAIRED_ALT="$paired_alt"
+PAIRED_TARGETS="$paired_targets"
 FRESH_MB=$paired_fresh_mb
 FRESH_SEQ_MB=$paired_fresh_seq_mb
 GUEST
@@ -297,13 +310,24 @@ paired_slice() {
 	first-*|fsync-*) args="$args --size=${FRESH_MB}M --time_based" ;;
 	*) args="$args --size=${SIZE_MB}M --time_based" ;;
 	esac
+	local c0 c1
+	c0=$(busy_ticks)
 	# shellcheck disable=SC2086
 	$FIO --name="$2" --filename="$4" --ioengine=libaio --iodepth=32 \
-		--runtime="$PAIRED_SLICE" $args 2>/dev/null | tail -n 1 |
-		awk -F';' -v r="$3" -v t="$1" -v n="$2" '
-			NF > 50 { printf "PAIRED %s %s %s %.0f\n", r, t, n, $8 + $49; ok = 1 }
-			END { if (!ok) printf "PAIRED %s %s %s fail\n", r, t, n }'
+		--runtime="$PAIRED_SLICE" $args 2>/dev/null | tail -n 1 >/tmp/slice.out
+	c1=$(busy_ticks)
+	# IOPS, and the guest's CPU time (all CPUs, fio's included) per I/O
+	# in microseconds: ticks of 10 ms over reads + writes (IOPS times
+	# runtime in ms, terse fields 8, 9 and 49, 50)
+	awk -F';' -v r="$3" -v t="$1" -v n="$2" -v busy=$((c1 - c0)) '
+		NF > 50 { ios = ($8 * $9 + $49 * $50) / 1000
+			printf "PAIRED %s %s %s %.0f %.1f\n", r, t, n, $8 + $49, ios ? busy * 10000 / ios : 0; ok = 1 }
+		END { if (!ok) printf "PAIRED %s %s %s fail\n", r, t, n }' /tmp/slice.out
 }
+# busy_ticks: the guest's CPU time so far but idle and iowait, in ticks
+# of 10 ms (/proc/stat's first line: user nice system idle iowait irq
+# softirq steal)
+busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 # thin_pair_up, thin_pair_down: the paired dm-thin pool (metadata vda,
 # data vdc, 64 KiB blocks as the dm-thin target) and its volume bpthin,
 # which keep their mappings from one slice to the next
@@ -325,16 +349,28 @@ thin_snap_up() {
 		dmsetup mknodes
 }
 thin_snap_down() { dmsetup remove bpsnap; dmsetup remove bppool; dmsetup mknodes; }
+# alt_set VDI: set PAIRED_ALT's attributes on the disk of VDI;
+# alt_reset VDI: put back what they were (ALT_BASE, read at setup)
+alt_set() {
+	local kv
+	for kv in $PAIRED_ALT; do echo "${kv#*=}" > "$C/$1/${kv%%=*}"; done
+}
+alt_reset() {
+	local kv
+	for kv in $ALT_BASE; do echo "${kv#*=}" > "$C/$1/${kv%%=*}"; done
+}
 # paired_snap_run TARGET REP: a snapshot (not timed), then the
 # snap-rand-write slice on the snapshot job's VDI or thin volume (their
 # snapshots take thin ids 2, 3, ...)
 paired_snap_run() {
 	local d
 	case $1 in
-	pvdisk)
+	pvdisk|pvdisk-alt)
 		d=/dev/$(cat $C/psnap/name)
+		[ "$1" = pvdisk ] || alt_set psnap
 		/tests/pvdisk_checkpoint -q -n 1 "$d" >/dev/null &&
-			paired_slice pvdisk snap-rand-write "$2" "$d" 0 ;;
+			paired_slice "$1" snap-rand-write "$2" "$d" 0
+		[ "$1" = pvdisk ] || alt_reset psnap ;;
 	dm-thin)
 		thin_snap_up && /tests/dm_thin_checkpoint bppool bpsnap 1 $(($2 + 1)) -n 1 -q >/dev/null &&
 			paired_slice dm-thin snap-rand-write "$2" /dev/mapper/bpsnap 0
@@ -346,11 +382,15 @@ paired_snap_run() {
 # each open vdc exclusively)
 paired_run() {
 	case $1/$2 in
-	pvdisk/snap-*|dm-thin/snap-*) paired_snap_run "$1" "$3"; return ;;
+	pvdisk*/snap-*|dm-thin/snap-*) paired_snap_run "$1" "$3"; return ;;
 	esac
 	case $1 in
 	raw) paired_slice raw "$2" "$3" /dev/vdc $(($4 + RAW_FRESH_AT)) ;;
 	pvdisk) paired_slice pvdisk "$2" "$3" "/dev/$(cat $C/paired/name)" "$4" ;;
+	pvdisk-alt)
+		alt_set paired &&
+			paired_slice pvdisk-alt "$2" "$3" "/dev/$(cat $C/paired/name)" $(($4 + ALT_FRESH_AT))
+		alt_reset paired ;;
 	passthru)
 		mkdir -p $C/pt && echo /dev/vdc > $C/pt/backing && echo 1 > $C/pt/power &&
 			paired_slice passthru "$2" "$3" "/dev/$(cat $C/pt/name)" "$4"
@@ -375,6 +415,9 @@ paired() {
 	# fresh region; the raw disk's fresh regions start beyond what the
 	# thin pool allocates on vdc.
 	PAIRED_THIN_MB=$((SIZE_MB + PAIRED_REPS * (2 * FRESH_MB + FRESH_SEQ_MB)))
+	# pvdisk-alt's fresh regions follow pvdisk's, in the same VDI.
+	ALT_FRESH_AT=0
+	[ -z "$PAIRED_ALT" ] || ALT_FRESH_AT=$((PAIRED_THIN_MB - SIZE_MB))
 	# ... and beyond the snapshot job's volume: its region, copied at
 	# most once a repetition.
 	RAW_FRESH_AT=$((PAIRED_THIN_MB + (PAIRED_REPS + 1) * SIZE_MB))
@@ -382,7 +425,7 @@ paired() {
 	modprobe dm_thin_pool 2>/dev/null
 	modprobe pvdisk || { echo "bench: paired: no pvdisk module"; return; }
 	pvdisk format /dev/vdb --extent-size 64M --force >/dev/null &&
-		pvdisk create /dev/vdb paired --size "${PAIRED_THIN_MB}M" >/dev/null &&
+		pvdisk create /dev/vdb paired --size "$((PAIRED_THIN_MB + ALT_FRESH_AT))M" >/dev/null &&
 		vdi_on paired paired && pvdisk create /dev/vdb psnap --size "${SIZE_MB}M" >/dev/null &&
 		vdi_on psnap psnap || { echo "bench: paired: pvdisk setup failed"; return; }
 	dd if=/dev/zero of=/dev/vda bs=4k count=1 2>/dev/null
@@ -396,7 +439,12 @@ paired() {
 		paired_fill "$dev"
 	done
 	thin_pair_down
-	order="raw pvdisk passthru dm-linear dm-thin"
+	order=$PAIRED_TARGETS
+	if [ -n "$PAIRED_ALT" ]; then
+		order="$order pvdisk-alt"
+		ALT_BASE=$(for kv in $PAIRED_ALT; do
+			echo "${kv%%=*}=$(cat "$C/paired/${kv%%=*}")"; done)
+	fi
 	while [ $rep -lt "$PAIRED_REPS" ]; do
 		rep=$((rep + 1))
 		for job in $PAIRED_JOBS; do
@@ -609,8 +657,11 @@ trap 'rm -f "$buildlog" "$out"' EXIT
 # counts).
 disk_mb=$(( (size_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)) * 2 +
 	(paired_reps + 1) * size_mb + 256 ))
+# ... and pvdisk-alt's fresh regions on vdb
+[ -z "$paired_alt" ] ||
+	disk_mb=$((disk_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)))
 [ "$disk_mb" -ge 8192 ] || disk_mb=8192
-"$here/vm.sh" --quiet --timeout 10800 --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
+"$here/vm.sh" --quiet --timeout 10800 --smp "$smp" --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
 
 if grep -q '^BENCH ' "$out"; then
@@ -688,34 +739,47 @@ fi
 if grep -q '^PAIRED ' "$out"; then
 echo
 echo "paired: targets take turns in ${paired_slice}s slices, $paired_reps repetitions; each" \
-	"ratio to the raw (dm-thin) slice of the same repetition: median (lowest-highest)"
+	"ratio to the raw (dm-thin) slice of the same repetition: median (lowest-highest);" \
+	"CPU/IO: the guest's CPU time per I/O in us (all CPUs, fio's included), and its" \
+	"difference to the raw slice's"
+[ -z "$paired_alt" ] || echo "pvdisk-alt: pvdisk with $paired_alt; its vs dm-thin column is to pvdisk, and the line below it its CPU/IO against pvdisk's"
 awk '
-	# "median (lowest-highest)" of v[1..m], sorted in place
-	function mr(m,    a, b, x, md) {
+	# "median (lowest-highest)" of v[1..m], sorted in place, with p
+	# decimals
+	function mr(m, p,    a, b, x, md, f) {
 		for (a = 2; a <= m; a++)
 			for (b = a; b > 1 && v[b - 1] > v[b]; b--) { x = v[b]; v[b] = v[b - 1]; v[b - 1] = x }
 		md = m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
-		return sprintf("%5.2f %-11s", md, sprintf("(%.2f-%.2f)", v[1], v[m]))
+		f = "%." p "f"
+		return sprintf("%5." p "f %-13s", md, sprintf("(" f "-" f ")", v[1], v[m]))
 	}
-	# ratios of target t to target u on job j over the repetitions
-	function ratios(t, u, j,    r, m) {
+	# target t against target u on job j over the repetitions: the
+	# ratio of their IOPS, or (cpu) the difference of their CPU per I/O
+	function versus(t, u, j, cpu,    r, m) {
 		m = 0
 		for (r in rep)
-			if (((r, t, j) in io) && io[r, u, j] > 0) v[++m] = io[r, t, j] / io[r, u, j]
-		return m ? mr(m) : sprintf("%5s %-11s", "-", "")
+			if (((r, t, j) in io) && io[r, u, j] > 0)
+				v[++m] = cpu ? us[r, t, j] - us[r, u, j] : io[r, t, j] / io[r, u, j]
+		return m ? mr(m, cpu ? 1 : 2) : sprintf("%5s %-13s", "-", "")
 	}
-	$1 == "PAIRED" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $5; rep[$2] = 1
+	$1 == "PAIRED" && $5 ~ /^[0-9.]+$/ { io[$2, $3, $4] = $5; us[$2, $3, $4] = $6; rep[$2] = 1
 		if (!(($3, $4) in seen)) { seen[$3, $4] = 1; keys[++n] = $3 SUBSEP $4 } }
 	$1 == "PAIRED" && $5 !~ /^[0-9.]+$/ { failed++ }
 	END {
-		printf "  %-10s %-17s %8s   %-17s   %-17s\n", "target", "job", "IOPS", "vs raw", "vs dm-thin"
+		printf "  %-10s %-16s %7s   %-19s %-19s %6s   %-19s\n", "target", "job", "IOPS", "vs raw",
+			"vs dm-thin", "CPU/IO", "CPU/IO - raw"
 		for (i = 1; i <= n; i++) {
 			split(keys[i], kv, SUBSEP); t = kv[1]; j = kv[2]; c = 0
 			for (r in rep) if ((r, t, j) in io) v[++c] = io[r, t, j]
-			split(mr(c), med, " ")
-			printf "  %-10s %-17s %8.0f   %s   %s\n", t, j, med[1],
-				t == "raw" ? sprintf("%5s %-11s", "-", "") : ratios(t, "raw", j),
-				t == "pvdisk" ? ratios(t, "dm-thin", j) : ""
+			split(mr(c, 0), med, " "); c = 0
+			for (r in rep) if ((r, t, j) in io) v[++c] = us[r, t, j]
+			split(mr(c, 1), cpu, " ")
+			printf "  %-10s %-16s %7.0f   %s %s %6.1f   %s\n", t, j, med[1],
+				t == "raw" ? sprintf("%5s %-13s", "-", "") : versus(t, "raw", j, 0),
+				t == "pvdisk" ? versus(t, "dm-thin", j, 0) : t == "pvdisk-alt" ? versus(t, "pvdisk", j, 0) : sprintf("%19s", ""),
+				cpu[1], t == "raw" ? "" : versus(t, "raw", j, 1)
+			if (t == "pvdisk-alt")
+				printf "  %-10s %-16s %7s   %19s %19s %6s   %s\n", "", "", "", "", "", "- pvdisk", versus(t, "pvdisk", j, 1)
 		}
 		if (failed) printf "  (%d slices failed)\n", failed
 	}' "$out"

@@ -43,7 +43,7 @@ step "format $S (4M extents), VDIs v1 v2 (64M) v3 (48M)" t_setup
 t_attrs() {
 	local d=$PVDISK_CFS/a a
 	mkdir "$d" || return 1
-	for a in backing vdi cache_mb size stats power name; do
+	for a in backing vdi cache_mb size stats power name read_offload; do
 		[ -e "$d/$a" ] || { echo "no attribute $a"; return 1; }
 	done
 	expect_eq "vdi when new" "$(cat "$d/vdi")" "" &&
@@ -149,19 +149,29 @@ t_held() {
 	echo "copy-on-write writes started at submission $(stat_of h cow_at_submit)," \
 		"held $held, in $try runs"
 	[ "$held" -gt 0 ] || { echo "none held: no write arrived while others were in flight"; return 1; }
-	power h 0 && power h 1 || return 1
-	# The verifying reads, 32 submitted at a time, find the store's device
-	# busy: the worker maps and submits most of them (worker_reads).
+	# Verified again after a power cycle: first with read_offload 0 (set
+	# while off, kept at power on), every read mapped by its submitter;
+	# then with 1, set while powered, the worker maps those that find a
+	# bio of the store in flight (worker_reads).
+	power h 0 && expect_write_ok 0 "$PVDISK_CFS/h/read_offload" && power h 1 || return 1
 	while [ $i -lt $try ]; do
 		held_fio "$(dev h)" --offset=$((i * 4))M --verify_only=1 || return 1
 		i=$((i + 1))
 	done
 	reads=$(stat_of h worker_reads)
-	echo "reads handed to the worker: $reads"
+	expect_eq "reads handed to the worker with read_offload 0" "$reads" 0 || return 1
+	expect_write_ok 1 "$PVDISK_CFS/h/read_offload" || return 1
+	i=0
+	while [ $i -lt $try ]; do
+		held_fio "$(dev h)" --offset=$((i * 4))M --verify_only=1 || return 1
+		i=$((i + 1))
+	done
+	reads=$(stat_of h worker_reads)
+	echo "reads handed to the worker with read_offload 1: $reads"
 	[ "$reads" -gt 0 ] || { echo "no read went to the worker at depth 64"; return 1; }
 	power h 0
 }
-step "held writes: 4 KiB random first writes at depth 64 held, verified, also after a power cycle (reads by the worker)" t_held
+step "held writes: 4 KiB random first writes at depth 64 held, verified, also after a power cycle (read_offload 0, then 1: reads by the worker)" t_held
 step "held writes: pvdisk check clean, no leaks" check_clean "$S"
 
 # ---- clones ----------------------------------------------------------------

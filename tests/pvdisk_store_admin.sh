@@ -1,13 +1,13 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # Store disks and what an administrator can get wrong, as
-# Documentation/admin-guide.rst lists it: cache_mb and vdi values, a
-# missing VDI or snapshot, a VDI powered twice, a device that is no store,
-# a damaged superblock, unknown incompatible and read-only-compatible
-# features, a device shorter than its store, attributes changed while
-# powered, a store in use claimed again; each gets its errno and leaves
-# the store's metadata as it was. Then a full store (ENOSPC) and 20
-# rounds of load, power on, I/O, power off, unload.
+# Documentation/admin-guide.rst lists it: cache_mb, read_offload and vdi
+# values, a missing VDI or snapshot, a VDI powered twice, a device that is
+# no store, a damaged superblock, unknown incompatible and
+# read-only-compatible features, a device shorter than its store,
+# attributes changed while powered, a store in use claimed again; each
+# gets its errno and leaves the store's metadata as it was. Then a full
+# store (ENOSPC) and 20 rounds of load, power on, I/O, power off, unload.
 . "$(dirname "$0")/ktap"
 . "$(dirname "$0")/pvdisk_store_lib.sh"
 
@@ -58,6 +58,21 @@ t_cache_mb() {
 	done
 }
 step "cache_mb: garbage, 0, 4097 -> EINVAL; 1, 4096, 64 accepted" t_cache_mb
+
+t_read_offload() {
+	local v def
+	def=$(cat "$B/read_offload")
+	expect_eq "read_offload default" "$def" 0 || return 1
+	for v in abc 4097 -1 "" 1.5 " " 99999999999999999999; do
+		expect_write_err EINVAL "$v" "$B/read_offload" || return 1
+		expect_eq "read_offload after '$v'" "$(cat "$B/read_offload")" "$def" || return 1
+	done
+	for v in 0 4096 1 "$def"; do
+		expect_write_ok "$v" "$B/read_offload" || return 1
+		expect_eq read_offload "$(cat "$B/read_offload")" "$v" || return 1
+	done
+}
+step "read_offload: garbage, 4097, -1 -> EINVAL; 0, 4096, 1 accepted" t_read_offload
 
 mark_store /tmp/fp.all nosum
 

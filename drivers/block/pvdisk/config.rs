@@ -36,7 +36,9 @@ use crate::{
     disk::{Disk, Source},
     ratelimit::{errname, warn_ratelimited},
     registry,
-    vdi::{Vdi, CACHE_MB_DEFAULT, CACHE_MB_MAX, CACHE_MB_MIN},
+    vdi::{
+        Vdi, CACHE_MB_DEFAULT, CACHE_MB_MAX, CACHE_MB_MIN, READ_OFFLOAD_DEFAULT, READ_OFFLOAD_MAX,
+    },
     Shared,
 };
 use kernel::sync::Arc;
@@ -53,6 +55,7 @@ const VDI: usize = 4;
 const CACHE_MB: usize = 5;
 const SIZE: usize = 6;
 const STATS: usize = 7;
+const READ_OFFLOAD: usize = 8;
 
 /// Longest `vdi` value: a VDI name (63 bytes), `@` and a number.
 const MAX_VDI_SPEC: usize = 96;
@@ -74,6 +77,7 @@ struct DiskState {
     backing: Option<CString>,
     vdi: Option<KVec<u8>>,
     cache_mb: u32,
+    read_offload: u32,
     powered: Option<Powered>,
 }
 
@@ -184,6 +188,24 @@ impl DiskConfig {
         }
     }
 
+    /// Takes effect at once on a powered VDI disk, and at power on.
+    fn store_read_offload(&self, data: &[u8]) -> Result {
+        let Some(at) = parse_u32(data).filter(|&n| n <= READ_OFFLOAD_MAX) else {
+            warn_ratelimited!(
+                "{}: read_offload: write a depth from 0 (never) to {}\n",
+                &*self.name,
+                READ_OFFLOAD_MAX
+            );
+            return Err(EINVAL);
+        };
+        let mut state = self.state.lock();
+        state.read_offload = at;
+        if let Some(vdi) = state.powered.as_ref().and_then(|p| p.disk.vdi()) {
+            vdi.set_read_offload(at);
+        }
+        Ok(())
+    }
+
     fn store_power(this: &ItemRef<'_, Self>, data: &[u8]) -> Result {
         let on = match trim_newline(data) {
             b"0" => false,
@@ -259,6 +281,7 @@ impl DiskConfig {
                         errname(*e)
                     );
                 })?;
+                vdi.set_read_offload(state.read_offload);
                 Source::Vdi(vdi)
             }
             // Exclusive: a second disk (or a mount) on the same device
@@ -355,6 +378,7 @@ impl configfs::ItemOperations for DiskConfig {
         attribute::<Self, CACHE_MB>(),
         attribute::<Self, SIZE>(),
         attribute::<Self, STATS>(),
+        attribute::<Self, READ_OFFLOAD>(),
     ];
 
     fn make(parent: &Arc<Shared>, name: &CStr) -> Result<impl PinInit<Self, Error>> {
@@ -363,6 +387,7 @@ impl configfs::ItemOperations for DiskConfig {
             backing: None,
             vdi: None,
             cache_mb: CACHE_MB_DEFAULT,
+            read_offload: READ_OFFLOAD_DEFAULT,
             powered: None,
         };
         Ok(try_pin_init!(Self {
@@ -503,5 +528,19 @@ impl AttributeOperations<STATS> for DiskConfig {
             Some(vdi) => show_text(page, Self::stats_text(vdi)?.as_bytes()),
             None => show_text(page, b""),
         }
+    }
+}
+
+impl AttributeOperations<READ_OFFLOAD> for DiskConfig {
+    const NAME: &'static CStr = c_str!("read_offload");
+    const MODE: u16 = 0o644;
+
+    fn show(&self, page: &mut [u8]) -> Result<usize> {
+        let text = CString::try_from_fmt(fmt!("{}\n", self.state.lock().read_offload))?;
+        show_text(page, text.as_bytes())
+    }
+
+    fn store(this: ItemRef<'_, Self>, data: &[u8]) -> Result {
+        this.store_read_offload(data)
     }
 }

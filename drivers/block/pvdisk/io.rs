@@ -134,9 +134,9 @@ fn pass_bio_through(backend: &Backend, bios: &BioSet, bio: IncomingBio) {
 }
 
 /// A VDI disk: reads and in-place writes whose path is cached go down at
-/// once (reads only while the store's device is not busy), and so do
-/// copy-on-write writes that can start without sleeping; the rest goes to
-/// the disk's worker.
+/// once (reads, with `read_offload` set, only while the store's device
+/// is not that busy), and so do copy-on-write writes that can start
+/// without sleeping; the rest goes to the disk's worker.
 fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, io: Io) {
     if backing_gone(&vdi.store.bios) {
         return io.end(Err(EIO));
@@ -152,8 +152,8 @@ fn map_or_hand_over(backend: &Backend, vdi: &Arc<Vdi>, io: Io) {
         return io.end(Err(EINVAL));
     }
     let mapped = match op_of(&io) {
-        // At depth the worker maps reads, on another CPU (`device_busy`).
-        Op::Read if vdi.device_busy() => return vdi.hand_over_read(io),
+        // With `read_offload` set, the worker maps reads at depth.
+        Op::Read if vdi.read_goes_to_worker() => return vdi.hand_over_read(io),
         Op::Read => map_read(vdi, &io, GFP_NOWAIT),
         // A broken disk's worker refuses writes.
         Op::Write if !vdi.read_only && !is_fua(&io) && !vdi.is_broken() => {

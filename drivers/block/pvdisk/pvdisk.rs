@@ -20,6 +20,10 @@
 //!   records, metadata block I/O;
 //! - [`format`]: the on-disk structures (shared with the tool).
 
+// `pin_init!` of `vdi::Vdi`, a struct of many fields, expands past the
+// default macro recursion limit of 128.
+#![recursion_limit = "256"]
+
 use kernel::{c_str, configfs, prelude::*, sync::Arc};
 
 mod config;

@@ -6,10 +6,10 @@
 //! (`WQ_MEM_RECLAIM`): they complete I/O that memory reclaim may be
 //! waiting for. The queue is unbound (`WQ_UNBOUND`): a worker kicked by a
 //! submitter runs where the scheduler finds room, typically an idle CPU,
-//! not behind the submitter on its own (see `Vdi::device_busy`). The
-//! ticker, which asks every attached VDI with uncommitted changes to
-//! commit once a second, runs on a second queue,
-//! so that flushing the workers' queue never waits for it. Both queues
+//! not behind the submitter on its own (see `Vdi::read_goes_to_worker`).
+//! The ticker, which asks every attached VDI with uncommitted changes to
+//! commit once a second, runs on a second queue, so that flushing the
+//! workers' queue never waits for it. Both queues
 //! belong to the module and are drained when it unloads, so no work of
 //! the module can run after its code is gone, and no store or disk is
 //! ever dropped by the queue it would have to drain.

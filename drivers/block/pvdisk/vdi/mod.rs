@@ -60,16 +60,20 @@ pub(crate) struct Handed {
     pub(crate) slot: Slot,
 }
 
-/// Bios of the store in flight on its device from which on reads are
-/// mapped and submitted by the worker rather than by their submitter.
+/// `read_offload` of a new disk: 0, reads are mapped by their submitter.
 ///
-/// Under a deep queue the submitter's CPU is the limit: in the bench VM
-/// the doorbell of the device (`vp_notify`) costs it more than half of
-/// each read, and the other CPU sits idle. The worker runs on an unbound
-/// queue, so it takes that work to where there is room, and submits what
-/// gathered under one plug. Below this depth a read goes down at once:
-/// waking the worker would only add a context switch to its latency.
-const OFFLOAD_AFTER: usize = 4;
+/// With `read_offload` N > 0, a read that finds N or more of the store's
+/// bios in flight on its device goes to the worker instead, which runs
+/// on an unbound queue (so on another CPU if one has room) and submits
+/// what gathered under one plug: for a host whose submitting CPU is the
+/// limit under a deep queue. In the bench VM (two vCPUs, TCG) 4 against
+/// 0 gave no gain beyond the bench's spread in three A/B runs of 9 to 30
+/// repetitions (Documentation/testing.rst), and the hand-over costs a
+/// wake-up and a context switch, hence off by default.
+pub(crate) const READ_OFFLOAD_DEFAULT: u32 = 0;
+/// Largest `read_offload`: the store's bio set holds no more in flight
+/// than its disks' queues can send, far below this.
+pub(crate) const READ_OFFLOAD_MAX: u32 = 4096;
 
 /// Node cache size bounds, in MiB (`cache_mb`).
 pub(crate) const CACHE_MB_MIN: u32 = 1;
@@ -191,7 +195,7 @@ pub(crate) struct Counters {
     /// with others, rather than their submitter at once.
     pub(crate) cow_held: AtomicU64,
     /// Reads handed to the worker at submission because the store's
-    /// device was busy ([`Vdi::device_busy`]).
+    /// device was busy ([`Vdi::read_goes_to_worker`]).
     pub(crate) worker_reads: AtomicU64,
     pub(crate) freed_blocks: AtomicU64,
 }
@@ -230,6 +234,9 @@ pub(crate) struct Vdi {
     /// Bounds the bios the worker holds.
     slots: Arc<Slots>,
     pub(crate) counters: Counters,
+    /// `read_offload`: the depth from which reads go to the worker, 0
+    /// for never.
+    read_offload: AtomicU32,
     /// A metadata write failed: no more writes are acknowledged.
     pub(crate) broken: AtomicBool,
     /// Tracked writes whose data completed and that the worker has not
@@ -337,6 +344,7 @@ impl Vdi {
                 work <- new_work!("pvdisk::Vdi::work"),
                 slots,
                 counters: Counters::default(),
+                read_offload: AtomicU32::new(READ_OFFLOAD_DEFAULT),
                 broken: AtomicBool::new(false),
                 finished_writes: AtomicU64::new(0),
                 writes_in_flight: AtomicU32::new(0),
@@ -433,11 +441,19 @@ impl Vdi {
         self.hand_over_with(Handed { io, slot });
     }
 
-    /// True when the store's device has [`OFFLOAD_AFTER`] or more of the
+    /// True when the store's device has `read_offload` or more of the
     /// store's bios in flight (this disk's or another's): a read is then
     /// mapped by the worker.
-    pub(crate) fn device_busy(&self) -> bool {
-        self.store.bios.in_flight() >= OFFLOAD_AFTER
+    #[inline]
+    pub(crate) fn read_goes_to_worker(&self) -> bool {
+        let at = self.read_offload.load(Ordering::Relaxed);
+        at != 0 && self.store.bios.in_flight() >= at as usize
+    }
+
+    /// Sets `read_offload` (at most [`READ_OFFLOAD_MAX`]).
+    pub(crate) fn set_read_offload(&self, at: u32) {
+        self.read_offload
+            .store(at.min(READ_OFFLOAD_MAX), Ordering::Relaxed);
     }
 
     /// Hands a read to the worker because the device is busy. Sleeps (see
