@@ -139,8 +139,9 @@ fi
 #
 # How long each program takes in such a VM (seconds, from the "# Ns" of
 # its TAP line), to balance the groups; a program not listed counts 60.
-# "killed" is the killed-machine rounds, which run after the VM of the
-# group they join. (One-CPU VMs, KASAN inline, 2026-11-29.)
+# "killed" is the killed-machine rounds (measured at 5; weighed by
+# PVDISK_KILLED_ROUNDS), which run after the VM of the group they join.
+# (One-CPU VMs, KASAN inline, 2026-11-29.)
 declare -A test_secs=(
 	[blk_env.sh]=15 [pvdisk_smoke.sh]=2 [pvdisk_data.sh]=57
 	[pvdisk_flush.sh]=22 [pvdisk_badinput.sh]=23 [pvdisk_errors.sh]=31
@@ -180,6 +181,11 @@ vm_timeout=${PVDISK_TEST_VM_TIMEOUT:-3600}
 # machines (if they run) count as the work of the group they join. Each
 # group then runs its programs in the order given, then the killed
 # machines if it has them.
+# secs_of T: the weight of program T (or "killed") in the split
+secs_of() {
+	if [ "$1" = killed ]; then echo $(( test_secs[killed] * killed_rounds / 5 ))
+	else echo "${test_secs[$1]:-60}"; fi
+}
 split_tests() {
 	local t g best i
 	local -a load order
@@ -189,7 +195,7 @@ split_tests() {
 		[ "$killed_rounds" = 0 ] || echo killed
 	} | while read -r t; do
 		if [ "$t" = blk_env.sh ]; then echo "999999 $t"
-		else echo "${test_secs[$t]:-60} $t"; fi
+		else echo "$(secs_of "$t") $t"; fi
 	done | sort -s -k1,1nr | cut -d' ' -f2)
 	declare -A in_group=()
 	for t in "${order[@]}"; do
@@ -199,7 +205,7 @@ split_tests() {
 		done
 		[ "$t" = blk_env.sh ] && best=0
 		in_group[$t]=$best
-		load[best]=$(( load[best] + ${test_secs[$t]:-60} ))
+		load[best]=$(( load[best] + $(secs_of "$t") ))
 	done
 	for t in "${progs[@]}"; do
 		i=${in_group[$t]}
