@@ -8,6 +8,9 @@
 #   scripts/profile.sh [JOB]    JOB: rand-read (default), rand-write,
 #                               seq-read, seq-overwrite, first-rand-write
 #
+# PROFILE_SMP: the VM's CPUs (default 2; with 1 the guest's CPU is the
+# limit and the samples add up to the cost per I/O).
+#
 # Needs the host's perf (Debian: linux-perf), copied into the guest. The
 # guest has no hardware counters under TCG: perf samples the cpu-clock.
 # Prints, per device, the hottest symbols (self time, all CPUs) and the
@@ -73,7 +76,7 @@ GUEST
 map=$("$here/kernel.sh" --print)/System.map
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-"$here/vm.sh" --quiet --timeout 1800 --disk-size 1G -- "$guest" >"$out"
+"$here/vm.sh" --quiet --timeout 1800 --smp "${PROFILE_SMP:-2}" --disk-size 1G -- "$guest" >"$out"
 # Sum the samples per symbol, naming core kernel addresses from System.map
 # (sorted; a binary search on the fixed-width hex).
 grep -v '^PROFILE ' "$out" | sed '/^---- pvdisk/,/^====/{/^====/!d}'
