@@ -138,8 +138,18 @@ held_fio() {
 		{ cat /tmp/held.out; return 1; }
 }
 
+# held_verify N: read back and check the first N 4 MiB regions through
+# disk h
+held_verify() {
+	local i=0
+	while [ $i -lt "$1" ]; do
+		held_fio "$(dev h)" --offset=$((i * 4))M --verify_only=1 || return 1
+		i=$((i + 1))
+	done
+}
+
 t_held() {
-	local d held=0 try=0 i=0 reads
+	local d held=0 try=0 reads
 	pvdisk create "$S" h --size 16M && d=$(store_new h h) || return 1
 	while [ "$held" -eq 0 ] && [ $try -lt 3 ]; do
 		held_fio "$d" --offset=$((try * 4))M || return 1
@@ -154,18 +164,10 @@ t_held() {
 	# then with 1, set while powered, the worker maps those that find a
 	# bio of the store in flight (worker_reads).
 	power h 0 && expect_write_ok 0 "$PVDISK_CFS/h/read_offload" && power h 1 || return 1
-	while [ $i -lt $try ]; do
-		held_fio "$(dev h)" --offset=$((i * 4))M --verify_only=1 || return 1
-		i=$((i + 1))
-	done
+	held_verify $try || return 1
 	reads=$(stat_of h worker_reads)
 	expect_eq "reads handed to the worker with read_offload 0" "$reads" 0 || return 1
-	expect_write_ok 1 "$PVDISK_CFS/h/read_offload" || return 1
-	i=0
-	while [ $i -lt $try ]; do
-		held_fio "$(dev h)" --offset=$((i * 4))M --verify_only=1 || return 1
-		i=$((i + 1))
-	done
+	expect_write_ok 1 "$PVDISK_CFS/h/read_offload" && held_verify $try || return 1
 	reads=$(stat_of h worker_reads)
 	echo "reads handed to the worker with read_offload 1: $reads"
 	[ "$reads" -gt 0 ] || { echo "no read went to the worker at depth 64"; return 1; }
