@@ -6,7 +6,9 @@
 # profiles compare.
 #
 #   scripts/profile.sh [JOB]    JOB: rand-read (default), rand-write,
-#                               seq-read, seq-overwrite, first-rand-write
+#                               seq-read, seq-overwrite, first-rand-write,
+#                               fsync-write (first writes, queue depth 1,
+#                               an fsync after each)
 #
 # PROFILE_SMP: the VM's CPUs (default 2; with 1 the guest's CPU is the
 # limit and the samples add up to the cost per I/O).
@@ -24,6 +26,7 @@ rand-write) args="--rw=randwrite --bs=4k" ;;
 seq-read) args="--rw=read --bs=1M" ;;
 seq-overwrite) args="--rw=write --bs=1M" ;;
 first-rand-write) args="--rw=randwrite --bs=4k" ;;
+fsync-write) args="--rw=randwrite --bs=4k --ioengine=psync --iodepth=1 --fsync=1" ;;
 *) echo "profile: unknown job $job" >&2; exit 2 ;;
 esac
 perf=$(command -v perf || true)
@@ -51,7 +54,7 @@ mkdir $C/prof && echo /dev/vdb > $C/prof/backing && echo prof > $C/prof/vdi &&
 	echo 1 > $C/prof/power
 pv=/dev/$(cat $C/prof/name)
 # First writes go to a VDI never written.
-[ "$JOB" = first-rand-write ] && fill=/dev/vdc || fill="$pv /dev/vdc"
+case $JOB in first-*|fsync-*) fill=/dev/vdc ;; *) fill="$pv /dev/vdc" ;; esac
 for dev in $fill; do
 	$FIO --name=fill --filename=$dev --rw=write --bs=1M >/dev/null
 done
