@@ -14,7 +14,9 @@
 # Environment: BENCH_RUNTIME (seconds per timed job, default 10),
 #              BENCH_SIZE_MB (region per job in MiB, default 512),
 #              BENCH_ROUNDS (rounds, default 3),
-#              BENCH_SMP (the VM's CPUs, default 2);
+#              BENCH_SMP (the VM's CPUs, default 2),
+#              BENCH_BUS (how the disks are attached, vm.sh --bus:
+#              virtio, the default, has no FUA; scsi has);
 #   for snap:  BENCH_SNAP_MB (its region in MiB, default 256),
 #              BENCH_SNAP_IDLE (idle snapshots, default 100),
 #              BENCH_SNAP_RATES (pvdisk's snapshots per second under
@@ -112,6 +114,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 targets=${*:-raw pvdisk passthru dm-thin dm-snap cache snap paired}
 runtime=${BENCH_RUNTIME:-10}
 smp=${BENCH_SMP:-2}
+bus=${BENCH_BUS:-virtio}
 size_mb=${BENCH_SIZE_MB:-512}
 rounds=${BENCH_ROUNDS:-3}
 snap_mb=${BENCH_SNAP_MB:-256}
@@ -661,7 +664,7 @@ disk_mb=$(( (size_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)
 [ -z "$paired_alt" ] ||
 	disk_mb=$((disk_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)))
 [ "$disk_mb" -ge 8192 ] || disk_mb=8192
-"$here/vm.sh" --quiet --timeout 10800 --smp "$smp" --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
+"$here/vm.sh" --quiet --timeout 10800 --smp "$smp" --bus "$bus" --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}
 
 if grep -q '^BENCH ' "$out"; then

@@ -33,6 +33,12 @@
 #   --disks DIR      use DIR/vda.img, vdb.img, vdc.img as the scratch disks
 #                    (created sparse if missing) and keep them: a later run
 #                    boots on what this one left
+#   --bus BUS        how vda, vdb and vdc are attached: virtio (default,
+#                    virtio-blk: a write cache, no FUA) or scsi (scsi-hd
+#                    disks on one virtio-scsi controller: a write cache
+#                    and FUA, as a SCSI or iSCSI disk has). With scsi the
+#                    guest's /dev/vda, vdb and vdc are nodes of its sd
+#                    disks of LUN 0, 1 and 2 (/sys/block has sdX)
 #   --kill-after SECS  SIGKILL QEMU SECS seconds (a decimal) after the guest
 #                    prints a line "PVDISK-KILL-ARM": a power cut. The run
 #                    then exits 0 and says "vm: killed QEMU ..."; the disks
@@ -66,6 +72,7 @@ label=
 guest_disk=
 disks=
 kill_after=
+bus=virtio
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--timeout) timeout=$2; shift 2 ;;
@@ -80,6 +87,7 @@ while [ $# -gt 0 ]; do
 	--guest-disk) guest_disk=$2; shift 2 ;;
 	--disks) disks=$2; shift 2 ;;
 	--kill-after) kill_after=$2; shift 2 ;;
+	--bus) bus=$2; shift 2 ;;
 	--) shift; break ;;
 	-h|--help) sed -n '3,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "vm: unknown option $1" >&2; exit 2 ;;
@@ -87,6 +95,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ $# -gt 0 ] || set -- /tests/run_kselftest.sh
+case $bus in
+virtio|scsi) ;;
+*) echo "vm: --bus: virtio or scsi, not $bus" >&2; exit 2 ;;
+esac
 
 kdir=${KDIR:-$("$here/kernel.sh" --print)}
 bzimage=$kdir/arch/x86/boot/bzImage
@@ -150,6 +162,25 @@ for b in /sys/block/vd*; do
 	pvguest) mkdir -p /opt/guest && mount -t ext4 -o ro "/dev/${b##*/}" /opt/guest ;;
 	esac
 done
+# pvbus=scsi (vm.sh --bus scsi): the scratch disks are SCSI disks, LUN 0,
+# 1 and 2; they get the names the tests use (the virtio disks' nodes,
+# mounted above, move out of the way).
+if [ "$pvbus" = scsi ]; then
+	for b in /sys/block/vd*; do
+		[ -e "$b" ] && mv "/dev/${b##*/}" "/dev/virtio-${b##*/}"
+	done
+	# The SCSI scan runs on after the kernel starts init.
+	i=0
+	while [ "$(ls -d /sys/block/sd* 2>/dev/null | wc -l)" -lt 3 ] && [ $i -lt 300 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	for b in /sys/block/sd*; do
+		lun=$(ls "$b/device/scsi_device")
+		name=$(echo vda vdb vdc | cut -d' ' -f$((${lun##*:} + 1)))
+		mknod "/dev/$name" b $(tr ':' ' ' <"$b/dev")
+	done
+fi
 ln -sf /proc/self/fd /dev/fd 2>/dev/null
 echo "PVDISK-BOOTED: uptime $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
 cd /
@@ -355,9 +386,15 @@ for d in vdb vdc; do
 	[ -f "$ddir/$d.img" ] || truncate -s "$disk_size" "$ddir/$d.img"
 done
 drives=()
+[ $bus = scsi ] && drives+=(-device virtio-scsi-pci,id=scsi0)
+lun=0
 for d in vda vdb vdc; do
-	drives+=(-drive "if=none,id=$d,file=$ddir/$d.img,format=raw,cache=unsafe,discard=unmap"
-		-device "virtio-blk-pci,drive=$d,serial=$d")
+	drives+=(-drive "if=none,id=$d,file=$ddir/$d.img,format=raw,cache=unsafe,discard=unmap")
+	case $bus in
+	virtio) drives+=(-device "virtio-blk-pci,drive=$d,serial=$d") ;;
+	scsi) drives+=(-device "scsi-hd,drive=$d,serial=$d,dpofua=on,bus=scsi0.0,channel=0,scsi-id=0,lun=$lun") ;;
+	esac
+	lun=$((lun + 1))
 done
 drives+=(-drive "if=none,id=tools,file=$tools,format=raw,readonly=on"
 	-device "virtio-blk-pci,drive=tools,serial=pvtools")
@@ -383,7 +420,7 @@ show() {
 		cat
 	fi
 }
-echo "vm: booting $kver (TCG, $smp CPUs, $mem), timeout ${timeout}s${label:+, run $label}"
+echo "vm: booting $kver (TCG, $smp CPUs, $mem, $bus disks), timeout ${timeout}s${label:+, run $label}"
 start=$(date +%s)
 # --kill-after: once the guest armed it, SIGKILL this run's QEMU (by the
 # pid it wrote) after the delay, and say so in $run/killed.
@@ -414,7 +451,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 -pidfile "$run/qemu.pid" \
 	-display none -monitor none -no-reboot \
 	-serial stdio -serial "file:$klog" \
 	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
-	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=$loglevel log_buf_len=8M rdinit=/init" \
+	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=$loglevel log_buf_len=8M rdinit=/init pvbus=$bus" \
 	"${drives[@]}" <"$stdin" 2>&1 | sed -u 's/\r$//' | tee "$console" | show
 qrc=${PIPESTATUS[0]}
 set -e
