@@ -386,7 +386,12 @@ for d in vdb vdc; do
 	[ -f "$ddir/$d.img" ] || truncate -s "$disk_size" "$ddir/$d.img"
 done
 drives=()
-[ $bus = scsi ] && drives+=(-device virtio-scsi-pci,id=scsi0)
+pvbus_arg=
+if [ $bus = scsi ]; then
+	drives+=(-device virtio-scsi-pci,id=scsi0)
+	# An unknown parameter with no dot is in init's environment.
+	pvbus_arg=" pvbus=scsi"
+fi
 lun=0
 for d in vda vdb vdc; do
 	drives+=(-drive "if=none,id=$d,file=$ddir/$d.img,format=raw,cache=unsafe,discard=unmap")
@@ -451,7 +456,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 -pidfile "$run/qemu.pid" \
 	-display none -monitor none -no-reboot \
 	-serial stdio -serial "file:$klog" \
 	-kernel "$bzimage" -initrd "$run/initrd.cpio" \
-	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=$loglevel log_buf_len=8M rdinit=/init pvbus=$bus" \
+	-append "console=ttyS0 acpi=noirq panic=-1 loglevel=$loglevel log_buf_len=8M rdinit=/init${pvbus_arg}" \
 	"${drives[@]}" <"$stdin" 2>&1 | sed -u 's/\r$//' | tee "$console" | show
 qrc=${PIPESTATUS[0]}
 set -e
