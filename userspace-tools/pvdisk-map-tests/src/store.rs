@@ -231,6 +231,20 @@ impl Store {
                 .retry(|s| map::extent(s, &tree, cur, lba + count - cur))
                 .expect("extent");
             assert!(e.lba == cur && e.count >= 1, "extent {:?} at {}", e, cur);
+            // Block by block, the extent says what a lookup says.
+            for i in 0..e.count {
+                let m = self
+                    .retry(|s| map::lookup(s, &tree, cur + i))
+                    .expect("lookup");
+                let block = if e.block == 0 { 0 } else { e.block + i };
+                assert_eq!(
+                    (m.block, m.writable),
+                    (block, e.writable),
+                    "block {} of extent {:?}",
+                    i,
+                    e
+                );
+            }
             for i in 0..e.count {
                 out.push(match e.block {
                     0 => 0,

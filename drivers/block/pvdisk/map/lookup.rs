@@ -71,34 +71,64 @@ pub fn extent<S: NodeSource + ?Sized>(
     let mut cur = lba;
     while cur < end {
         let path = Path::walk(src, tree, cur)?;
-        let leaf = match path.leaf() {
-            0 => None,
-            b => Some(node_of(src, b, 1)?),
-        };
         let path_writable = path.first_unwritable().is_none();
         let first = index_at(cur, 1);
         let span = span_len(cur, end - cur);
-        for i in 0..span as usize {
-            let ptr = leaf.map_or(0, |n| n.get(first + i));
-            let m = Mapping {
-                block: ptr_block(ptr),
-                writable: path_writable && writable(ptr),
-            };
-            match found.as_mut() {
-                None => {
-                    found = Some(Extent {
-                        lba,
-                        count: 1,
-                        block: m.block,
-                        writable: m.writable,
-                    })
+        // Below a sparse link the whole span is one sparse pointer.
+        let sparse_path = path.leaf() == 0;
+        let ptrs: &[u64] = match path.leaf() {
+            0 => &[0],
+            b => node_of(src, b, 1)?
+                .ptrs
+                .get(first..first + span as usize)
+                .ok_or(MapError::OutOfRange {
+                    lba: cur,
+                    count: span,
+                })?,
+        };
+        let Some((&head, rest)) = ptrs.split_first() else {
+            return Err(MapError::OutOfRange {
+                lba: cur,
+                count: span,
+            });
+        };
+        let m = Mapping {
+            block: ptr_block(head),
+            writable: path_writable && writable(head),
+        };
+        let e = match found.as_mut() {
+            Some(e) => {
+                if !e.extend(m) {
+                    return Ok(*e);
                 }
-                Some(e) => {
-                    if !e.extend(m) {
-                        return Ok(*e);
-                    }
-                }
+                e
             }
+            None => found.insert(Extent {
+                lba,
+                count: 1,
+                block: m.block,
+                writable: m.writable,
+            }),
+        };
+        if sparse_path {
+            e.count += span - 1;
+        } else {
+            // In one leaf a run goes on while each pointer is the one
+            // before plus one (the next block, the same read-only bit), or
+            // repeats a sparse one: a test on the raw pointers alone.
+            let mut prev = head;
+            for (i, &ptr) in rest.iter().enumerate() {
+                let next = match ptr_block(prev) {
+                    0 => prev,
+                    _ => prev.wrapping_add(1),
+                };
+                if ptr != next {
+                    e.count += i as u64;
+                    return Ok(*e);
+                }
+                prev = ptr;
+            }
+            e.count += rest.len() as u64;
         }
         cur += span;
     }
