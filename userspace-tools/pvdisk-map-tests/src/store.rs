@@ -13,7 +13,7 @@
 //! every point.
 
 use crate::alloc::Allocator;
-use crate::format::radix::{make_ptr, RadixNode};
+use crate::format::radix::{make_ptr, RadixNode, FANOUT};
 use crate::map::{self, Change, MapError, NodeSource, Target, Tree, Update, WritePlan};
 use std::collections::HashMap;
 
@@ -256,6 +256,51 @@ impl Store {
         out
     }
 
+    /// Checks `plan`, planned for `asked` blocks, against a plan made
+    /// block by block from [`map::lookup`]: a segment per run of
+    /// consecutive in-place blocks or of fresh ones, at most
+    /// [`map::MAX_SEGMENTS`], cut before the first that does not fit.
+    fn check_plan(&mut self, tree: Tree, plan: &WritePlan, asked: u64) {
+        let fanout = FANOUT as u64;
+        let span = (fanout - plan.lba() % fanout).min(asked);
+        let mut want: Vec<map::Segment> = Vec::new();
+        let mut fresh = 0u32;
+        for i in 0..span {
+            let lba = plan.lba() + i;
+            let m = self.retry(|s| map::lookup(s, &tree, lba)).expect("lookup");
+            let target = match (plan.new_nodes(), m.writable) {
+                (0, true) => Target::InPlace { block: m.block },
+                _ => Target::Fresh { first: fresh },
+            };
+            let continues = want.last().is_some_and(|last| match (last.target, target) {
+                (Target::InPlace { block }, Target::InPlace { block: n }) => {
+                    block + u64::from(last.count) == n
+                }
+                (Target::Fresh { .. }, Target::Fresh { .. }) => true,
+                _ => false,
+            });
+            if continues {
+                if let Some(last) = want.last_mut() {
+                    last.count += 1;
+                }
+            } else if want.len() == map::MAX_SEGMENTS {
+                break;
+            } else {
+                want.push(map::Segment {
+                    lba,
+                    count: 1,
+                    target,
+                });
+            }
+            if let Target::Fresh { .. } = target {
+                fresh += 1;
+            }
+        }
+        let count: u64 = want.iter().map(|seg| u64::from(seg.count)).sum();
+        assert_eq!(plan.segments(), &want[..], "plan at {}", plan.lba());
+        assert_eq!((plan.count(), plan.new_data()), (count, fresh));
+    }
+
     fn content(&self, block: u64) -> u64 {
         match block {
             0 => 0,
@@ -291,6 +336,7 @@ impl Store {
             let plan = self
                 .retry(|s| map::plan_write(s, &tree, cur, end - cur))
                 .expect("plan_write");
+            self.check_plan(tree, &plan, end - cur);
             nodes += match plans.last() {
                 Some(prev) => plan.new_nodes_after(prev),
                 None => plan.new_nodes(),

@@ -4,10 +4,10 @@
 //! which updates a change makes, which node is its commit node, misses,
 //! shared nodes and extents.
 
-use pvdisk_map_tests::format::radix::{make_ptr, ptr_block, FANOUT};
+use pvdisk_map_tests::format::radix::{make_ptr, ptr_block, RadixNode, FANOUT};
 use pvdisk_map_tests::map::{
     self, apply_write, extent, lookup, plan_write, read_only_root, unmap, MapError, NodeSource,
-    Target, Update,
+    Target, Tree, Update,
 };
 use pvdisk_map_tests::store::Store;
 
@@ -280,5 +280,112 @@ fn results_fit_on_a_kernel_stack() {
         "Change: {} bytes, WritePlan: {} bytes",
         std::mem::size_of::<map::Change>(),
         std::mem::size_of::<map::WritePlan>()
+    );
+}
+
+/// A two-level tree with one leaf whose pointers are given: a node
+/// source for plans and extents over pointers a run of writes rarely
+/// makes (read-only neighbours of writable blocks).
+struct OneLeaf {
+    root: RadixNode,
+    leaf: RadixNode,
+}
+
+const ONE_LEAF_ROOT: u64 = 1;
+const ONE_LEAF_LEAF: u64 = 2;
+
+impl OneLeaf {
+    fn new(ptrs: &[u64]) -> (Self, Tree) {
+        let mut root = RadixNode::default();
+        root.set(0, make_ptr(ONE_LEAF_LEAF, false));
+        let mut leaf = RadixNode::default();
+        for (i, &p) in ptrs.iter().enumerate() {
+            leaf.set(i, p);
+        }
+        let tree = Tree {
+            root: make_ptr(ONE_LEAF_ROOT, false),
+            height: 2,
+            blocks: F * F,
+        };
+        (Self { root, leaf }, tree)
+    }
+}
+
+impl NodeSource for OneLeaf {
+    fn node(&self, block: u64, level: u32) -> Option<&RadixNode> {
+        match (block, level) {
+            (ONE_LEAF_ROOT, 2) => Some(&self.root),
+            (ONE_LEAF_LEAF, 1) => Some(&self.leaf),
+            _ => None,
+        }
+    }
+}
+
+#[test]
+fn runs_break_where_writability_or_contiguity_does() {
+    let rw = |b| make_ptr(b, false);
+    let ro = |b| make_ptr(b, true);
+    let ptrs = [
+        rw(10),
+        ro(11),
+        rw(12),
+        rw(13),
+        0,
+        ro(20),
+        rw(21),
+        ro(22), // 0..8
+        ro(30),
+        ro(31),
+        ro(32),
+        rw(33), // 8..12
+    ];
+    let (src, tree) = OneLeaf::new(&ptrs);
+    let plan = plan_write(&src, &tree, 0, 12).unwrap();
+    let segs: Vec<(u64, u32, Target)> = plan
+        .segments()
+        .iter()
+        .map(|s| (s.lba, s.count, s.target))
+        .collect();
+    assert_eq!(
+        segs,
+        [
+            (0, 1, Target::InPlace { block: 10 }),
+            (1, 1, Target::Fresh { first: 0 }),
+            (2, 2, Target::InPlace { block: 12 }),
+            (4, 2, Target::Fresh { first: 1 }),
+            (6, 1, Target::InPlace { block: 21 }),
+            // Sparse or read-only: fresh blocks, one run.
+            (7, 4, Target::Fresh { first: 3 }),
+            (11, 1, Target::InPlace { block: 33 }),
+        ][..]
+    );
+    assert_eq!((plan.count(), plan.new_data()), (12, 7));
+    let plan = plan_write(&src, &tree, 8, 4).unwrap();
+    assert_eq!(plan.new_data(), 3);
+    assert_eq!(plan.segments().len(), 2);
+    // Extents: one block, physical run and writability each.
+    let runs: Vec<(u64, u64, u64, bool)> = {
+        let mut out = Vec::new();
+        let mut lba = 0;
+        while lba < 12 {
+            let e = extent(&src, &tree, lba, 12 - lba).unwrap();
+            out.push((e.lba, e.count, e.block, e.writable));
+            lba += e.count;
+        }
+        out
+    };
+    assert_eq!(
+        runs,
+        [
+            (0, 1, 10, true),
+            (1, 1, 11, false),
+            (2, 2, 12, true),
+            (4, 1, 0, false),
+            (5, 1, 20, false),
+            (6, 1, 21, true),
+            (7, 1, 22, false),
+            (8, 3, 30, false),
+            (11, 1, 33, true),
+        ][..]
     );
 }

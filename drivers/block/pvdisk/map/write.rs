@@ -131,6 +131,45 @@ impl WritePlan {
         }
         merged
     }
+
+    /// Adds the next `n` (at least 1) blocks of the span, which continue
+    /// one another: in place at `target_block`, `target_block + 1`, ...,
+    /// or all fresh. As [`WritePlan::add`] block by block: false, with
+    /// nothing added, when the first needs a segment that does not fit.
+    fn add_run(&mut self, target_block: Option<u64>, n: u32) -> bool {
+        if !self.add(target_block) {
+            return false;
+        }
+        // The rest continue the segment the first went into.
+        let rest = n.saturating_sub(1);
+        if let Some(last) = self.segments.last_mut() {
+            last.count += rest;
+        }
+        self.count += u64::from(rest);
+        if target_block.is_none() {
+            self.new_data += rest;
+        }
+        true
+    }
+}
+
+/// How many of `tail` continue the run that pointer `head` starts: in
+/// place, each pointer the one before plus one (the next block, writable
+/// too); otherwise each one not writable (sparse or read-only: a fresh
+/// block each).
+fn run_len(head: u64, tail: &[u64]) -> usize {
+    if writable(head) {
+        let mut prev = head;
+        tail.iter()
+            .take_while(|&&ptr| {
+                let next = ptr == prev.wrapping_add(1);
+                prev = ptr;
+                next
+            })
+            .count()
+    } else {
+        tail.iter().take_while(|&&ptr| !writable(ptr)).count()
+    }
 }
 
 /// True when logical blocks `a` and `b` are below the same node at
@@ -177,19 +216,24 @@ pub fn plan_write<S: NodeSource + ?Sized>(
     if let Some(top) = path.first_unwritable() {
         // Below a read-only or sparse link every block is new.
         plan.new_nodes = top;
-        for _ in 0..span {
-            plan.add(None);
-        }
+        // `span` is at most a node's fan-out.
+        plan.add_run(None, span as u32);
         return Ok(plan);
     }
-    let leaf = node_of(src, path.leaf(), 1)?;
     let first = index_at(lba, 1);
-    for i in 0..span as usize {
-        let ptr = leaf.get(first + i);
-        let in_place = writable(ptr).then(|| ptr_block(ptr));
-        if !plan.add(in_place) {
+    let mut rest = node_of(src, path.leaf(), 1)?
+        .ptrs
+        .get(first..first + span as usize)
+        .ok_or(MapError::OutOfRange { lba, count })?;
+    // A run of blocks at a time: in place and physically consecutive, or
+    // fresh.
+    while let Some((&head, tail)) = rest.split_first() {
+        let n = 1 + run_len(head, tail);
+        let in_place = writable(head).then(|| ptr_block(head));
+        if !plan.add_run(in_place, n as u32) {
             break;
         }
+        rest = tail.get(n - 1..).unwrap_or(&[]);
     }
     Ok(plan)
 }
