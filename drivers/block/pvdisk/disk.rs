@@ -9,8 +9,10 @@ use kernel::{
         bio::BioSet,
         mq::gen_disk::{GenDisk, GenDiskBuilder},
     },
+    new_condvar, new_spinlock,
     prelude::*,
-    sync::Arc,
+    sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock},
+    time::msecs_to_jiffies,
 };
 
 use crate::io::{Backend, DiskOps, Target};
@@ -29,6 +31,54 @@ const MAX_REQUEST_SECTORS: u32 = 2048;
 const BIO_POOL_SIZE: u32 = 64;
 
 /// What a disk is made from.
+/// Longest wait in [`Disk::remove`] for the backend to be dropped: a
+/// reference held longer (not by a racing open) is left to drop it.
+const RELEASE_WAIT_MS: u32 = 5000;
+
+/// Whether a disk's backend was dropped, and a wait for it.
+#[pin_data]
+pub(crate) struct Released {
+    #[pin]
+    done: SpinLock<bool>,
+    #[pin]
+    changed: CondVar,
+}
+
+impl Released {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Self {
+                done <- new_spinlock!(false, "pvdisk::Released::done"),
+                changed <- new_condvar!("pvdisk::Released::changed"),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Waits until the backend is dropped, a signal comes, or `ms`
+    /// milliseconds passed.
+    fn wait(&self, ms: u32) {
+        let mut left = msecs_to_jiffies(ms);
+        let mut done = self.done.lock();
+        while !*done && left > 0 {
+            match self.changed.wait_interruptible_timeout(&mut done, left) {
+                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Marks a [`Released`] done when dropped: the last field of the backend.
+pub(crate) struct ReleaseOnDrop(Arc<Released>);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        *self.0.done.lock() = true;
+        self.0.changed.notify_all();
+    }
+}
+
 pub(crate) enum Source {
     /// Pass-through of the raw device.
     Raw(BdevFile),
@@ -41,6 +91,8 @@ pub(crate) struct Disk {
     gendisk: GenDisk<DiskOps>,
     backend: Arc<Backend>,
     index: usize,
+    /// Set when the backend is gone.
+    released: Arc<Released>,
 }
 
 impl Disk {
@@ -95,12 +147,17 @@ impl Disk {
                 Target::Vdi(vdi)
             }
         };
-        let backend = Arc::new(Backend::new(target), GFP_KERNEL)?;
+        let released = Released::new()?;
+        let backend = Arc::new(
+            Backend::new(target, ReleaseOnDrop(released.clone())),
+            GFP_KERNEL,
+        )?;
         let gendisk = builder.build_bio_based(format_args!("pvdisk{}", index), backend.clone())?;
         Ok(Self {
             gendisk,
             backend,
             index,
+            released,
         })
     }
 
@@ -124,9 +181,24 @@ impl Disk {
 
     /// Removes the disk (waiting for its requests), and gives back the VDI
     /// it showed, if any, for the caller to detach.
+    ///
+    /// The disk's last reference, and with it its backend (the raw
+    /// device's bio set, or its share of the VDI), may be dropped after
+    /// this returns: a failed open racing with the removal holds one for
+    /// a moment. So this waits for the backend to go, up to
+    /// [`RELEASE_WAIT_MS`]: a power-off that returned has let go of the
+    /// raw device, and a power-on right after can open it exclusively.
     pub(crate) fn remove(self) -> Option<Arc<Vdi>> {
         let vdi = self.vdi().cloned();
-        drop(self.gendisk);
+        let Self {
+            gendisk,
+            backend,
+            released,
+            ..
+        } = self;
+        drop(gendisk);
+        drop(backend);
+        released.wait(RELEASE_WAIT_MS);
         vdi
     }
 

@@ -31,6 +31,7 @@ use kernel::{
     ThisModule,
 };
 
+use crate::disk::ReleaseOnDrop;
 use crate::format::block::BLOCK_SIZE;
 use crate::ratelimit::{errname, warn_ratelimited};
 use crate::store::meta::SECTORS_PER_BLOCK;
@@ -54,13 +55,17 @@ pub(crate) struct Backend {
     /// run out of clones after cloning without waiting, and take the slow
     /// way (the worker, or waiting for the set's reserve).
     fail_allocations: AtomicU32,
+    /// Says, when dropped after `target` (the last field), that the
+    /// backing device or VDI is let go.
+    _released: ReleaseOnDrop,
 }
 
 impl Backend {
-    pub(crate) fn new(target: Target) -> Self {
+    pub(crate) fn new(target: Target, released: ReleaseOnDrop) -> Self {
         Self {
             target,
             fail_allocations: AtomicU32::new(0),
+            _released: released,
         }
     }
 
