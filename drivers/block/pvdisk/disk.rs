@@ -30,7 +30,6 @@ const MAX_REQUEST_SECTORS: u32 = 2048;
 /// Bios kept in reserve for a raw disk's device.
 const BIO_POOL_SIZE: u32 = 64;
 
-/// What a disk is made from.
 /// Longest wait in [`Disk::remove`] for the backend to be dropped: a
 /// reference held longer (not by a racing open) is left to drop it.
 const RELEASE_WAIT_MS: u32 = 5000;
@@ -79,6 +78,7 @@ impl Drop for ReleaseOnDrop {
     }
 }
 
+/// What a disk is made from.
 pub(crate) enum Source {
     /// Pass-through of the raw device.
     Raw(BdevFile),
@@ -183,9 +183,9 @@ impl Disk {
     /// it showed, if any, for the caller to detach.
     ///
     /// The disk's last reference, and with it its backend (the raw
-    /// device's bio set, or its share of the VDI), may be dropped after
-    /// this returns: a failed open racing with the removal holds one for
-    /// a moment. So this waits for the backend to go, up to
+    /// device's bio set, or its share of the VDI), can outlive the
+    /// removal: an open failing against the removed disk holds one for a
+    /// moment. So this waits for the backend to go, up to
     /// [`RELEASE_WAIT_MS`]: a power-off that returned has let go of the
     /// raw device, and a power-on right after can open it exclusively.
     pub(crate) fn remove(self) -> Option<Arc<Vdi>> {
