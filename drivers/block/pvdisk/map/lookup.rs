@@ -3,7 +3,7 @@
 //! Reads: where a logical block lives, and the physically contiguous
 //! extents of a range (one backing bio each).
 
-use super::path::{node_of, span_len, writable, Path};
+use super::path::{node_of, run_len, span_len, writable, Path};
 use super::{MapError, NodeSource, Tree};
 use crate::format::radix::{index_at, ptr_block};
 
@@ -75,8 +75,8 @@ pub fn extent<S: NodeSource + ?Sized>(
         let first = index_at(cur, 1);
         let span = span_len(cur, end - cur);
         // Below a sparse link the whole span is one sparse pointer.
-        let sparse_path = path.leaf() == 0;
-        let ptrs: &[u64] = match path.leaf() {
+        let leaf = path.leaf();
+        let ptrs: &[u64] = match leaf {
             0 => &[0],
             b => node_of(src, b, 1)?
                 .ptrs
@@ -110,25 +110,14 @@ pub fn extent<S: NodeSource + ?Sized>(
                 writable: m.writable,
             }),
         };
-        if sparse_path {
+        if leaf == 0 {
             e.count += span - 1;
         } else {
-            // In one leaf a run goes on while each pointer is the one
-            // before plus one (the next block, the same read-only bit), or
-            // repeats a sparse one: a test on the raw pointers alone.
-            let mut prev = head;
-            for (i, &ptr) in rest.iter().enumerate() {
-                let next = match ptr_block(prev) {
-                    0 => prev,
-                    _ => prev.wrapping_add(1),
-                };
-                if ptr != next {
-                    e.count += i as u64;
-                    return Ok(*e);
-                }
-                prev = ptr;
+            let n = run_len(head, rest);
+            e.count += n as u64;
+            if n < rest.len() {
+                return Ok(*e);
             }
-            e.count += rest.len() as u64;
         }
         cur += span;
     }

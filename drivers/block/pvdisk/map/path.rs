@@ -11,6 +11,24 @@ pub(crate) fn writable(ptr: u64) -> bool {
     ptr_block(ptr) != 0 && !ptr_is_ro(ptr)
 }
 
+/// How many of `tail`, the pointers after `head` in a leaf, continue the
+/// run `head` starts: each the one before plus one (the next block, the
+/// same read-only bit: the block number is the low 63 bits), or, after a
+/// sparse one, sparse again. A test on the raw pointers alone.
+pub(crate) fn run_len(head: u64, tail: &[u64]) -> usize {
+    let mut prev = head;
+    tail.iter()
+        .take_while(|&&ptr| {
+            let next = match ptr_block(prev) {
+                0 => prev,
+                _ => prev.wrapping_add(1),
+            };
+            prev = ptr;
+            ptr == next
+        })
+        .count()
+}
+
 /// The node at `block`, or the miss that asks the caller to read it.
 pub(crate) fn node_of<S: NodeSource + ?Sized>(
     src: &S,

@@ -7,7 +7,7 @@
 
 use super::bounded::Bounded;
 use super::change::{Change, Rebuild, Update};
-use super::path::{node_of, span_len, writable, Path};
+use super::path::{node_of, run_len, span_len, writable, Path};
 use super::{MapError, NodeSource, Tree};
 use crate::format::radix::{capacity_blocks, index_at, ptr_block};
 
@@ -153,20 +153,12 @@ impl WritePlan {
     }
 }
 
-/// How many of `tail` continue the run that pointer `head` starts: in
-/// place, each pointer the one before plus one (the next block, writable
-/// too); otherwise each one not writable (sparse or read-only: a fresh
-/// block each).
-fn run_len(head: u64, tail: &[u64]) -> usize {
+/// How many of `tail` continue the fresh or in-place run that pointer
+/// `head` starts: in place, a physical run ([`run_len`]); otherwise each
+/// one not writable (sparse or read-only: a fresh block each).
+fn write_run_len(head: u64, tail: &[u64]) -> usize {
     if writable(head) {
-        let mut prev = head;
-        tail.iter()
-            .take_while(|&&ptr| {
-                let next = ptr == prev.wrapping_add(1);
-                prev = ptr;
-                next
-            })
-            .count()
+        run_len(head, tail)
     } else {
         tail.iter().take_while(|&&ptr| !writable(ptr)).count()
     }
@@ -228,7 +220,7 @@ pub fn plan_write<S: NodeSource + ?Sized>(
     // A run of blocks at a time: in place and physically consecutive, or
     // fresh.
     while let Some((&head, tail)) = rest.split_first() {
-        let n = 1 + run_len(head, tail);
+        let n = 1 + write_run_len(head, tail);
         let in_place = writable(head).then(|| ptr_block(head));
         if !plan.add_run(in_place, n as u32) {
             break;
