@@ -84,10 +84,14 @@
 # last three are set up and removed around each of their slices, as each
 # opens vdc exclusively. The in-place jobs (rand-read, rand-write,
 # seq-read, seq-overwrite) run over a region written once at setup; the
-# first-write jobs (first-rand-write; fsync-write at queue depth 1, an
-# fsync after each write) each slice into a 128 MiB region never written
-# before, first-seq-write (1 MiB) into a 512 MiB one, written once (not
-# on the pass-through or dm-linear, where a first write is any write).
+# first-write jobs each slice into a region never written before (not on
+# the pass-through or dm-linear, where a first write is any write):
+# first-rand-write into one of BENCH_PAIRED_FRESH_RAND_MB (default 2048:
+# large against its writes times dm-thin's 64 KiB block, so that most of
+# dm-thin's writes provision a block too; the slice prints how many
+# dm-thin provisioned), fsync-write (queue depth 1, an fsync after each
+# write) into one of BENCH_PAIRED_FRESH_MB (default 128), first-seq-write
+# (1 MiB) into one of 512 MiB, written once.
 # snap-rand-write runs 4k random writes right after a snapshot, on a
 # second VDI (pvdisk: PVDISK_IOC_SNAPSHOT through
 # tests/pvdisk_checkpoint) and a second thin volume (dm-thin:
@@ -129,10 +133,12 @@ paired_jobs=${BENCH_PAIRED_JOBS:-rand-read rand-write seq-read seq-overwrite fir
 paired_alt=${BENCH_PAIRED_ALT:-}
 paired_targets=${BENCH_PAIRED_TARGETS:-raw pvdisk passthru dm-linear dm-thin}
 # The paired first-write jobs' fresh regions, in MiB: one per slice of
-# first-rand-write and fsync-write; one per slice of first-seq-write,
-# written once, not wrapped around (that would overwrite), so its slice
-# ends when the region is full or at the slice's time.
-paired_fresh_mb=128
+# first-rand-write (fresh_rand) and fsync-write; one per slice of
+# first-seq-write, written once, not wrapped around (that would
+# overwrite), so its slice ends when the region is full or at the slice's
+# time.
+paired_fresh_rand_mb=${BENCH_PAIRED_FRESH_RAND_MB:-2048}
+paired_fresh_mb=${BENCH_PAIRED_FRESH_MB:-128}
 paired_fresh_seq_mb=512
 
 # The kernel without debug checkers (scripts/kernel-bench.config), unless
@@ -163,6 +169,7 @@ PAIRED_REPS=$paired_reps
 PAIRED_JOBS="$paired_jobs"
 PAIRED_ALT="$paired_alt"
 PAIRED_TARGETS="$paired_targets"
+FRESH_RAND_MB=$paired_fresh_rand_mb
 FRESH_MB=$paired_fresh_mb
 FRESH_SEQ_MB=$paired_fresh_seq_mb
 GUEST
@@ -310,7 +317,8 @@ paired_slice() {
 	esac
 	case $2 in
 	first-seq-*) ;;
-	first-*|fsync-*) args="$args --size=${FRESH_MB}M --time_based" ;;
+	first-rand-*) args="$args --size=${FRESH_RAND_MB}M --time_based" ;;
+	fsync-*) args="$args --size=${FRESH_MB}M --time_based" ;;
 	*) args="$args --size=${SIZE_MB}M --time_based" ;;
 	esac
 	local c0 c1
@@ -403,10 +411,18 @@ paired_run() {
 			dmsetup mknodes && paired_slice dm-linear "$2" "$3" /dev/mapper/blinear "$4"
 		dmsetup remove blinear; dmsetup mknodes ;;
 	dm-thin)
-		thin_pair_up && paired_slice dm-thin "$2" "$3" /dev/mapper/bpthin "$4"
+		local used
+		thin_pair_up && used=$(thin_used) &&
+			paired_slice dm-thin "$2" "$3" /dev/mapper/bpthin "$4" &&
+			case $2 in
+			first-*|fsync-*) echo "THINNEW $3 $2 $(($(thin_used) - used))" ;;
+			esac
 		thin_pair_down ;;
 	esac
 }
+# thin_used: the paired pool's data blocks in use (dmsetup status:
+# transaction, metadata used/total, data used/total, ...)
+thin_used() { dmsetup status bppool | awk '{ split($6, d, "/"); print d[1] }'; }
 # paired_fill DEV: write the in-place region once
 paired_fill() {
 	$FIO --name=fill --filename="$1" --ioengine=libaio --iodepth=32 --rw=write \
@@ -417,7 +433,7 @@ paired() {
 	# The VDI and the thin volume hold the in-place region and every
 	# fresh region; the raw disk's fresh regions start beyond what the
 	# thin pool allocates on vdc.
-	PAIRED_THIN_MB=$((SIZE_MB + PAIRED_REPS * (2 * FRESH_MB + FRESH_SEQ_MB)))
+	PAIRED_THIN_MB=$((SIZE_MB + PAIRED_REPS * (FRESH_RAND_MB + FRESH_MB + FRESH_SEQ_MB)))
 	# pvdisk-alt's fresh regions follow pvdisk's, in the same VDI.
 	ALT_FRESH_AT=0
 	[ -z "$PAIRED_ALT" ] || ALT_FRESH_AT=$((PAIRED_THIN_MB - SIZE_MB))
@@ -460,7 +476,8 @@ paired() {
 			done
 			case $job in
 			first-seq-*) fresh=$((fresh + FRESH_SEQ_MB)) ;;
-			first-*|fsync-*) fresh=$((fresh + FRESH_MB)) ;;
+			first-rand-*) fresh=$((fresh + FRESH_RAND_MB)) ;;
+			fsync-*) fresh=$((fresh + FRESH_MB)) ;;
 			esac
 		done
 		# Rotate: each target runs first, second, ... in turn.
@@ -658,11 +675,12 @@ trap 'rm -f "$buildlog" "$out"' EXIT
 # regions of a repetition, plus the snapshot job's region once and copied
 # once a repetition, at least 8 GiB (sparse files: only what is written
 # counts).
-disk_mb=$(( (size_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)) * 2 +
+paired_fresh_rep_mb=$((paired_fresh_rand_mb + paired_fresh_mb + paired_fresh_seq_mb))
+disk_mb=$(( (size_mb + paired_reps * paired_fresh_rep_mb) * 2 +
 	(paired_reps + 1) * size_mb + 256 ))
 # ... and pvdisk-alt's fresh regions on vdb
 [ -z "$paired_alt" ] ||
-	disk_mb=$((disk_mb + paired_reps * (2 * paired_fresh_mb + paired_fresh_seq_mb)))
+	disk_mb=$((disk_mb + paired_reps * paired_fresh_rep_mb))
 [ "$disk_mb" -ge 8192 ] || disk_mb=8192
 "$here/vm.sh" --quiet --timeout 10800 --smp "$smp" --bus "$bus" --disk-size "${disk_mb}M" -- "$guest" | tee "$out"
 rc=${PIPESTATUS[0]}

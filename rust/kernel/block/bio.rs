@@ -30,9 +30,12 @@ use crate::{
     },
     init::{self, PinInit},
     page::{Page, PAGE_SIZE},
-    sync::Arc,
+    pin_init,
+    sync::{Arc, Completion},
     types::{ARef, ForeignOwnable, Opaque},
 };
+use macros::pin_data;
+
 use core::{
     mem::MaybeUninit,
     ptr::{addr_of_mut, NonNull},
@@ -307,6 +310,18 @@ pub enum Durability {
     FlushFua,
 }
 
+impl Durability {
+    /// The operation and flags of a write this durable.
+    fn write_opf(self) -> u32 {
+        let flags = match self {
+            Durability::Cached => 0,
+            Durability::Fua => bindings::REQ_FUA,
+            Durability::FlushFua => bindings::REQ_PREFLUSH | bindings::REQ_FUA,
+        };
+        bindings::req_op_REQ_OP_WRITE | flags
+    }
+}
+
 /// A pool of bios for one lower block device, which a stacking driver
 /// allocates from so that it never waits on a pool that the I/O above it
 /// already drew from.
@@ -410,12 +425,29 @@ impl BioSet {
     /// the device's volatile write cache as `durability` says, and wait for
     /// it. Sleeps, like [`Self::read_page_sync`].
     pub fn write_page_sync(&self, page: &Page, sector: u64, durability: Durability) -> Result {
-        let flags = match durability {
-            Durability::Cached => 0,
-            Durability::Fua => bindings::REQ_FUA,
-            Durability::FlushFua => bindings::REQ_PREFLUSH | bindings::REQ_FUA,
-        };
-        self.page_io_sync(page, sector, bindings::req_op_REQ_OP_WRITE | flags)
+        self.page_io_sync(page, sector, durability.write_opf())
+    }
+
+    /// [`Self::write_page_sync`], and `E::end_io` gets `context` with the
+    /// write's status from the write's completion, before the waiter
+    /// wakes (or at once, with the error, if no bio could be had): what
+    /// waits for the write (another bio) can end there, one wake-up
+    /// sooner than through the caller. Sleeps, like
+    /// [`Self::read_page_sync`].
+    pub fn write_page_sync_with<E: EndIo>(
+        &self,
+        page: &Page,
+        sector: u64,
+        durability: Durability,
+        context: E::Context,
+    ) -> Result {
+        match self.page_bio(page, sector, durability.write_opf()) {
+            Ok(bio) => bio.submit_wait_with::<E>(context),
+            Err(e) => {
+                E::end_io(context, Err(e));
+                Err(e)
+            }
+        }
     }
 
     /// Flush the device's volatile write cache, and wait for it. Sleeps.
@@ -553,6 +585,30 @@ impl<'a> OwnedBio<'a> {
         // it completed; our reference stays ours, and `self` puts it.
         let ret = unsafe { bindings::submit_bio_wait(self.bio.as_ptr()) };
         to_result(ret)
+    }
+
+    /// Submit the bio and wait until it completed, like
+    /// [`Self::submit_wait`]; its completion gives `context` and the
+    /// status to `E::end_io` first, then wakes the waiter. Sleeps.
+    // `stack_pin_init!` declares its binding `mut`, which is not needed
+    // here.
+    #[allow(unused_mut)]
+    pub fn submit_wait_with<E: EndIo>(self, context: E::Context) -> Result {
+        crate::stack_pin_init!(let waiter = WaitWith::new(context.into_foreign()));
+        let bio = self.bio.as_ptr();
+        // SAFETY: We own the unsubmitted bio. Its completion runs
+        // `wait_with_callback` once, which takes the context back and
+        // touches `waiter` last by completing it; `waiter` lives (pinned
+        // on this stack) until the wait below returned. Our reference to
+        // the bio stays ours: the callback does not put it.
+        unsafe {
+            (*bio).bi_private = (&*waiter as *const WaitWith).cast_mut().cast();
+            (*bio).bi_end_io = Some(wait_with_callback::<E>);
+            bindings::submit_bio(bio);
+        }
+        waiter.done.wait_for_completion_io();
+        // SAFETY: The bio completed and is still ours (`self` puts it).
+        status_of(unsafe { (*bio).bi_status })
     }
 
     /// Submit the bio. `E::end_io` gets `context` back when it completes.
@@ -1031,6 +1087,58 @@ unsafe fn submit_raw<E: EndIo>(set: &BioSet, bio: *mut bindings::bio, context: E
     }
 }
 
+/// What a bio submitted by [`OwnedBio::submit_wait_with`] points to.
+#[pin_data]
+struct WaitWith {
+    #[pin]
+    done: Completion,
+    /// The caller's context, from `into_foreign`; the completion takes it
+    /// back.
+    context: *const core::ffi::c_void,
+}
+
+impl WaitWith {
+    fn new(context: *const core::ffi::c_void) -> impl PinInit<Self> {
+        pin_init!(Self {
+            done <- Completion::new(),
+            context,
+        })
+    }
+}
+
+/// The `bi_end_io` of a bio submitted by [`OwnedBio::submit_wait_with`].
+///
+/// # Safety
+///
+/// Called by the block layer once, for a bio whose `bi_private` points to
+/// the pinned [`WaitWith`] of a caller waiting for it, whose `context`
+/// came from `E::Context::into_foreign`.
+unsafe extern "C" fn wait_with_callback<E: EndIo>(bio: *mut bindings::bio) {
+    // SAFETY: The bio is valid (its submitter holds a reference), and so is
+    // the waiter it points to until completed below.
+    let (waiter, status) = unsafe { ((*bio).bi_private.cast::<WaitWith>(), (*bio).bi_status) };
+    // SAFETY: The context came from `into_foreign` in `submit_wait_with`,
+    // and this is the only place it is taken back.
+    let context = unsafe { E::Context::from_foreign((*waiter).context) };
+    E::end_io(context, status_of(status));
+    // SAFETY: The waiter is valid until completed: this is the last use
+    // of it (its stack frame may be gone once the completion's lock is
+    // released).
+    unsafe { (*waiter).done.complete_all() };
+}
+
+/// A bio's status as a `Result`.
+fn status_of(status: bindings::blk_status_t) -> Result {
+    if status == bindings::BLK_STS_OK as bindings::blk_status_t {
+        Ok(())
+    } else {
+        // SAFETY: `blk_status_to_errno` accepts any status.
+        Err(Error::from_errno(unsafe {
+            bindings::blk_status_to_errno(status)
+        }))
+    }
+}
+
 /// The `bi_end_io` of bios submitted through [`submit_raw`].
 ///
 /// # Safety
@@ -1052,14 +1160,7 @@ unsafe extern "C" fn end_io_callback<E: EndIo>(bio: *mut bindings::bio) {
     // SAFETY: The set cannot be dropped while this bio counts as in flight.
     // After the decrement it may be gone: it is not touched again.
     unsafe { (*set).in_flight.fetch_sub(1, Ordering::Release) };
-    let status = if status == bindings::BLK_STS_OK as bindings::blk_status_t {
-        Ok(())
-    } else {
-        // SAFETY: `blk_status_to_errno` accepts any status.
-        Err(Error::from_errno(unsafe {
-            bindings::blk_status_to_errno(status)
-        }))
-    };
+    let status = status_of(status);
     // SAFETY: `private` came from `into_foreign` in `submit_raw`, and this
     // is the only place it is taken back.
     let context = unsafe { E::Context::from_foreign(private) };

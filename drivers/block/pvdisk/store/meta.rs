@@ -8,7 +8,7 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     alloc::flags::GFP_NOIO,
-    block::bio::{BioSet, Durability},
+    block::bio::{BioSet, Durability, EndIo},
     page::Page,
     prelude::*,
 };
@@ -70,19 +70,52 @@ impl MetaBuf {
 
     /// Writes the buffer to block `nr`, as durable as `durability` says.
     pub(crate) fn write(&mut self, bios: &BioSet, nr: u64, durability: Durability) -> Result {
+        let sector = self.stage(nr)?;
+        written(nr, bios.write_page_sync(&self.page, sector, durability))
+    }
+
+    /// [`MetaBuf::write`], and `E::end_io` gets `context` and the write's
+    /// status from its completion, before this returns (with the error
+    /// at once if it never went down).
+    pub(crate) fn write_with<E: EndIo>(
+        &mut self,
+        bios: &BioSet,
+        nr: u64,
+        durability: Durability,
+        context: E::Context,
+    ) -> Result {
+        let sector = match self.stage(nr) {
+            Ok(sector) => sector,
+            Err(e) => {
+                E::end_io(context, Err(e));
+                return Err(e);
+            }
+        };
+        let status = bios.write_page_sync_with::<E>(&self.page, sector, durability, context);
+        written(nr, status)
+    }
+
+    /// Copies the block's bytes into the page for a write to block `nr`;
+    /// returns the block's first sector.
+    fn stage(&mut self, nr: u64) -> Result<u64> {
         let sector = nr.checked_mul(SECTORS_PER_BLOCK).ok_or(EINVAL)?;
         // SAFETY: `bytes` holds `BLOCK_SIZE` bytes, the size of a page.
         unsafe {
             self.page.write_raw(self.bytes.as_ptr(), 0, BLOCK_SIZE)?;
         }
-        bios.write_page_sync(&self.page, sector, durability)
-            .inspect(|()| {
-                META_WRITES.fetch_add(1, Ordering::Relaxed);
-            })
-            .inspect_err(|e| {
-                warn_ratelimited!("metadata block {}: write failed: {}\n", nr, errname(*e));
-            })
+        Ok(sector)
     }
+}
+
+/// Counts a metadata block written to `nr`, or says it failed.
+fn written(nr: u64, status: Result) -> Result {
+    status
+        .inspect(|()| {
+            META_WRITES.fetch_add(1, Ordering::Relaxed);
+        })
+        .inspect_err(|e| {
+            warn_ratelimited!("metadata block {}: write failed: {}\n", nr, errname(*e));
+        })
 }
 
 /// Metadata blocks written together: encoded one by one (under a lock if

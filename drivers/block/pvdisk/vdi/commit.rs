@@ -16,6 +16,11 @@
 //! flushes, writes and flushes as in steps 2 and 3, but the worker waits
 //! for one bio instead of three.
 //!
+//! An empty flush that such a commit, or a commit with nothing to write
+//! (one device flush), covers is ended by the completion of that one bio
+//! ([`Vdi::commit_and_end`]): its submitter wakes from there, without
+//! waiting for the worker to wake first.
+//!
 //! A crash before the last step completed leaves the previous tree (new
 //! blocks leak) or the new one. The flush before the record keeps a
 //! snapshot whole: the record names the snapshot's root only once the
@@ -28,32 +33,113 @@
 //! touches a node it collected.
 
 use core::sync::atomic::Ordering;
-use kernel::{alloc::flags::GFP_NOIO, block::bio::Durability, prelude::*};
+use kernel::{
+    alloc::flags::GFP_NOIO,
+    block::bio::{Durability, EndIo, OwnedBio},
+    prelude::*,
+    sync::Arc,
+};
 
 use super::cache::State;
 use super::snapshot::UNLOGGED_MAX;
 use super::worker::WorkerState;
-use super::Vdi;
+use super::{Io, Vdi};
 use crate::ratelimit::{errname, warn_ratelimited};
 use crate::store::Run;
+
+/// An empty flush that the one bio of a commit covers, ended from that
+/// bio's completion (interrupt context).
+pub(super) struct FlushEnding {
+    vdi: Arc<Vdi>,
+    flush: Io,
+    /// The bio writes a node: if it fails, so did the commit.
+    writes_node: bool,
+}
+
+impl EndIo for FlushEnding {
+    type Context = KBox<FlushEnding>;
+
+    fn end_io(ending: KBox<FlushEnding>, status: Result) {
+        let FlushEnding {
+            vdi,
+            flush,
+            writes_node,
+        } = KBox::into_inner(ending);
+        match status {
+            Err(_) if writes_node => {
+                // Broken before the flush fails, as when the worker ends
+                // it, so that no write is acknowledged after the failed
+                // flush. The worker says so in dmesg when its wait
+                // returns.
+                vdi.broken.store(true, Ordering::Relaxed);
+                flush.end(Err(EIO));
+            }
+            // A flush with nothing to commit fails as the device's did,
+            // and breaks nothing: the tree on disk is the one in memory.
+            status => flush.end(status),
+        }
+        // `vdi` is not the last reference: the committing worker's stays
+        // until its wait for this bio returned.
+    }
+}
+
+impl FlushEnding {
+    /// Ends the flush from the bio that writes a commit's node.
+    fn for_node(mut self: KBox<Self>) -> KBox<Self> {
+        self.writes_node = true;
+        self
+    }
+}
 
 impl Vdi {
     /// Commits everything changed, or only flushes the store's device if
     /// nothing changed: either way every write completed before the call
     /// is durable when it returns.
     pub(super) fn commit(&self, ws: &mut WorkerState) -> Result {
+        self.commit_ending(ws, &mut None)
+    }
+
+    /// Commits as [`Vdi::commit`] and ends `flush`, an empty flush, with
+    /// the outcome: from the completion of the commit's bio when it is
+    /// one bio, else (or without memory for that) when the commit
+    /// returned.
+    pub(super) fn commit_and_end(self: &Arc<Self>, ws: &mut WorkerState, flush: Io) {
+        // Room first: a flush dropped unended would end as done.
+        let Ok(room) = KBox::<FlushEnding>::new_uninit(GFP_NOIO) else {
+            let status = self.commit(ws);
+            return flush.end(status);
+        };
+        let mut ending = Some(room.write(FlushEnding {
+            vdi: self.clone(),
+            flush,
+            writes_node: false,
+        }));
+        let status = self.commit_ending(ws, &mut ending);
+        if let Some(ending) = ending {
+            KBox::into_inner(ending).flush.end(status);
+        }
+    }
+
+    /// [`Vdi::commit`]; a one-bio commit with nothing left to log after it
+    /// takes `flush` and ends it from its bio's completion.
+    fn commit_ending(&self, ws: &mut WorkerState, flush: &mut Option<KBox<FlushEnding>>) -> Result {
         // A commit logs one block of snapshots: a full list takes two, and
         // lazy ones may join meanwhile (then the worker commits again).
         for _ in 0..3 {
-            if !self.commit_once(ws)? {
+            if !self.commit_once(ws, flush)? {
                 break;
             }
         }
         Ok(())
     }
 
-    /// One commit; returns whether snapshots are left to log.
-    fn commit_once(&self, ws: &mut WorkerState) -> Result<bool> {
+    /// One commit; returns whether snapshots are left to log. Takes
+    /// `flush` if the commit is one bio and none are.
+    fn commit_once(
+        &self,
+        ws: &mut WorkerState,
+        flush: &mut Option<KBox<FlushEnding>>,
+    ) -> Result<bool> {
         if self.broken.load(Ordering::Relaxed) {
             return Err(EIO);
         }
@@ -67,7 +153,18 @@ impl Vdi {
             )
         };
         if new_count == 0 && dirty_count == 0 && !root_changed && !snapshots {
-            return self.store.bios.flush_sync().map(|()| false);
+            let bios = &self.store.bios;
+            let flushed = match flush.take() {
+                Some(flush) => match OwnedBio::flush(bios, GFP_NOIO) {
+                    Ok(bio) => bio.submit_wait_with::<FlushEnding>(flush),
+                    Err(e) => {
+                        FlushEnding::end_io(flush, Err(e));
+                        Err(e)
+                    }
+                },
+                None => bios.flush_sync(),
+            };
+            return flushed.map(|()| false);
         }
         // Lazy snapshots taken meanwhile add a new node each (their root),
         // and nothing else adds any: room for a full list.
@@ -111,7 +208,12 @@ impl Vdi {
         let written = (|| -> Result {
             self.write_nodes(ws, &new, log.map(|(head, _)| head.block))?;
             if let Some(block) = one_bio {
-                return self.write_node(ws, block, Durability::FlushFua);
+                // Taken only here: a flush left in the caller's hands is
+                // ended there, with the commit's error if it failed. Not
+                // when snapshots taken meanwhile are left to log: the
+                // flush is not done before they are.
+                let flush = if more { None } else { flush.take() };
+                return self.write_last_node(ws, block, flush.map(FlushEnding::for_node));
             }
             if !record || !dirty.is_empty() {
                 self.store.bios.flush_sync()?;
@@ -185,17 +287,36 @@ impl Vdi {
         EIO
     }
 
-    /// Writes cached node `block` to its place, as durable as `durability`
-    /// says.
-    fn write_node(&self, ws: &mut WorkerState, block: u64, durability: Durability) -> Result {
-        {
+    /// Writes cached node `block` to its place with `REQ_PREFLUSH |
+    /// REQ_FUA`, the last write of a commit; its completion ends `flush`
+    /// if there is one.
+    fn write_last_node(
+        &self,
+        ws: &mut WorkerState,
+        block: u64,
+        flush: Option<KBox<FlushEnding>>,
+    ) -> Result {
+        let encoded = (|| -> Result {
             let state = self.map.lock();
             let entry = state.cache.get(block).ok_or(EIO)?;
             entry
                 .node
                 .encode(ws.buf.block_mut()?, self.store.id, block, entry.level);
+            Ok(())
+        })();
+        let bios = &self.store.bios;
+        match (encoded, flush) {
+            (Err(e), Some(flush)) => {
+                FlushEnding::end_io(flush, Err(e));
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+            (Ok(()), Some(flush)) => {
+                ws.buf
+                    .write_with::<FlushEnding>(bios, block, Durability::FlushFua, flush)
+            }
+            (Ok(()), None) => ws.buf.write(bios, block, Durability::FlushFua),
         }
-        ws.buf.write(&self.store.bios, block, durability)
     }
 
     /// Writes cached nodes `blocks` to their places, a batch at a time,

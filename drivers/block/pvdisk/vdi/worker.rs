@@ -250,11 +250,17 @@ impl Vdi {
     fn handle(self: &Arc<Self>, ws: &mut WorkerState, handed: Handed) {
         let op = op_of(&handed.io);
         if op == Op::Flush {
+            if handed.io.bytes() == 0 {
+                // Ended by the commit, as soon as it is durable.
+                let Handed { io, slot } = handed;
+                self.commit_and_end(ws, io);
+                drop(slot);
+                return;
+            }
             // What completed before the flush is durable before the data
-            // after it goes down (if the bio has any).
-            let status = self.commit(ws);
-            if status.is_err() || handed.io.bytes() == 0 {
-                return end(handed, status);
+            // after it goes down.
+            if let Err(e) = self.commit(ws) {
+                return end(handed, Err(e));
             }
         }
         match op {
