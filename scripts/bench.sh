@@ -86,12 +86,13 @@
 # seq-read, seq-overwrite) run over a region written once at setup; the
 # first-write jobs each slice into a region never written before (not on
 # the pass-through or dm-linear, where a first write is any write):
-# first-rand-write into one of BENCH_PAIRED_FRESH_RAND_MB (default 2048:
-# large against its writes times dm-thin's 64 KiB block, so that most of
-# dm-thin's writes provision a block too; the slice prints how many
-# dm-thin provisioned), fsync-write (queue depth 1, an fsync after each
-# write) into one of BENCH_PAIRED_FRESH_MB (default 128), first-seq-write
-# (1 MiB) into one of 512 MiB, written once.
+# first-rand-write into one of BENCH_PAIRED_FRESH_RAND_MB (default 2048),
+# fsync-write (queue depth 1, an fsync after each write) into one of
+# BENCH_PAIRED_FRESH_MB (default 1024): each large against its slice's
+# writes times dm-thin's 64 KiB block, so that most of dm-thin's writes
+# provision a block too (a THINNEW line after each dm-thin slice says
+# how many did); first-seq-write (1 MiB) into one of 512 MiB, written
+# once.
 # snap-rand-write runs 4k random writes right after a snapshot, on a
 # second VDI (pvdisk: PVDISK_IOC_SNAPSHOT through
 # tests/pvdisk_checkpoint) and a second thin volume (dm-thin:
@@ -138,7 +139,7 @@ paired_targets=${BENCH_PAIRED_TARGETS:-raw pvdisk passthru dm-linear dm-thin}
 # overwrite), so its slice ends when the region is full or at the slice's
 # time.
 paired_fresh_rand_mb=${BENCH_PAIRED_FRESH_RAND_MB:-2048}
-paired_fresh_mb=${BENCH_PAIRED_FRESH_MB:-128}
+paired_fresh_mb=${BENCH_PAIRED_FRESH_MB:-1024}
 paired_fresh_seq_mb=512
 
 # The kernel without debug checkers (scripts/kernel-bench.config), unless

@@ -247,6 +247,29 @@ t_error_all() {
 }
 step "error_writes on the whole device: an idle disk's fsync and a write fail with EIO; it works again after" t_error_all
 
+# A device that holds bios (suspended without flushing: new bios wait,
+# none fails) under an fsync: the fsync returns only once the write of
+# the commit that covers it completed (a first write leaves a leaf to
+# commit; its commit is one bio, whose completion ends the flush).
+t_fsync_held() {
+	local rc=0 pid c0 c1
+	c0=$(stat_of b one_bio_commits)
+	put "$(dev b)" $T/pA 192 || return 1
+	dmsetup suspend --noflush $NAME || return 1
+	flush "$(dev b)" >$T/flush.out 2>&1 &
+	pid=$!
+	sleep 2
+	kill -0 $pid 2>/dev/null ||
+		{ echo "fsync returned while its commit was held: $(cat $T/flush.out)"; rc=1; }
+	dmsetup resume $NAME || return 1
+	wait $pid || { echo "fsync failed after the resume: $(cat $T/flush.out)"; rc=1; }
+	c1=$(stat_of b one_bio_commits)
+	[ "$c1" -gt "$c0" ] || { echo "one_bio_commits $c0 -> $c1: no one-bio commit"; rc=1; }
+	holds "$(dev b)" $T/pA 192 || rc=1
+	return $rc
+}
+step "fsync under a device that holds bios: it returns only after the resume, once its one-bio commit completed; the data is there" t_fsync_held
+
 # Dropped writes: the device says OK. Nothing can notice; the store stays
 # consistent, and the lost writes read as the VDI's older data or zeros.
 t_drop_writes() {
