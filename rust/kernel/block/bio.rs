@@ -131,8 +131,8 @@ impl IncomingBio {
         unsafe { bindings::blk_queue_get_usage(Self::queue_of(bio)) };
         // INVARIANT: the bio's initial count of `__bi_remaining` is the
         // submitter's, handed over to us; the queue count was taken above.
-        // SAFETY: `bio` is not null: the block layer submitted it.
         Self {
+            // SAFETY: `bio` is not null: the block layer submitted it.
             bio: unsafe { NonNull::new_unchecked(bio) },
         }
     }
@@ -251,9 +251,9 @@ impl ForeignOwnable for IncomingBio {
 
     #[inline]
     unsafe fn from_foreign(ptr: *const crate::ffi::c_void) -> Self {
-        // SAFETY: By the safety requirements `ptr` came from `into_foreign`
-        // on a share whose counts we now take back.
         Self {
+            // SAFETY: By the safety requirements `ptr` came from
+            // `into_foreign` on a share whose counts we now take back.
             bio: unsafe { NonNull::new_unchecked(ptr.cast_mut().cast()) },
         }
     }
@@ -654,8 +654,8 @@ pub unsafe trait CloneSource: Clone + ForeignOwnable + Send {
 // SAFETY: An `ARef` keeps the request from ending, and a started request's
 // bios do not change.
 unsafe impl<T: Operations + 'static> CloneSource for ARef<Request<T>> {
-    fn for_each_bio(&self, mut f: impl FnMut(&Bio) -> Result) -> Result {
-        self.bios().try_for_each(|bio| f(bio))
+    fn for_each_bio(&self, f: impl FnMut(&Bio) -> Result) -> Result {
+        self.bios().try_for_each(f)
     }
 
     fn sectors(&self) -> u64 {
