@@ -441,18 +441,18 @@ impl BioSet {
         durability: Durability,
         context: E::Context,
     ) -> Result {
-        match self.page_bio(page, sector, durability.write_opf()) {
-            Ok(bio) => bio.submit_wait_with::<E>(context),
-            Err(e) => {
-                E::end_io(context, Err(e));
-                Err(e)
-            }
-        }
+        wait_with_or_end::<E>(self.page_bio(page, sector, durability.write_opf()), context)
     }
 
     /// Flush the device's volatile write cache, and wait for it. Sleeps.
     pub fn flush_sync(&self) -> Result {
         OwnedBio::flush(self, GFP_NOIO)?.submit_wait()
+    }
+
+    /// [`Self::flush_sync`], and `E::end_io` gets `context` as
+    /// [`Self::write_page_sync_with`] says. Sleeps.
+    pub fn flush_sync_with<E: EndIo>(&self, context: E::Context) -> Result {
+        wait_with_or_end::<E>(OwnedBio::flush(self, GFP_NOIO), context)
     }
 
     /// Write each `(page, sector)` of `pages`, all in flight at once, and
@@ -1084,6 +1084,19 @@ unsafe fn submit_raw<E: EndIo>(set: &BioSet, bio: *mut bindings::bio, context: E
         (*bio).bi_private = context.into_foreign().cast_mut();
         (*bio).bi_end_io = Some(end_io_callback::<E>);
         bindings::submit_bio(bio);
+    }
+}
+
+/// Submits `bio` and waits as [`OwnedBio::submit_wait_with`] does; if there
+/// is no bio, `E::end_io` gets the error at once: either way `context` goes
+/// to `E::end_io` exactly once.
+fn wait_with_or_end<E: EndIo>(bio: Result<OwnedBio<'_>>, context: E::Context) -> Result {
+    match bio {
+        Ok(bio) => bio.submit_wait_with::<E>(context),
+        Err(e) => {
+            E::end_io(context, Err(e));
+            Err(e)
+        }
     }
 }
 

@@ -35,7 +35,7 @@
 use core::sync::atomic::Ordering;
 use kernel::{
     alloc::flags::GFP_NOIO,
-    block::bio::{Durability, EndIo, OwnedBio},
+    block::bio::{Durability, EndIo},
     prelude::*,
     sync::Arc,
 };
@@ -155,13 +155,7 @@ impl Vdi {
         if new_count == 0 && dirty_count == 0 && !root_changed && !snapshots {
             let bios = &self.store.bios;
             let flushed = match flush.take() {
-                Some(flush) => match OwnedBio::flush(bios, GFP_NOIO) {
-                    Ok(bio) => bio.submit_wait_with::<FlushEnding>(flush),
-                    Err(e) => {
-                        FlushEnding::end_io(flush, Err(e));
-                        Err(e)
-                    }
-                },
+                Some(flush) => bios.flush_sync_with::<FlushEnding>(flush),
                 None => bios.flush_sync(),
             };
             return flushed.map(|()| false);
@@ -208,12 +202,22 @@ impl Vdi {
         let written = (|| -> Result {
             self.write_nodes(ws, &new, log.map(|(head, _)| head.block))?;
             if let Some(block) = one_bio {
+                self.encode_node(ws, block)?;
+                let bios = &self.store.bios;
                 // Taken only here: a flush left in the caller's hands is
                 // ended there, with the commit's error if it failed. Not
                 // when snapshots taken meanwhile are left to log: the
                 // flush is not done before they are.
                 let flush = if more { None } else { flush.take() };
-                return self.write_last_node(ws, block, flush.map(FlushEnding::for_node));
+                return match flush {
+                    Some(flush) => ws.buf.write_with::<FlushEnding>(
+                        bios,
+                        block,
+                        Durability::FlushFua,
+                        flush.for_node(),
+                    ),
+                    None => ws.buf.write(bios, block, Durability::FlushFua),
+                };
             }
             if !record || !dirty.is_empty() {
                 self.store.bios.flush_sync()?;
@@ -287,36 +291,14 @@ impl Vdi {
         EIO
     }
 
-    /// Writes cached node `block` to its place with `REQ_PREFLUSH |
-    /// REQ_FUA`, the last write of a commit; its completion ends `flush`
-    /// if there is one.
-    fn write_last_node(
-        &self,
-        ws: &mut WorkerState,
-        block: u64,
-        flush: Option<KBox<FlushEnding>>,
-    ) -> Result {
-        let encoded = (|| -> Result {
-            let state = self.map.lock();
-            let entry = state.cache.get(block).ok_or(EIO)?;
-            entry
-                .node
-                .encode(ws.buf.block_mut()?, self.store.id, block, entry.level);
-            Ok(())
-        })();
-        let bios = &self.store.bios;
-        match (encoded, flush) {
-            (Err(e), Some(flush)) => {
-                FlushEnding::end_io(flush, Err(e));
-                Err(e)
-            }
-            (Err(e), None) => Err(e),
-            (Ok(()), Some(flush)) => {
-                ws.buf
-                    .write_with::<FlushEnding>(bios, block, Durability::FlushFua, flush)
-            }
-            (Ok(()), None) => ws.buf.write(bios, block, Durability::FlushFua),
-        }
+    /// Encodes cached node `block` into the worker's buffer.
+    fn encode_node(&self, ws: &mut WorkerState, block: u64) -> Result {
+        let state = self.map.lock();
+        let entry = state.cache.get(block).ok_or(EIO)?;
+        entry
+            .node
+            .encode(ws.buf.block_mut()?, self.store.id, block, entry.level);
+        Ok(())
     }
 
     /// Writes cached nodes `blocks` to their places, a batch at a time,
