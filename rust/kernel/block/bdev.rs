@@ -27,6 +27,7 @@ pub struct BlockDevice(Opaque<bindings::block_device>);
 
 impl BlockDevice {
     /// The raw pointer, for the block layer.
+    #[inline]
     pub fn as_ptr(&self) -> *mut bindings::block_device {
         self.0.get()
     }
@@ -189,6 +190,7 @@ impl BdevFile {
     }
 
     /// The opened block device.
+    #[inline]
     pub fn bdev(&self) -> &BlockDevice {
         // SAFETY: By type invariant the file is an open block device file;
         // `file_bdev` returns its device, valid while the file is open, which
@@ -198,6 +200,7 @@ impl BdevFile {
 
     /// Whether the device went away (was removed by its driver) since it
     /// was opened. The device stays open, but all I/O to it fails.
+    #[inline]
     pub fn is_dead(&self) -> bool {
         // SAFETY: By type invariant the holder is alive while `self` is.
         unsafe { self.holder.as_ref() }.dead.load(Ordering::Acquire)

@@ -393,6 +393,7 @@ impl BioSet {
     }
 
     /// The device the set's bios are aimed at.
+    #[inline]
     pub fn target(&self) -> &BlockDevice {
         self.target.bdev()
     }
@@ -411,6 +412,7 @@ impl BioSet {
         self.target.is_dead()
     }
 
+    #[inline]
     fn as_ptr(&self) -> *mut bindings::bio_set {
         self.set.get()
     }
