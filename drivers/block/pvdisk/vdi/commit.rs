@@ -49,7 +49,7 @@ use crate::store::Run;
 
 /// An empty flush that the one bio of a commit covers, ended from that
 /// bio's completion (interrupt context).
-pub(super) struct FlushEnding {
+struct FlushEnding {
     vdi: Arc<Vdi>,
     flush: Io,
     /// The bio writes a node: if it fails, so did the commit.
