@@ -9,9 +9,8 @@ use kernel::{
         bio::BioSet,
         mq::gen_disk::{GenDisk, GenDiskBuilder},
     },
-    new_condvar, new_spinlock,
     prelude::*,
-    sync::{Arc, CondVar, CondVarTimeoutResult, SpinLock},
+    sync::{Arc, Completion},
     time::msecs_to_jiffies,
 };
 
@@ -34,47 +33,13 @@ const BIO_POOL_SIZE: u32 = 64;
 /// reference held longer (not by a racing open) is left to drop it.
 const RELEASE_WAIT_MS: u32 = 5000;
 
-/// Whether a disk's backend was dropped, and a wait for it.
-#[pin_data]
-pub(crate) struct Released {
-    #[pin]
-    done: SpinLock<bool>,
-    #[pin]
-    changed: CondVar,
-}
-
-impl Released {
-    fn new() -> Result<Arc<Self>> {
-        Arc::pin_init(
-            pin_init!(Self {
-                done <- new_spinlock!(false, "pvdisk::Released::done"),
-                changed <- new_condvar!("pvdisk::Released::changed"),
-            }),
-            GFP_KERNEL,
-        )
-    }
-
-    /// Waits until the backend is dropped, a signal comes, or `ms`
-    /// milliseconds passed.
-    fn wait(&self, ms: u32) {
-        let mut left = msecs_to_jiffies(ms);
-        let mut done = self.done.lock();
-        while !*done && left > 0 {
-            match self.changed.wait_interruptible_timeout(&mut done, left) {
-                CondVarTimeoutResult::Woken { jiffies } => left = jiffies,
-                _ => break,
-            }
-        }
-    }
-}
-
-/// Marks a [`Released`] done when dropped: the last field of the backend.
-pub(crate) struct ReleaseOnDrop(Arc<Released>);
+/// Completes a [`Completion`] when dropped, which the disk's removal
+/// waits for: the last field of the backend.
+pub(crate) struct ReleaseOnDrop(Arc<Completion>);
 
 impl Drop for ReleaseOnDrop {
     fn drop(&mut self) {
-        *self.0.done.lock() = true;
-        self.0.changed.notify_all();
+        self.0.complete_all();
     }
 }
 
@@ -91,8 +56,8 @@ pub(crate) struct Disk {
     gendisk: GenDisk<DiskOps>,
     backend: Arc<Backend>,
     index: usize,
-    /// Set when the backend is gone.
-    released: Arc<Released>,
+    /// Completed when the backend is gone.
+    released: Arc<Completion>,
 }
 
 impl Disk {
@@ -147,7 +112,7 @@ impl Disk {
                 Target::Vdi(vdi)
             }
         };
-        let released = Released::new()?;
+        let released = Arc::pin_init(Completion::new(), GFP_KERNEL)?;
         let backend = Arc::new(
             Backend::new(target, ReleaseOnDrop(released.clone())),
             GFP_KERNEL,
@@ -198,7 +163,10 @@ impl Disk {
         } = self;
         drop(gendisk);
         drop(backend);
-        released.wait(RELEASE_WAIT_MS);
+        // Done, timed out or interrupted by a signal: either way the
+        // removal is complete; only the device may be let go later.
+        let _ =
+            released.wait_for_completion_interruptible_timeout(msecs_to_jiffies(RELEASE_WAIT_MS));
         vdi
     }
 

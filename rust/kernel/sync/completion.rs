@@ -5,7 +5,7 @@
 //!
 //! C header: [`include/linux/completion.h`](srctree/include/linux/completion.h)
 
-use crate::{bindings, prelude::*, types::Opaque};
+use crate::{bindings, error::code::ERESTARTSYS, prelude::*, time::Jiffies, types::Opaque};
 
 /// A one-shot event: [`Completion::wait_for_completion`] sleeps until
 /// [`Completion::complete_all`] was called, which may happen in interrupt
@@ -57,5 +57,17 @@ impl Completion {
         // SAFETY: By type invariant `inner` is an initialised completion;
         // the caller is in process context, where sleeping is allowed.
         unsafe { bindings::wait_for_completion_io(self.as_raw()) };
+    }
+
+    /// Sleeps until [`Completion::complete_all`] was called, a signal
+    /// came (`ERESTARTSYS`) or `timeout` jiffies passed; returns the
+    /// jiffies left, 0 if the time ran out. Process context only.
+    pub fn wait_for_completion_interruptible_timeout(&self, timeout: Jiffies) -> Result<Jiffies> {
+        // SAFETY: By type invariant `inner` is an initialised completion;
+        // the caller is in process context, where sleeping is allowed.
+        let left =
+            unsafe { bindings::wait_for_completion_interruptible_timeout(self.as_raw(), timeout) };
+        // The only negative result: a signal came.
+        Jiffies::try_from(left).map_err(|_| ERESTARTSYS)
     }
 }
