@@ -701,11 +701,13 @@ unsafe impl<T: Operations + 'static> CloneSource for ARef<Request<T>> {
 /// # Invariants
 ///
 /// `list` holds unsubmitted clones from `set` of bios of `source`, each
-/// with one reference owned by `self`.
+/// with one reference owned by `self`. `source` is a share of the I/O
+/// until the iterator hands it, with the last clone, to that clone; then
+/// the list is empty.
 pub struct Clones<'a, S: CloneSource> {
     list: CloneList,
     set: &'a BioSet,
-    source: S,
+    source: Option<S>,
     /// The `REQ_*` flags cleared on each clone.
     strip: u32,
 }
@@ -737,7 +739,7 @@ impl<'a, S: CloneSource> Clones<'a, S> {
                 last: core::ptr::null_mut(),
             },
             set,
-            source: source.clone(),
+            source: Some(source.clone()),
             strip: source.strip_flags(),
         }
     }
@@ -796,6 +798,10 @@ impl<'a, S: CloneSource> Clones<'a, S> {
             source,
             strip,
         } = self;
+        // No source left: the iterator handed it on with the last clone.
+        let Some(source) = source.as_ref() else {
+            return Err(EINVAL);
+        };
         if sectors == 0 || end > source.sectors() {
             return Err(EINVAL);
         }
@@ -875,19 +881,29 @@ impl<'a, S: CloneSource> Iterator for Clones<'a, S> {
 
     fn next(&mut self) -> Option<ClonedBio<'a, S>> {
         let bio = NonNull::new(self.list.head)?;
+        // SAFETY: By type invariant `bio` is a clone we own.
+        let next = unsafe { (*bio.as_ptr()).bi_next };
+        // The last clone takes our share over: one share fewer to take and
+        // drop for each I/O (most have a single clone).
+        let source = if next.is_null() {
+            self.source.take()
+        } else {
+            self.source.clone()
+        }?;
         // SAFETY: By type invariant `bio` is a clone we own; unlinking it
         // moves its reference to the `ClonedBio`.
         unsafe {
-            self.list.head = (*bio.as_ptr()).bi_next;
+            self.list.head = next;
             (*bio.as_ptr()).bi_next = core::ptr::null_mut();
         }
         if self.list.head.is_null() {
+            // INVARIANT: the list is empty now that `source` is handed on.
             self.list.last = core::ptr::null_mut();
         }
         Some(ClonedBio {
             bio,
             set: self.set,
-            source: self.source.clone(),
+            source,
         })
     }
 }

@@ -98,6 +98,21 @@ fn broken(vdi: &Vdi, lba: u64, e: MapError) -> Error {
 
 /// Maps a read: one clone per contiguous run, zeros for sparse runs.
 pub(crate) fn map_read<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'a>> {
+    map_runs(vdi, io, false, gfp)
+}
+
+/// Maps a write whose every block is written in place: one clone per
+/// contiguous run, each run linked writable all the way down
+/// ([`Extent::writable`], the test [`map::plan_write`] makes for a plan
+/// in place, without building a plan).
+pub(crate) fn map_write_in_place<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'a>> {
+    map_runs(vdi, io, true, gfp)
+}
+
+/// One clone per physically contiguous run of `io`'s blocks, looked up a
+/// few runs per turn of the map lock; a read zero-fills sparse runs, a
+/// write maps only when every run may be overwritten in place.
+fn map_runs<'a>(vdi: &'a Vdi, io: &Io, in_place: bool, gfp: Flags) -> Result<Mapped<'a>> {
     let (lba, count) = blocks_of(io);
     let end = lba + count;
     let mut clones = clones_of(vdi, io);
@@ -117,6 +132,7 @@ pub(crate) fn map_read<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'
             }
             while cur < end && n < RUNS_PER_LOCK {
                 match map::extent(&state.cache, &state.tree, cur, end - cur) {
+                    Ok(run) if in_place && !run.writable => return Ok(Mapped::NotInPlace),
                     Ok(run) => {
                         cur += run.count;
                         if let Some(slot) = runs.get_mut(n) {
@@ -140,32 +156,6 @@ pub(crate) fn map_read<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'
                 clones.add_range(offset, sectors, run.block * SECTORS_PER_BLOCK, gfp)?;
             }
         }
-    }
-    Ok(Mapped::Ready(clones))
-}
-
-/// Maps a write whose every block is written in place.
-pub(crate) fn map_write_in_place<'a>(vdi: &'a Vdi, io: &Io, gfp: Flags) -> Result<Mapped<'a>> {
-    let (lba, count) = blocks_of(io);
-    let end = lba + count;
-    let mut clones = clones_of(vdi, io);
-    let mut cur = lba;
-    while cur < end {
-        let plan = {
-            let state = vdi.map.lock();
-            if state.provisioning(lba, count) {
-                return Ok(Mapped::Wait);
-            }
-            match map::plan_write(&state.cache, &state.tree, cur, end - cur) {
-                Ok(plan) if plan.is_in_place() => plan,
-                Ok(_) => return Ok(Mapped::NotInPlace),
-                Err(MapError::Miss { block, level }) => return Ok(Mapped::Miss { block, level }),
-                Err(e) => return Err(broken(vdi, cur, e)),
-            }
-        };
-        // In place: the plan has no fresh blocks, so no data run.
-        add_plan(&mut clones, lba, &plan, 0, gfp)?;
-        cur += plan.count();
     }
     Ok(Mapped::Ready(clones))
 }
