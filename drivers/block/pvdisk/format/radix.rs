@@ -54,6 +54,7 @@ pub const fn make_ptr(block: u64, ro: bool) -> u64 {
 }
 
 /// Blocks addressable by a tree of `height` (saturating).
+#[inline]
 pub fn capacity_blocks(height: u32) -> u64 {
     (FANOUT as u64).saturating_pow(height)
 }
@@ -65,6 +66,7 @@ pub fn height_for(blocks: u64) -> Option<u32> {
 }
 
 /// Index into a node at `level` (1 = bottom) for logical block `lba`.
+#[inline]
 pub fn index_at(lba: u64, level: u32) -> usize {
     let div = (FANOUT as u64).saturating_pow(level.saturating_sub(1));
     // `div` is never 0; `checked_div` keeps a panic path out of the kernel.
@@ -86,6 +88,7 @@ impl Default for RadixNode {
 
 impl RadixNode {
     /// Pointer at `i` (0 past the end).
+    #[inline]
     pub fn get(&self, i: usize) -> u64 {
         self.ptrs.get(i).copied().unwrap_or(0)
     }

@@ -91,6 +91,7 @@ pub struct Tree {
 impl Tree {
     /// Checks the geometry and that `lba..lba + count` is a non-empty
     /// range inside the VDI.
+    #[inline]
     fn check_range(&self, lba: u64, count: u64) -> Result<(), MapError> {
         if self.height == 0
             || self.height > MAX_HEIGHT

@@ -7,6 +7,7 @@ use super::{MapError, NodeSource, Tree};
 use crate::format::radix::{index_at, ptr_block, ptr_is_ro, RadixNode, FANOUT, MAX_HEIGHT};
 
 /// True if `ptr` links a block in place (not sparse, not read-only).
+#[inline]
 pub(crate) fn writable(ptr: u64) -> bool {
     ptr_block(ptr) != 0 && !ptr_is_ro(ptr)
 }
@@ -15,6 +16,7 @@ pub(crate) fn writable(ptr: u64) -> bool {
 /// run `head` starts: each the one before plus one (the next block, the
 /// same read-only bit: the block number is the low 63 bits), or, after a
 /// sparse one, sparse again. A test on the raw pointers alone.
+#[inline]
 pub(crate) fn run_len(head: u64, tail: &[u64]) -> usize {
     let mut prev = head;
     tail.iter()
@@ -30,6 +32,7 @@ pub(crate) fn run_len(head: u64, tail: &[u64]) -> usize {
 }
 
 /// The node at `block`, or the miss that asks the caller to read it.
+#[inline]
 pub(crate) fn node_of<S: NodeSource + ?Sized>(
     src: &S,
     block: u64,
@@ -40,6 +43,7 @@ pub(crate) fn node_of<S: NodeSource + ?Sized>(
 }
 
 /// Blocks from `lba` to the end of its leaf node, at most `count`.
+#[inline]
 pub(crate) fn span_len(lba: u64, count: u64) -> u64 {
     let left = (FANOUT - index_at(lba, 1)) as u64;
     count.min(left)
@@ -60,6 +64,7 @@ pub(crate) struct Path {
 impl Path {
     /// Walks `tree` towards logical block `lba`, stopping at the leaf
     /// node's link or at the first sparse link.
+    #[inline]
     pub(crate) fn walk<S: NodeSource + ?Sized>(
         src: &S,
         tree: &Tree,
@@ -96,12 +101,14 @@ impl Path {
     }
 
     /// Pointer to the path's node at `level` (0 outside 1..=height).
+    #[inline]
     pub(crate) fn link(&self, level: u32) -> u64 {
         let i = level.wrapping_sub(1) as usize;
         self.links.get(i).copied().unwrap_or(0)
     }
 
     /// Block of the leaf (level 1) node, 0 if the path is sparse above it.
+    #[inline]
     pub(crate) fn leaf(&self) -> u64 {
         ptr_block(self.link(1))
     }
@@ -109,6 +116,7 @@ impl Path {
     /// The highest level whose link is read-only or sparse: from there
     /// down a change must copy or create the path. `None` when every link
     /// down to the leaf node is writable.
+    #[inline]
     pub(crate) fn first_unwritable(&self) -> Option<u32> {
         (1..=self.height).rev().find(|&l| !writable(self.link(l)))
     }

@@ -352,6 +352,7 @@ impl NodeCache {
 }
 
 impl NodeSource for NodeCache {
+    #[inline]
     fn node(&self, block: u64, level: u32) -> Option<&RadixNode> {
         match self.nodes.get(&block) {
             Some(e) if e.level == level => {
