@@ -756,8 +756,9 @@ impl<'a, S: CloneSource> Clones<'a, S> {
     /// source that the range overlaps.
     ///
     /// Fails with `EINVAL` if the range is empty or reaches past the end of
-    /// the source, and with `ENOMEM` if a clone cannot be allocated; the
-    /// clones added before stay.
+    /// the source, or once the iterator took the last clone (and with it
+    /// the list's share of the source), and with `ENOMEM` if a clone cannot
+    /// be allocated; the clones added before stay.
     pub fn add_range(&mut self, offset: u64, sectors: u64, target: u64, gfp: Flags) -> Result {
         self.for_each_part(offset, sectors, gfp, |list, clone, done| {
             // SAFETY: `clone` is an unsubmitted clone that we own.
