@@ -360,6 +360,13 @@ if [ -f "$ko" ]; then
 	cp "$mods/lib/modules/$kver"/modules.* "$ov/lib/modules/$kver/"
 	rm -rf "$mods"
 fi
+# PVDISK_VM_EXTRA_FILES: more files for this run, space-separated
+# HOST=GUEST pairs of absolute paths (scripts/bench-ab.sh: another build
+# of pvdisk.ko).
+for pair in ${PVDISK_VM_EXTRA_FILES:-}; do
+	mkdir -p "$ov$(dirname "${pair#*=}")"
+	cp "${pair%%=*}" "$ov${pair#*=}"
+done
 # The pvdisk userspace tool and the crash replayer (if built).
 for b in pvdisk pvdisk-replay; do
 	for t in "$repo/userspace-tools/target/release/$b" "$repo/userspace-tools/target/debug/$b"; do
