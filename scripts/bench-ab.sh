@@ -18,7 +18,9 @@
 # 4 KiB random writes and reads and 1 MiB overwrites; the raw slice runs
 # on /dev/vdc, written once too. Prints, per job, each module's median
 # IOPS and its median ratio to the raw slice after it (lowest-highest),
-# then this tree's IOPS over REV's round by round and their median.
+# then this tree's IOPS over REV's round by round and their median. fio
+# and the disks' interrupts are placed as in `make bench`
+# (scripts/bench-placement.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
@@ -38,9 +40,11 @@ export PVDISK_VM_EXTRA_FILES="$tmp/rev.ko=/ab/rev.ko $tmp/tree.ko=/ab/tree.ko"
 
 guest=$(
 	echo "ROUNDS=$rounds"
+	cat "$here/bench-placement.sh"
 	cat <<'GUEST'
 set -e
 C=/sys/kernel/config/pvdisk
+pin_placement
 # Load the module's dependencies once, then use the two builds by path.
 modprobe pvdisk && rmmod pvdisk
 on() {
@@ -53,7 +57,7 @@ fill() {
 		--rw=write --bs=1M --size=1024M --direct=1 >/dev/null 2>&1
 }
 iops() {
-	fio --name=ab --filename="$2" --ioengine=libaio --iodepth=32 $1 \
+	fio --name=ab --filename="$2" --ioengine=libaio --iodepth=32 $1 $FIO_PIN \
 		--size=1024M --direct=1 --time_based --runtime=5 \
 		--output-format=terse --terse-version=3 2>/dev/null |
 		awk -F';' '{ print $8 + $49 }'

@@ -16,7 +16,10 @@
 #              BENCH_ROUNDS (rounds, default 3),
 #              BENCH_SMP (the VM's CPUs, default 2),
 #              BENCH_BUS (how the disks are attached, vm.sh --bus:
-#              virtio, the default, has no FUA; scsi has);
+#              virtio, the default, has no FUA; scsi has),
+#              BENCH_PIN (1, the default: fio on CPU 0, the disks'
+#              interrupts on the last CPU, scripts/bench-placement.sh;
+#              0: where the kernel puts them);
 #   for snap:  BENCH_SNAP_MB (its region in MiB, default 256),
 #              BENCH_SNAP_IDLE (idle snapshots, default 100),
 #              BENCH_SNAP_RATES (pvdisk's snapshots per second under
@@ -128,6 +131,7 @@ snap_rates=${BENCH_SNAP_RATES:-1 10 100}
 snap_thin_rates=${BENCH_SNAP_THIN_RATES:-1 10}
 snap_clones=${BENCH_CLONES:-1000}
 snap_on=${BENCH_CLONES_ON:-16}
+pin=${BENCH_PIN:-1}
 paired_slice=${BENCH_PAIRED_SLICE:-3}
 paired_reps=${BENCH_PAIRED_REPS:-7}
 paired_jobs=${BENCH_PAIRED_JOBS:-rand-read rand-write seq-read seq-overwrite first-rand-write first-seq-write fsync-write snap-rand-write}
@@ -174,8 +178,10 @@ FRESH_RAND_MB=$paired_fresh_rand_mb
 FRESH_MB=$paired_fresh_mb
 FRESH_SEQ_MB=$paired_fresh_seq_mb
 GUEST
+cat "$here/bench-placement.sh"
+echo "pin_placement $([ "$pin" = 1 ] || echo off)"
 cat <<'GUEST'
-FIO="fio --direct=1 --group_reporting --output-format=terse --terse-version=3"
+FIO="fio $FIO_PIN --direct=1 --group_reporting --output-format=terse --terse-version=3"
 MB=1048576
 JOBS1="seq-write seq-read seq-overwrite rand-write rand-read first-rand-write"
 JOBS2="snap-rand-write fsync-write"
