@@ -388,6 +388,8 @@ impl NodeCache {
                     let (next, _gone) = cursor.remove_current();
                     self.len -= 1;
                     self.evictions += 1;
+                    // As `changed()`, which would borrow the whole cache
+                    // while the cursor holds its tree.
                     self.changes = self.changes.wrapping_add(1);
                     next
                 } else {
