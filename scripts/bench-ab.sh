@@ -9,14 +9,17 @@
 #
 #   scripts/bench-ab.sh REV [ROUNDS]
 #
+# BENCH_AB_VDI_MB: the VDI's size in MiB (default 1024, a tree of two
+# levels; above 1024 it has three); the jobs run over its first GiB.
+#
 # REV: a git revision. Its Makefile, Kbuild and drivers/ are built against
 # this tree's bench kernel, so what rust/ holds is this tree's for both:
 # this compares the driver, not the kernel crate. ROUNDS (default 7): odd
 # rounds run REV's module first, even ones this tree's.
 #
-# Jobs (libaio, queue depth 32, 5 s each) on a 1 GiB VDI written once:
-# 4 KiB random writes and reads and 1 MiB overwrites; the raw slice runs
-# on /dev/vdc, written once too. Prints, per job, each module's median
+# Jobs (libaio, queue depth 32, 5 s each) on the first GiB of a VDI,
+# written once: 4 KiB random writes and reads and 1 MiB overwrites; the
+# raw slice runs on /dev/vdc, written once too. Prints, per job, each module's median
 # IOPS and its median ratio to the raw slice after it (lowest-highest),
 # then this tree's IOPS over REV's round by round and their median. fio
 # and the disks' interrupts are placed as in `make bench`
@@ -26,6 +29,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 rev=${1:?usage: scripts/bench-ab.sh REV [ROUNDS]}
 rounds=${2:-7}
+vdi_mb=${BENCH_AB_VDI_MB:-1024}
 export PVDISK_KERNEL_VARIANT=${PVDISK_KERNEL_VARIANT-bench}
 
 "$here/test.sh" --build-only >/dev/null
@@ -40,6 +44,7 @@ export PVDISK_VM_EXTRA_FILES="$tmp/rev.ko=/ab/rev.ko $tmp/tree.ko=/ab/tree.ko"
 
 guest=$(
 	echo "ROUNDS=$rounds"
+	echo "VDI_MB=$vdi_mb"
 	cat "$here/bench-placement.sh"
 	cat <<'GUEST'
 set -e
@@ -64,7 +69,7 @@ iops() {
 }
 insmod /ab/tree.ko
 pvdisk format /dev/vdb --extent-size 64M --force >/dev/null
-pvdisk create /dev/vdb v --size 1024M >/dev/null
+pvdisk create /dev/vdb v --size "${VDI_MB}M" >/dev/null
 on && fill "/dev/$(cat $C/v/name)" && off
 rmmod pvdisk
 fill /dev/vdc
