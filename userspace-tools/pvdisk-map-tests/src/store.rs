@@ -15,7 +15,6 @@
 use crate::alloc::Allocator;
 use crate::format::radix::{make_ptr, RadixNode, FANOUT};
 use crate::map::{self, Change, MapError, NodeSource, Target, Tree, Update, WritePlan};
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Content of a data block after it was freed at a commit: a read of it
@@ -99,10 +98,6 @@ pub struct PendingWrite {
     fresh: Vec<(u64, u64)>,
 }
 
-/// Remembered leaf nodes: (root pointer, height, leaf number) to (leaf
-/// node, writable all the way down).
-type LeafHints = HashMap<(u64, u32, u64), (u64, bool)>;
-
 /// The store: one tree height and size for every VDI.
 #[derive(Debug)]
 pub struct Store {
@@ -116,12 +111,6 @@ pub struct Store {
     height: u32,
     blocks: u64,
     pending_free: Vec<u64>,
-    /// Leaf nodes that walks found ([`NodeSource::remember_leaf`]), by
-    /// root pointer, height and leaf number: forgotten at every change of
-    /// the cached nodes and kept across reads of clean ones, by the rule
-    /// of the kernel's node cache, so that every read here goes through
-    /// the map's remembered leaves as the kernel's do.
-    hints: RefCell<LeafHints>,
     /// Counters.
     pub stats: Stats,
 }
@@ -133,16 +122,6 @@ impl NodeSource for Store {
             .get(&block)
             .filter(|c| c.level == level)
             .map(|c| &c.node)
-    }
-
-    fn leaf_of(&self, tree: &Tree, lba: u64) -> Option<(u64, bool)> {
-        let key = (tree.root, tree.height, lba / FANOUT as u64);
-        self.hints.borrow().get(&key).copied()
-    }
-
-    fn remember_leaf(&self, tree: &Tree, lba: u64, leaf: u64, writable: bool) {
-        let key = (tree.root, tree.height, lba / FANOUT as u64);
-        self.hints.borrow_mut().insert(key, (leaf, writable));
     }
 }
 
@@ -169,7 +148,6 @@ impl Store {
             height,
             blocks,
             pending_free: Vec::new(),
-            hints: RefCell::default(),
             stats: Stats::default(),
         };
         let root = s.alloc.alloc();
@@ -233,14 +211,7 @@ impl Store {
 
     /// Forgets every clean node: the next walks miss and read them back.
     pub fn evict_clean(&mut self) {
-        self.nodes_changed();
         self.cache.retain(|_, c| c.state != NodeState::Clean);
-    }
-
-    /// A cached node was created, changed or dropped: forget every
-    /// remembered leaf.
-    fn nodes_changed(&mut self) {
-        self.hints.get_mut().clear();
     }
 
     /// Content of logical block `lba` of `tree` through [`map::lookup`]
@@ -498,7 +469,6 @@ impl Store {
     }
 
     fn insert_new(&mut self, block: u64, level: u32, node: RadixNode) {
-        self.nodes_changed();
         let old = self.cache.insert(
             block,
             Cached {
@@ -564,7 +534,6 @@ impl Store {
                     } else {
                         assert!(commit_point.is_none(), "new node edited after the commit");
                     }
-                    self.nodes_changed();
                     let c = self.cache.get_mut(&node).expect("changed node cached");
                     assert_eq!(c.level, level);
                     u.apply_to(&mut c.node);
@@ -580,9 +549,7 @@ impl Store {
                 Update::Free { first, count } => {
                     for b in first..first + count {
                         assert!(self.alloc.is_allocated(b), "freeing free block {}", b);
-                        if self.cache.remove(&b).is_some() {
-                            self.nodes_changed();
-                        }
+                        self.cache.remove(&b);
                         self.pending_free.push(b);
                     }
                 }

@@ -47,26 +47,6 @@ impl Extent {
     }
 }
 
-/// The leaf node of `lba` (0 below a sparse link) and whether the links
-/// down to it are writable: remembered by `src`, or walked from the root
-/// (and then offered to `src` to remember).
-#[inline]
-fn leaf_of<S: NodeSource + ?Sized>(
-    src: &S,
-    tree: &Tree,
-    lba: u64,
-) -> Result<(u64, bool), MapError> {
-    if let Some(found) = src.leaf_of(tree, lba) {
-        return Ok(found);
-    }
-    let path = Path::walk(src, tree, lba)?;
-    let found = (path.leaf(), path.first_unwritable().is_none());
-    if found.0 != 0 {
-        src.remember_leaf(tree, lba, found.0, found.1);
-    }
-    Ok(found)
-}
-
 /// Looks up logical block `lba` of `tree`.
 pub fn lookup<S: NodeSource + ?Sized>(src: &S, tree: &Tree, lba: u64) -> Result<Mapping, MapError> {
     let e = extent(src, tree, lba, 1)?;
@@ -90,10 +70,12 @@ pub fn extent<S: NodeSource + ?Sized>(
     let mut found: Option<Extent> = None;
     let mut cur = lba;
     while cur < end {
-        let (leaf, path_writable) = leaf_of(src, tree, cur)?;
+        let path = Path::walk(src, tree, cur)?;
+        let path_writable = path.first_unwritable().is_none();
         let first = index_at(cur, 1);
         let span = span_len(cur, end - cur);
         // Below a sparse link the whole span is one sparse pointer.
+        let leaf = path.leaf();
         let ptrs: &[u64] = match leaf {
             0 => &[0],
             b => node_of(src, b, 1)?

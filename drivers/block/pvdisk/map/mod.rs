@@ -73,20 +73,6 @@ pub trait NodeSource {
     /// The decoded node at `block`, expected at `level`, if it is in
     /// memory; `None` makes the map answer [`MapError::Miss`].
     fn node(&self, block: u64, level: u32) -> Option<&RadixNode>;
-
-    /// The leaf (level-1) node of logical block `lba` of `tree`, and
-    /// whether every link down to it is writable, if the source
-    /// remembers it from an earlier walk of that very tree (see
-    /// [`NodeSource::remember_leaf`]); `None` makes the map walk from the
-    /// root. A source that remembers must forget before any node or link
-    /// changes: what it answers must be what a walk would find.
-    fn leaf_of(&self, _tree: &Tree, _lba: u64) -> Option<(u64, bool)> {
-        None
-    }
-
-    /// A walk of `tree` found `leaf` (not 0) as the leaf node of `lba`,
-    /// with the links down to it `writable` or not.
-    fn remember_leaf(&self, _tree: &Tree, _lba: u64, _leaf: u64, _writable: bool) {}
 }
 
 /// One VDI's (or snapshot's) tree, as its VDI record describes it.

@@ -13,15 +13,6 @@
 //! them without walking the whole cache under the map lock (a walk of a
 //! few thousand nodes per fsync showed in the fsync-per-write figures).
 //! The list has a fixed room; past it, a commit walks the cache instead.
-//!
-//! A small table remembers, per leaf number, which leaf node a walk from
-//! the root found and whether the links down to it were writable, so that
-//! the next I/O there looks up one node instead of one per level: under
-//! TCG each lookup of the tree of nodes is a chase through pages the
-//! vCPU's TLB no longer holds. Any change of a node or of the cache's
-//! contents forgets the whole table at once (a count of changes that
-//! every entry must match), so an entry is only ever used while a walk
-//! would find the same.
 
 use core::cell::Cell;
 use kernel::{
@@ -29,11 +20,8 @@ use kernel::{
     rbtree::{RBTree, RBTreeNodeReservation},
 };
 
-use crate::format::{
-    block::BLOCK_SIZE,
-    radix::{RadixNode, FANOUT},
-};
-use crate::map::{NodeSource, Tree};
+use crate::format::{block::BLOCK_SIZE, radix::RadixNode};
+use crate::map::NodeSource;
 
 /// Bytes one cached node costs: the node and its tree entry.
 const NODE_COST: usize = BLOCK_SIZE + 128;
@@ -41,25 +29,6 @@ const NODE_COST: usize = BLOCK_SIZE + 128;
 /// Most new and dirty nodes listed apart (16 KiB of block numbers): a
 /// commit of more walks the cache, which such a commit's writes dwarf.
 const UNWRITTEN_LIST_MAX: usize = 2048;
-
-/// Most entries of the table of remembered leaf nodes (80 KiB): each
-/// serves a leaf's 2 MiB of the VDI, so 4 GiB of it without collisions.
-const LEAF_HINTS_MAX: usize = 2048;
-
-/// A leaf node found by a walk of a tree (see [`NodeSource::remember_leaf`]).
-#[derive(Clone, Copy, Default)]
-struct LeafHint {
-    /// The logical block's leaf number plus one (0: an empty entry).
-    key: u64,
-    /// The tree walked: its root pointer and height.
-    root: u64,
-    height: u32,
-    /// The walk's answer.
-    leaf: u64,
-    writable: bool,
-    /// [`NodeCache::changes`] when the walk ran.
-    changes: u64,
-}
 
 /// Where a cached node stands with respect to the disk.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,12 +100,6 @@ pub(crate) struct NodeCache {
     hits: Cell<u64>,
     misses: Cell<u64>,
     evictions: u64,
-    /// Remembered leaf nodes, indexed by leaf number modulo their count
-    /// (a power of two).
-    hints: KVec<Cell<LeafHint>>,
-    /// Changes of the cached nodes (created, changed, forgotten,
-    /// evicted) so far: a hint taken before the last one is stale.
-    changes: u64,
 }
 
 impl NodeCache {
@@ -148,9 +111,6 @@ impl NodeCache {
         let room = (budget / 4).min(UNWRITTEN_LIST_MAX);
         let mut unwritten = KVec::with_capacity(room, GFP_KERNEL)?;
         unwritten.extend_with(room, 0, GFP_KERNEL)?;
-        let hint_count = (budget / 4).next_power_of_two().min(LEAF_HINTS_MAX);
-        let mut hints = KVec::with_capacity(hint_count, GFP_KERNEL)?;
-        hints.extend_with(hint_count, Cell::new(LeafHint::default()), GFP_KERNEL)?;
         Ok(Self {
             nodes: RBTree::new(),
             len: 0,
@@ -164,21 +124,7 @@ impl NodeCache {
             hits: Cell::new(0),
             misses: Cell::new(0),
             evictions: 0,
-            hints,
-            changes: 0,
         })
-    }
-
-    /// The hint entry of the leaf whose key is `key`.
-    #[inline]
-    fn hint_slot(&self, key: u64) -> Option<&Cell<LeafHint>> {
-        self.hints
-            .get(key as usize & (self.hints.len().wrapping_sub(1)))
-    }
-
-    /// A node was created, changed or dropped: every hint is stale.
-    fn changed(&mut self) {
-        self.changes = self.changes.wrapping_add(1);
     }
 
     /// Node `block` became new or dirty: list it.
@@ -296,13 +242,11 @@ impl NodeCache {
             spare.node.make_read_only();
         }
         // A block handed out by the allocator is not cached: it cannot be.
-        self.changed();
         self.insert(block, level, State::New, spare)
     }
 
     /// The node `block`, to change in place: a clean one becomes dirty.
     pub(crate) fn modify(&mut self, block: u64) -> Result<&mut RadixNode> {
-        self.changed();
         let entry = self.nodes.get_mut(&block).ok_or(EIO)?;
         if entry.state == State::Clean {
             entry.state = State::Dirty;
@@ -316,7 +260,6 @@ impl NodeCache {
     /// Drops node `block` (unlinked by an unmap), if cached.
     pub(crate) fn forget(&mut self, block: u64) {
         if let Some(entry) = self.nodes.remove(&block) {
-            self.changed();
             self.len -= 1;
             self.count_in(entry.state, -1);
         }
@@ -388,9 +331,6 @@ impl NodeCache {
                     let (next, _gone) = cursor.remove_current();
                     self.len -= 1;
                     self.evictions += 1;
-                    // As `changed()`, which would borrow the whole cache
-                    // while the cursor holds its tree.
-                    self.changes = self.changes.wrapping_add(1);
                     next
                 } else {
                     cursor.move_next()
@@ -424,38 +364,6 @@ impl NodeSource for NodeCache {
                 self.misses.set(self.misses.get() + 1);
                 None
             }
-        }
-    }
-
-    #[inline]
-    fn leaf_of(&self, tree: &Tree, lba: u64) -> Option<(u64, bool)> {
-        let key = lba / FANOUT as u64 + 1;
-        let hint = self.hint_slot(key)?.get();
-        if hint.key != key
-            || hint.root != tree.root
-            || hint.height != tree.height
-            || hint.changes != self.changes
-        {
-            return None;
-        }
-        // The nodes above the leaf count as hits, as a walk counts them.
-        let above = u64::from(tree.height.saturating_sub(1));
-        self.hits.set(self.hits.get() + above);
-        Some((hint.leaf, hint.writable))
-    }
-
-    #[inline]
-    fn remember_leaf(&self, tree: &Tree, lba: u64, leaf: u64, writable: bool) {
-        let key = lba / FANOUT as u64 + 1;
-        if let Some(slot) = self.hint_slot(key) {
-            slot.set(LeafHint {
-                key,
-                root: tree.root,
-                height: tree.height,
-                leaf,
-                writable,
-                changes: self.changes,
-            });
         }
     }
 }
