@@ -19,11 +19,11 @@
 #
 # Jobs (libaio, queue depth 32, 5 s each) on the first GiB of a VDI,
 # written once: 4 KiB random writes and reads and 1 MiB overwrites; the
-# raw slice runs on /dev/vdc, written once too. Prints, per job, each module's median
-# IOPS and its median ratio to the raw slice after it (lowest-highest),
-# then this tree's IOPS over REV's round by round and their median. fio
-# and the disks' interrupts are placed as in `make bench`
-# (scripts/bench-placement.sh).
+# raw slice runs on /dev/vdc, written once too. Prints, per job, each
+# module's median IOPS and its median ratio to the raw slice after it
+# (lowest-highest), then this tree's IOPS over REV's round by round and
+# their median. fio and the disks' interrupts are placed as in `make
+# bench` (scripts/bench-placement.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
